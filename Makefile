@@ -1,0 +1,54 @@
+# Everything a fresh machine needs: `make run` and `make test` install what they use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+INPUT  ?=
+WAREHOUSE ?= warehouse
+DEMO_DIR  ?= data/demo
+DEMO_RECORDS ?= 2000
+SEED   ?= 42
+
+.PHONY: install install-dev run test bench demo clean help
+
+help:
+	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell"
+	@echo "make run       run the ETL flow (demo data unless INPUT=folder) and print top providers"
+	@echo "make test      install dev dependencies and run the test suite"
+	@echo "make bench     benchmarks against the naive way (see bench/)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[shell]'
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[shell,dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+$(DEMO_DIR)/.generated: | $(VENV)/.installed
+	$(BIN)/newsetl demo $(DEMO_DIR) --records $(DEMO_RECORDS) --seed $(SEED)
+	touch $@
+
+ifeq ($(strip $(INPUT)),)
+run: install $(DEMO_DIR)/.generated
+	$(BIN)/newsetl run $(DEMO_DIR) --warehouse $(WAREHOUSE) --top 10
+else
+run: install
+	$(BIN)/newsetl run $(INPUT) --warehouse $(WAREHOUSE) --top 10
+endif
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+bench: install-dev
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) data build *.egg-info src/*.egg-info

@@ -1,0 +1,179 @@
+"""Typing and cleaning of field values.
+
+Each `as_*` function returns the typed value, or None after noting an issue
+(field, raw value, problem): a value of the wrong type loads as NULL and is
+listed in data_issues, it never stops the record. Fast paths come first
+because these run for every field of every record.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+from urllib.parse import unquote
+
+import orjson
+
+UTC = dt.timezone.utc
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_INT_TEXT = re.compile(r"[+-]?\d+")
+_PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+_TRUE = {"true", "yes", "on"}
+_FALSE = {"false", "no", "off"}
+
+Issues = list  # of (field, raw_value, problem)
+
+
+def raw_text(value) -> str:
+    """A raw value as text for data_issues: JSON for containers, str otherwise."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return repr(value)
+
+
+def _kind(value) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, (dt.datetime, dt.date)):
+        return "a date"
+    return type(value).__name__
+
+
+def as_int(value, field: str, issues: Issues):
+    t = type(value)
+    if t is int:
+        if INT32_MIN <= value <= INT32_MAX:
+            return value
+        issues.append((field, str(value), "integer out of range"))
+        return None
+    if value is None:
+        return None
+    if t is float and value.is_integer() and INT32_MIN <= value <= INT32_MAX:
+        return int(value)
+    if t is str and _INT_TEXT.fullmatch(value.strip()):
+        n = int(value.strip())
+        if INT32_MIN <= n <= INT32_MAX:
+            return n
+    issues.append((field, raw_text(value), f"expected an integer, got {_kind(value)}"))
+    return None
+
+
+def as_bool(value, field: str, issues: Issues):
+    if value is True or value is False or value is None:
+        return value
+    if type(value) is str:
+        s = value.strip().lower()
+        if s in _TRUE:
+            return True
+        if s in _FALSE:
+            return False
+    issues.append((field, raw_text(value), f"expected true or false, got {_kind(value)}"))
+    return None
+
+
+def as_timestamp(value, field: str, issues: Issues):
+    """A point in time, in UTC. Naive times are taken as UTC; a date is its midnight UTC."""
+    t = type(value)
+    if t is dt.datetime:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value is None:
+        return None
+    if t is dt.date:
+        return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if t is str and value.strip():
+        try:
+            parsed = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        else:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    issues.append((field, raw_text(value), f"expected a date and time, got {_kind(value)}" if t is not str else "not a date and time"))
+    return None
+
+
+def as_str(value, field: str, issues: Issues):
+    """Plain text (URLs, tokens, names), stripped. Numbers become their text."""
+    t = type(value)
+    if t is str:
+        s = value.strip()
+        return s or None
+    if value is None:
+        return None
+    if t is int or t is float:
+        return str(value)
+    if t is dt.datetime or t is dt.date:
+        return value.isoformat()
+    issues.append((field, raw_text(value), f"expected text, got {_kind(value)}"))
+    return None
+
+
+def fix_mojibake(s: str) -> str:
+    """Undo UTF-8 text that was decoded as Windows-1252 (`cityâ€™s` -> `city’s`).
+
+    Only when the round trip is exact, so genuine accented text is left alone.
+    """
+    try:
+        return s.encode("cp1252").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return s
+
+
+def as_text(value, field: str, issues: Issues):
+    """Human text (titles, excerpts): HTML entities unescaped, mojibake repaired, stripped."""
+    s = as_str(value, field, issues)
+    if s is None:
+        return None
+    if "&" in s:
+        s = html.unescape(s).strip()
+    if "â" in s or "Ã" in s or "Â" in s:
+        s = fix_mojibake(s)
+    return s or None
+
+
+def as_name(value, field: str, issues: Issues):
+    """A provider name: also percent-decoded (`Morningstar%2c Inc.` -> `Morningstar, Inc.`)."""
+    s = as_text(value, field, issues)
+    if s is not None and "%" in s and _PCT.search(s):
+        s = unquote(s).strip() or None
+    return s
+
+
+def as_domain(value, field: str, issues: Issues):
+    s = as_str(value, field, issues)
+    return s.lower() if s is not None else None
+
+
+def as_list(value, field: str, issues: Issues) -> list:
+    if type(value) is list:
+        return value
+    if value is None:
+        return []
+    issues.append((field, raw_text(value), f"expected a list, got {_kind(value)}"))
+    return []
+
+
+def as_mapping(value, field: str, issues: Issues) -> dict:
+    if type(value) is dict:
+        return value
+    if value is None:
+        return {}
+    issues.append((field, raw_text(value), f"expected a mapping, got {_kind(value)}"))
+    return {}
+
+
+def to_json(value) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()

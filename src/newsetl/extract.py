@@ -1,0 +1,222 @@
+"""Extract: find record files, split off the front matter, parse it safely.
+
+Nothing here knows about tables. A file either yields a mapping (the record)
+and its body, or a `RejectedFile` error that names the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import fastyaml
+
+SUFFIXES = (".md", ".markdown")
+# A record whose aliases expand past this many nodes is an alias bomb. The real
+# records have a few thousand nodes at most and no aliases at all.
+MAX_EXPANDED_NODES = 100_000
+
+
+class InputError(Exception):
+    """An input folder that cannot be read (the run cannot start)."""
+
+
+class RejectedFile(Exception):
+    """A file that cannot be loaded as a record; the message says why."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One input file. `source_path` is `<input folder name>/<path inside it>`."""
+
+    source_path: str
+    path: str  # absolute path on disk
+    rel_path: str  # path relative to its input root (POSIX), used for identity
+    size: int
+    mtime_ns: int
+
+
+def _walk(root: Path):
+    # os.scandir is several times cheaper than Path.rglob on large folders
+    stack = [root]
+    while stack:
+        d = stack.pop()
+        with os.scandir(d) as it:
+            for e in it:
+                if e.name.startswith("."):
+                    continue  # .git, editor swap folders: never records
+                if e.is_dir(follow_symlinks=False):
+                    stack.append(Path(e.path))
+                elif e.is_file() and e.name.lower().endswith(SUFFIXES):
+                    yield e
+
+
+def discover(inputs) -> list[SourceFile]:
+    """Every record file under the input folders, sorted by source_path.
+
+    Raises InputError for a missing or unreadable folder, or when two input
+    folders share a name (their source paths would collide).
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    roots: dict[str, Path] = {}
+    for given in inputs:
+        root = Path(given).expanduser()
+        if not root.exists():
+            raise InputError(f"input folder not found: {given}")
+        if not root.is_dir():
+            raise InputError(f"input is not a folder: {given}")
+        if not os.access(root, os.R_OK | os.X_OK):
+            raise InputError(f"input folder is not readable: {given}")
+        root = root.resolve()
+        name = root.name or "root"
+        if name in roots and roots[name] != root:
+            raise InputError(
+                f"two input folders are both named {name!r} ({roots[name]} and {root}); "
+                "source paths would collide: give folders with distinct names"
+            )
+        roots[name] = root
+    files = []
+    for name, root in roots.items():
+        for e in _walk(root):
+            st = e.stat()
+            rel = Path(e.path).relative_to(root).as_posix()
+            files.append(SourceFile(f"{name}/{rel}", e.path, rel, st.st_size, st.st_mtime_ns))
+    files.sort(key=lambda f: f.source_path)
+    return files
+
+
+_OPEN = re.compile(r"---[ \t]*(\r?\n|$)")
+# the closing line: `---` or `...` alone on a line
+_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.M)
+
+
+def split_front_matter(data: bytes) -> tuple[str, str]:
+    """Bytes of a file -> (front matter YAML, body). Raises RejectedFile."""
+    if not data.strip():
+        raise RejectedFile("empty file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RejectedFile(f"not UTF-8: byte 0x{data[e.start]:02x} at offset {e.start} cannot be decoded") from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        raise RejectedFile("binary content (NUL bytes), not a text record")
+    m = _OPEN.match(text)
+    if not m:
+        raise RejectedFile("no front matter: the first line is not '---'")
+    start = m.end()
+    close = _CLOSE.search(text, start)
+    if close is None:
+        raise RejectedFile("front matter is not closed: no line '---' or '...' after the opening '---'")
+    fm = text[start:close.start()]
+    body = text[close.end():]
+    if body.startswith("\r\n"):
+        body = body[2:]
+    elif body.startswith("\n"):
+        body = body[1:]
+    if "\r" in fm:
+        fm = fm.replace("\r\n", "\n")
+    return fm, body
+
+
+def _expanded_size(value, limit: int) -> int:
+    """Nodes the value has when every alias is expanded; stops past `limit`.
+
+    PyYAML shares aliased objects instead of copying them, so the parse itself
+    is cheap; the bomb goes off in whoever walks the result. Memoised by id so
+    this is linear in the distinct objects; a cycle (`&a [*a]`) counts as over.
+    """
+    memo: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(v) -> int:
+        if not isinstance(v, (dict, list)):
+            return 1
+        k = id(v)
+        if k in memo:
+            return memo[k]
+        if k in active:
+            return limit + 1
+        active.add(k)
+        n = 1
+        items = v.items() if isinstance(v, dict) else enumerate(v)
+        for _, child in items:
+            n += size(child)
+            if n > limit:
+                break
+        active.discard(k)
+        memo[k] = n
+        return n
+
+    return size(value)
+
+
+def parse_front_matter(fm: str) -> tuple[dict, bool]:
+    """YAML text -> (mapping, parsed by the fast parser). Raises RejectedFile.
+
+    Only the safe loader runs: YAML tags never construct Python objects.
+    """
+    try:
+        value, fast = fastyaml.load(fm)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
+        problem = e.problem or e.context or "invalid YAML"
+        raise RejectedFile(f"invalid YAML{where}: {problem}") from None
+    except yaml.YAMLError as e:
+        raise RejectedFile(f"invalid YAML: {e}") from None
+    except RecursionError:
+        raise RejectedFile("invalid YAML: nesting too deep") from None
+    if value is None:
+        raise RejectedFile("front matter is empty")
+    if not isinstance(value, dict):
+        raise RejectedFile(f"front matter is a {_kind(value)}, not a mapping")
+    if not fast and "*" in fm and _expanded_size(value, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
+        raise RejectedFile(
+            f"alias bomb: YAML aliases expand past {MAX_EXPANDED_NODES:,} nodes (or refer to themselves)"
+        )
+    return value, fast
+
+
+def _kind(v) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(v), type(v).__name__)
+
+
+@dataclass
+class Extracted:
+    """What reading one file gives: the record (or the error) and the file's facts."""
+
+    file: SourceFile
+    sha256: str
+    size: int
+    record: dict | None = None
+    body: str | None = None
+    error: str | None = None
+    fast: bool = False
+
+
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+def extract(file: SourceFile, data: bytes | None = None) -> Extracted:
+    """Read and parse one file; never raises for bad content."""
+    if data is None:
+        data = read_bytes(file.path)
+    digest = hashlib.sha256(data).hexdigest()
+    out = Extracted(file, digest, len(data))
+    try:
+        fm, body = split_front_matter(data)
+        out.record, out.fast = parse_front_matter(fm)
+        out.body = body
+    except RejectedFile as e:
+        out.error = str(e)
+    return out

@@ -1,0 +1,120 @@
+"""Load: staging batches on disk, and the warehouse tables built from them.
+
+A parse batch writes its staging tables to `staging/<batch_id>/`. The build
+reads the live rows of every batch (those of the files in the run's manifest)
+with DuckDB and writes each warehouse table as one zstd Parquet file of a new
+snapshot; `tables.sql` holds the logic.
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import schema as S
+
+# Row order of each table: stable, so two builds of the same files give the
+# same rows in the same order, and sorted for the filters people use most.
+ORDER_BY = {
+    "articles": "published_at, article_id",
+    "images": "article_id, position",
+    "related_links": "article_id, position",
+    "related_images": "article_id, related_position, position",
+    "providers": "provider_domain",
+    "source_files": "source_path",
+    "data_issues": "source_path, field",
+}
+BUILT = tuple(t for t in S.WAREHOUSE_TABLES if t.name in ORDER_BY)
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
+
+
+def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table]) -> None:
+    """Write one batch's staging tables; each row gets the batch id (to tell versions apart)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
+        path = directory / f"{name}.parquet"
+        # staging is read once per run: favour write speed over size
+        pq.write_table(table, path, compression="zstd", compression_level=1)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _quote(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
+
+
+def _files(staging: Path, batches: list[str], table: str) -> str:
+    return "[" + ", ".join(_quote(str(staging / b / f"{table}.parquet")) for b in batches) + "]"
+
+
+def build_connection(temp_dir: Path, memory_limit: str = "1GB", threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(temp_dir),
+                                 "preserve_insertion_order": False})
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, out: Path) -> dict[str, int]:
+    """Write the warehouse tables (all but `runs`) from the live staging rows into `out`.
+
+    `manifest` has one row per live file: source_path and the batch_id holding its rows.
+    Returns the row count of each table written.
+    """
+    con.register("manifest_arrow", manifest.select(["source_path", "batch_id"]))
+    con.execute("CREATE OR REPLACE TEMP TABLE live AS SELECT * FROM manifest_arrow")
+    con.unregister("manifest_arrow")
+    batches = sorted(set(manifest.column("batch_id").to_pylist()))
+    for t in S.STAGING_TABLES:
+        name = t.name  # stg_articles ...
+        cols = ", ".join(f's."{c}"' for c in t.names)
+        if batches:
+            src = f"read_parquet({_files(staging, batches, name[4:])})"
+            con.execute(
+                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} FROM {src} s "
+                "SEMI JOIN live USING (source_path, batch_id)"
+            )
+        else:  # an empty input folder still gives empty, well-typed tables
+            con.register(f"{name}_empty", t.schema.empty_table())
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
+    con.execute(_sql("build/tables.sql"))
+    counts = {}
+    for t in BUILT:
+        (out / t.name).mkdir(parents=True, exist_ok=True)
+        target = out / t.name / "part-0.parquet"
+        con.execute(
+            f"COPY (SELECT * FROM wh_{t.name} ORDER BY {ORDER_BY[t.name]}) "
+            f"TO {_quote(str(target))} ({PARQUET_OPTIONS})"
+        )
+        counts[t.name] = pq.read_metadata(target).num_rows
+    return counts
+
+
+def write_table(out: Path, table: S.Table, data: pa.Table) -> int:
+    """Write a table built in Python (runs, history) with its declared schema."""
+    (out / table.name).mkdir(parents=True, exist_ok=True)
+    pq.write_table(data.cast(table.schema), out / table.name / "part-0.parquet", compression="zstd")
+    return data.num_rows
+
+
+def link_table(previous: Path, out: Path, name: str) -> int:
+    """Reuse a table of the previous snapshot unchanged: hard links, no copy."""
+    (out / name).mkdir(parents=True, exist_ok=True)
+    n = 0
+    for f in (previous / name).glob("*.parquet"):
+        os.link(f, out / name / f.name)
+        n += pq.read_metadata(f).num_rows
+    return n
+
+
+def _sql(name: str) -> str:
+    return (resources.files("newsetl") / "sql" / name).read_text(encoding="utf-8")

@@ -1,0 +1,336 @@
+"""The ETL as plain functions: plan -> parse batches -> build -> publish.
+
+`run()` composes them in-process (library use, benchmarks); `flows/etl.py`
+composes the same functions as Prefect tasks. Each stage takes and returns
+small explicit values, so any of them can be called and tested alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import multiprocessing
+import os
+import secrets
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from . import __version__
+from . import schema as S
+from .catalog import ensure_catalog, write_catalog
+from .extract import SourceFile, discover, extract, read_bytes
+from .flatten import BatchBuilder
+from .load import build_connection, build_tables, write_staging, write_table
+from .store import Warehouse, read_manifest, write_info, write_manifest
+
+BATCH_FILES = 1000  # a batch is at most this many files ...
+BATCH_BYTES = 16 << 20  # ... or this many bytes, so memory stays flat per worker
+LOCK_TIMEOUT = 600.0
+
+MANIFEST_SCHEMA = S.STG_FILES.schema.append(pa.field("batch_id", pa.string()))
+
+
+def new_run_id(now: dt.datetime | None = None) -> str:
+    now = now or dt.datetime.now(dt.timezone.utc)
+    return now.strftime("%Y%m%dT%H%M%S.%fZ") + "-" + secrets.token_hex(3)
+
+
+# -- plan ---------------------------------------------------------------------------
+
+@dataclass
+class Plan:
+    """What a run has to do, decided from the file listing and the last run's manifest."""
+
+    run_id: str
+    started_at: dt.datetime
+    inputs: list[str]
+    warehouse: str
+    previous: str | None  # snapshot directory of the last complete run
+    files_seen: int
+    to_read: list[tuple[SourceFile, str | None]]  # (file, sha256 it had before, if any)
+    unchanged: list[str]  # source paths with the same size and mtime as before
+    deleted: list[str]
+    files_new: int
+
+
+def plan(inputs, warehouse, run_id: str | None = None) -> Plan:
+    """List the input files and compare them with the last run's manifest.
+
+    Size and mtime decide which files need reading; the content hash (checked
+    when the file is read) decides whether a read file really changed.
+    """
+    started = dt.datetime.now(dt.timezone.utc)
+    run_id = run_id or new_run_id(started)
+    wh = Warehouse(warehouse)
+    files = discover(inputs)
+    previous = wh.current()
+    old = {}
+    manifest = read_manifest(previous)
+    if manifest is not None:
+        cols = manifest.select(["source_path", "bytes", "mtime_ns", "sha256"]).to_pydict()
+        old = {p: (b, m, h) for p, b, m, h in zip(cols["source_path"], cols["bytes"], cols["mtime_ns"], cols["sha256"])}
+    to_read, unchanged, new = [], [], 0
+    for f in files:
+        before = old.get(f.source_path)
+        if before is None:
+            new += 1
+            to_read.append((f, None))
+        elif before[0] == f.size and before[1] == f.mtime_ns:
+            unchanged.append(f.source_path)
+        else:
+            to_read.append((f, before[2]))
+    seen = {f.source_path for f in files}
+    deleted = sorted(p for p in old if p not in seen)
+    return Plan(run_id, started, [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)],
+                str(wh.root), str(previous) if previous else None, len(files), to_read, unchanged, deleted, new)
+
+
+# -- parse --------------------------------------------------------------------------
+
+@dataclass
+class BatchSpec:
+    batch_id: str
+    run_id: str
+    staging_dir: str
+    files: list[tuple[SourceFile, str | None]]
+
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    files: pa.Table  # stg_files rows of the files parsed (or rejected) in this batch
+    same: list[tuple[str, int]] = field(default_factory=list)  # (source_path, mtime_ns): content unchanged
+    parsed: int = 0
+    rejected: int = 0
+    fast: int = 0
+    bytes: int = 0
+    rows: dict = field(default_factory=dict)
+
+
+def make_batches(p: Plan, staging_dir, max_files: int = BATCH_FILES, max_bytes: int = BATCH_BYTES) -> list[BatchSpec]:
+    batches, current, size = [], [], 0
+    for item in p.to_read:
+        if current and (len(current) >= max_files or size + item[0].size > max_bytes):
+            batches.append(current)
+            current, size = [], 0
+        current.append(item)
+        size += item[0].size
+    if current:
+        batches.append(current)
+    return [BatchSpec(f"{p.run_id}-{i:05d}", p.run_id, str(staging_dir), b) for i, b in enumerate(batches)]
+
+
+def parse_batch(spec: BatchSpec) -> BatchResult:
+    """Read, parse and flatten one batch of files; write its staging tables.
+
+    A file whose content hash equals the one it had before is not parsed again.
+    Never raises for bad file content: such files come back rejected.
+    """
+    builder = BatchBuilder(spec.run_id)
+    same = []
+    nbytes = 0
+    for f, old_sha in spec.files:
+        try:
+            data = read_bytes(f.path)
+        except OSError as e:
+            # vanished or unreadable since listing: reported, never fatal
+            ex = extract(f, b"")
+            ex.error = f"cannot read file: {e.strerror or e}"
+            builder.add(ex)
+            continue
+        nbytes += len(data)
+        ex = extract(f, data)
+        if old_sha is not None and ex.sha256 == old_sha:
+            same.append((f.source_path, f.mtime_ns))
+            continue
+        builder.add(ex)
+    tables = builder.tables()
+    files = tables["stg_files"]
+    if files.num_rows:
+        write_staging(Path(spec.staging_dir) / spec.batch_id, spec.batch_id,
+                      {name[4:]: t for name, t in tables.items()})
+    status = files.column("status")
+    return BatchResult(
+        batch_id=spec.batch_id,
+        files=files.append_column("batch_id", pa.array([spec.batch_id] * files.num_rows, pa.string())),
+        same=same,
+        parsed=pc.sum(pc.equal(status, "parsed")).as_py() or 0,
+        rejected=pc.sum(pc.equal(status, "rejected")).as_py() or 0,
+        fast=pc.sum(pc.equal(files.column("parser"), "fast")).as_py() or 0,
+        bytes=nbytes,
+        rows={name: t.num_rows for name, t in tables.items()},
+    )
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # forkserver: workers fork from a clean process that already imported us,
+    # not from a parent holding Prefect's or DuckDB's threads
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["newsetl.pipeline"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+
+def parse_all(batches: list[BatchSpec], workers: int | None = None, progress=None) -> list[BatchResult]:
+    """Parse every batch, in worker processes when there is more than one batch."""
+    workers = workers or os.cpu_count() or 1
+    results = []
+    done_files = sum_files = 0
+    sum_files = sum(len(b.files) for b in batches)
+    if workers <= 1 or len(batches) <= 1:
+        for b in batches:
+            results.append(parse_batch(b))
+            done_files += len(b.files)
+            if progress:
+                progress(done_files, sum_files)
+    else:
+        with _pool(min(workers, len(batches))) as pool:
+            futures = {pool.submit(parse_batch, b): b for b in batches}
+            for fut in as_completed(futures):
+                results.append(fut.result())
+                done_files += len(futures[fut].files)
+                if progress:
+                    progress(done_files, sum_files)
+    results.sort(key=lambda r: r.batch_id)
+    return results
+
+
+# -- build --------------------------------------------------------------------------
+
+@dataclass
+class Built:
+    run_id: str
+    snapshot: str  # the partial snapshot directory, complete but not yet published
+    counts: dict
+    run_row: dict
+
+
+def new_manifest(p: Plan, results: list[BatchResult]) -> pa.Table:
+    """The live files after this run: unchanged rows of the old manifest plus what was parsed."""
+    parts = []
+    old = read_manifest(Path(p.previous)) if p.previous else None
+    if old is not None:
+        reread = {f.source_path for f, _ in p.to_read}
+        same = {sp: m for r in results for sp, m in r.same}
+        gone = reread.difference(same).union(p.deleted)
+        keep = old.filter(pc.invert(pc.is_in(old.column("source_path"), pa.array(sorted(gone), pa.string()))))
+        if same:  # touched but identical: keep the row, note the new mtime
+            mt = [same.get(sp, m) for sp, m in zip(keep.column("source_path").to_pylist(),
+                                                   keep.column("mtime_ns").to_pylist())]
+            keep = keep.set_column(keep.schema.get_field_index("mtime_ns"), "mtime_ns", pa.array(mt, pa.int64()))
+        parts.append(keep.cast(MANIFEST_SCHEMA))
+    parts.extend(r.files.cast(MANIFEST_SCHEMA) for r in results)
+    if not parts:
+        return MANIFEST_SCHEMA.empty_table()
+    return pa.concat_tables(parts).sort_by("source_path")
+
+
+def _previous_runs(p: Plan) -> pa.Table:
+    if p.previous:
+        f = Path(p.previous) / "runs" / "part-0.parquet"
+        if f.exists():
+            return pq.read_table(f).cast(S.RUNS.schema)
+    return S.RUNS.schema.empty_table()
+
+
+def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
+          memory_limit: str = "1GB", threads: int | None = None) -> Built:
+    """Write every table of the new snapshot into a partial directory."""
+    wh = Warehouse(p.warehouse)
+    out = wh.partial_dir(p.run_id)
+    manifest = new_manifest(p, results)
+    tmp = out / "_tmp"
+    con = build_connection(tmp, memory_limit, threads)
+    try:
+        counts = build_tables(con, wh.staging, manifest, out)
+    finally:
+        con.close()
+    if tmp.exists():
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    status = manifest.column("status")
+    finished = dt.datetime.now(dt.timezone.utc)
+    reread = len(p.to_read)
+    same = sum(len(r.same) for r in results)
+    row = {
+        "run_id": p.run_id,
+        "started_at": p.started_at,
+        "finished_at": finished,
+        "status": "completed",
+        "inputs": json.dumps(p.inputs),
+        "flow_run_id": flow_run_id,
+        "files_seen": p.files_seen,
+        "files_new": p.files_new,
+        "files_changed": reread - p.files_new - same,
+        "files_unchanged": len(p.unchanged) + same,
+        "files_deleted": len(p.deleted),
+        "files_rejected": pc.sum(pc.equal(status, "rejected")).as_py() or 0,
+        "files_parsed": sum(r.parsed + r.rejected for r in results),
+        "fast_parsed": sum(r.fast for r in results),
+        **{f"{name}_rows": n for name, n in counts.items()},
+        "duration_s": (finished - p.started_at).total_seconds(),
+        "newsetl_version": __version__,
+    }
+    runs = pa.concat_tables([_previous_runs(p), pa.Table.from_pylist([row], schema=S.RUNS.schema)])
+    counts["runs"] = write_table(out, S.RUNS, runs)
+    write_manifest(out, manifest)
+    write_info(out, {
+        "run_id": p.run_id,
+        "batches": sorted(set(manifest.column("batch_id").to_pylist())),
+        "counts": counts,
+        "inputs": p.inputs,
+    })
+    return Built(p.run_id, str(out), counts, row)
+
+
+# -- publish ------------------------------------------------------------------------
+
+def publish(b: Built, warehouse) -> Path:
+    """Make the snapshot current (atomic), point the catalog at it, collect old state."""
+    wh = Warehouse(warehouse)
+    final = wh.commit(Path(b.snapshot), b.run_id)
+    write_catalog(wh, final)
+    wh.collect()
+    return final
+
+
+# -- the whole run ------------------------------------------------------------------
+
+@dataclass
+class RunResult:
+    run_id: str
+    warehouse: str
+    snapshot: str
+    counts: dict
+    run: dict
+
+    def summary(self) -> str:
+        r = self.run
+        return (
+            f"run {self.run_id}: {r['files_seen']} files "
+            f"({r['files_new']} new, {r['files_changed']} changed, {r['files_unchanged']} unchanged, "
+            f"{r['files_deleted']} deleted, {r['files_rejected']} rejected); "
+            + ", ".join(f"{k} {v:,}" for k, v in self.counts.items())
+        )
+
+
+def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeout: float = LOCK_TIMEOUT,
+        progress=None, run_id: str | None = None, flow_run_id: str | None = None,
+        batch_files: int = BATCH_FILES, batch_bytes: int = BATCH_BYTES) -> RunResult:
+    """Run the ETL on `inputs` (folders) into `warehouse`, in this process and its workers."""
+    wh = Warehouse(warehouse)
+    wh.prepare()
+    with wh.lock(lock_timeout):
+        ensure_catalog(wh)
+        p = plan(inputs, warehouse, run_id)
+        batches = make_batches(p, wh.staging, batch_files, batch_bytes)
+        results = parse_all(batches, workers, progress)
+        built = build(p, results, flow_run_id)
+        final = publish(built, warehouse)
+    return RunResult(p.run_id, str(wh.root), str(final), built.counts, built.run_row)

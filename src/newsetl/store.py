@@ -1,0 +1,219 @@
+"""The warehouse on disk: layout, the run lock, snapshots and their state.
+
+    warehouse/
+      news.duckdb              DuckDB catalog: a view per table over the current snapshot
+      current -> snapshots/R   the last complete run (the commit point, swapped atomically)
+      snapshots/R/<table>/part-0.parquet   one Parquet dataset per table
+      snapshots/R/_state/      what the next run needs: manifest of live files, history
+      staging/B/<table>.parquet            parsed rows of one batch of files, reused by later runs
+      .lock                    held by the run that is writing
+
+A snapshot is never modified once published; a run writes a new one and swaps
+`current`. Readers holding an older snapshot keep reading it until it is
+collected (the newest `KEEP_SNAPSHOTS` are kept).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+KEEP_SNAPSHOTS = 3
+CATALOG = "news.duckdb"
+
+
+class WarehouseError(Exception):
+    """The warehouse cannot be used (unwritable, locked, damaged)."""
+
+
+class Warehouse:
+    def __init__(self, root):
+        self.root = Path(root).expanduser().absolute()
+
+    # -- paths ------------------------------------------------------------------
+    @property
+    def catalog(self) -> Path:
+        return self.root / CATALOG
+
+    @property
+    def snapshots(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def current_link(self) -> Path:
+        return self.root / "current"
+
+    def snapshot_dir(self, run_id: str) -> Path:
+        return self.snapshots / run_id
+
+    def staging_dir(self, batch_id: str) -> Path:
+        return self.staging / batch_id
+
+    # -- state ------------------------------------------------------------------
+    def current(self) -> Path | None:
+        """The directory of the last complete run, or None for a new warehouse."""
+        try:
+            target = os.readlink(self.current_link)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            raise WarehouseError(f"{self.current_link}: {e.strerror}") from None
+        path = (self.root / target).resolve()
+        if not path.is_dir():
+            raise WarehouseError(f"{self.current_link} points to {target}, which is missing")
+        return path
+
+    def require_current(self) -> Path:
+        cur = self.current()
+        if cur is None:
+            raise WarehouseError(
+                f"no warehouse at {self.root}: run `newsetl run INPUT --warehouse {self.root}` first"
+            )
+        return cur
+
+    def prepare(self) -> None:
+        """Create the folders, or say clearly why the warehouse is not writable."""
+        try:
+            for d in (self.root, self.snapshots, self.staging):
+                d.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            raise WarehouseError(f"warehouse {self.root} is not writable: {e.strerror or e}") from None
+
+    @contextmanager
+    def lock(self, timeout: float):
+        """Hold the run lock; wait up to `timeout` seconds for another run to finish."""
+        self.prepare()
+        fh = open(self.root / ".lock", "a+")
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                try:
+                    fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as e:
+                    if e.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        holder = fh.read().strip() if fh.seek(0) == 0 else ""
+                        raise WarehouseError(
+                            f"another run is writing to {self.root}{f' ({holder})' if holder else ''}; "
+                            f"gave up after waiting {timeout:g} s (--lock-timeout)"
+                        ) from None
+                    time.sleep(0.2)
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+            fh.flush()
+            yield
+        finally:
+            fh.close()  # closing releases the lock, also when the process is killed
+
+    # -- publishing -------------------------------------------------------------
+    def partial_dir(self, run_id: str) -> Path:
+        d = self.snapshots / f"{run_id}.partial"
+        if d.exists():
+            shutil.rmtree(d)
+        d.mkdir(parents=True)
+        return d
+
+    def commit(self, partial: Path, run_id: str) -> Path:
+        """Make a fully written snapshot the current one: one atomic rename of the link."""
+        _fsync_tree(partial)
+        final = self.snapshot_dir(run_id)
+        os.replace(partial, final)
+        tmp_link = self.root / f".current-{run_id}"
+        if tmp_link.is_symlink():
+            tmp_link.unlink()
+        os.symlink(os.path.relpath(final, self.root), tmp_link)
+        os.replace(tmp_link, self.current_link)
+        _fsync_dir(self.root)
+        return final
+
+    def collect(self, keep: int = KEEP_SNAPSHOTS) -> None:
+        """Remove old snapshots, leftovers of killed runs and unreferenced staging batches."""
+        cur = self.current()
+        done = sorted(p for p in self.snapshots.iterdir() if p.is_dir() and not p.name.endswith(".partial"))
+        kept = done[-keep:]
+        if cur is not None and cur not in kept:
+            kept.append(cur)
+        for p in self.snapshots.iterdir():
+            if p not in kept:
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        referenced: set[str] = set()
+        for snap in kept:
+            referenced.update(read_batches(snap))
+        for b in self.staging.iterdir():
+            if b.name not in referenced:
+                shutil.rmtree(b, ignore_errors=True)
+        for p in self.root.glob(".current-*"):
+            p.unlink(missing_ok=True)
+        for p in self.root.glob(f"{CATALOG}.*.tmp*"):
+            p.unlink(missing_ok=True)
+
+
+# -- snapshot state files ------------------------------------------------------
+
+STATE = "_state"
+
+
+def write_manifest(snapshot: Path, manifest: pa.Table) -> None:
+    (snapshot / STATE).mkdir(exist_ok=True)
+    pq.write_table(manifest, snapshot / STATE / "manifest.parquet", compression="zstd")
+
+
+def read_manifest(snapshot: Path | None) -> pa.Table | None:
+    if snapshot is None:
+        return None
+    return pq.read_table(snapshot / STATE / "manifest.parquet")
+
+
+def write_info(snapshot: Path, info: dict) -> None:
+    (snapshot / STATE).mkdir(exist_ok=True)
+    (snapshot / STATE / "snapshot.json").write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
+
+
+def read_info(snapshot: Path) -> dict:
+    return json.loads((snapshot / STATE / "snapshot.json").read_text())
+
+
+def read_batches(snapshot: Path) -> list[str]:
+    try:
+        return read_info(snapshot).get("batches", [])
+    except FileNotFoundError:
+        return []
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    # durable before the link points at it: a power cut must not publish empty files
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        _fsync_dir(Path(dirpath))

@@ -1,0 +1,133 @@
+"""Extract: discovery, front-matter splitting and safe parsing, one behaviour per test."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from newsetl.extract import (
+    InputError,
+    RejectedFile,
+    SourceFile,
+    discover,
+    extract,
+    parse_front_matter,
+    split_front_matter,
+)
+
+from .conftest import BAD_INPUT
+
+
+def _ex(name: str):
+    p = BAD_INPUT / name
+    return extract(SourceFile(f"bad_input/{name}", str(p), name, p.stat().st_size, 0))
+
+
+def test_discover_finds_md_and_markdown_and_ignores_other_files(tmp_path):
+    (tmp_path / "a.md").write_text("---\ntitle: a\n---\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.markdown").write_text("---\ntitle: b\n---\n")
+    (tmp_path / "notes.txt").write_text("not a record")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "c.md").write_text("---\ntitle: c\n---\n")
+    files = discover([tmp_path])
+    assert [f.source_path for f in files] == [f"{tmp_path.name}/a.md", f"{tmp_path.name}/sub/b.markdown"]
+    assert files[1].rel_path == "sub/b.markdown"
+
+
+def test_discover_missing_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="input folder not found: .*nope"):
+        discover([tmp_path / "nope"])
+
+
+def test_discover_rejects_two_inputs_with_the_same_name(tmp_path):
+    (tmp_path / "a" / "posts").mkdir(parents=True)
+    (tmp_path / "b" / "posts").mkdir(parents=True)
+    with pytest.raises(InputError, match="both named 'posts'"):
+        discover([tmp_path / "a" / "posts", tmp_path / "b" / "posts"])
+
+
+def test_split_accepts_bom_and_crlf():
+    fm, body = split_front_matter("\ufeff---\r\ntitle: x\r\n---\r\nbody\r\n".encode())
+    assert fm == "title: x\n"
+    assert body == "body\r\n"
+
+
+def test_split_accepts_dots_terminator():
+    fm, body = split_front_matter(b"---\ntitle: x\n...\nthe body\n")
+    assert fm == "title: x\n" and body == "the body\n"
+
+
+def test_split_keeps_horizontal_rules_in_the_body():
+    fm, body = split_front_matter((BAD_INPUT / "hr_in_body.md").read_bytes())
+    assert "title:" in fm and "---" not in fm.replace("--- breaking", "")
+    assert body.count("\n---\n") == 1 and "After a horizontal rule." in body and "The end." in body
+
+
+def test_dashes_inside_quoted_values_do_not_close_the_front_matter():
+    ex = _ex("dashes_in_quoted.md")
+    assert ex.error is None
+    assert ex.record["title"] == "--- breaking --- news"
+    assert ex.record["related"][0]["title"] == "Quoted --- across lines"
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("no_front_matter.md", "no front matter: the first line is not '---'"),
+        ("unclosed.md", "front matter is not closed"),
+        ("top_level_list.md", "front matter is a list, not a mapping"),
+        ("empty.md", "empty file"),
+        ("binary.md", "not UTF-8"),
+        ("latin1.md", "not UTF-8: byte 0xe9 at offset {}".format((BAD_INPUT / "latin1.md").read_bytes().index(b"\xe9"))),
+        ("alias_bomb.md", "alias bomb"),
+    ],
+)
+def test_bad_files_are_rejected_with_a_reason(name, message):
+    ex = _ex(name)
+    assert ex.record is None
+    assert message in ex.error
+
+
+def test_invalid_yaml_names_line_and_column():
+    ex = _ex("invalid_yaml.md")
+    # the bad line is line 5 of the file: " domain: bad-indent.com" (column 2)
+    assert ex.record is None
+    assert ex.error.startswith("invalid YAML at line 5, column 2")
+
+
+def test_alias_bomb_is_rejected_fast():
+    t0 = time.perf_counter()
+    ex = _ex("alias_bomb.md")
+    assert time.perf_counter() - t0 < 1.0  # generous: it takes milliseconds, expanded it would not end
+    assert "alias bomb" in ex.error
+
+
+def test_self_referencing_alias_is_rejected():
+    with pytest.raises(RejectedFile, match="alias bomb"):
+        parse_front_matter("a: &a [1, *a]\n")
+
+
+def test_small_aliases_are_fine():
+    rec, _ = parse_front_matter("base: &b {name: X, domain: x.com}\nprovider: *b\n")
+    assert rec["provider"] == {"name": "X", "domain": "x.com"}
+
+
+def test_yaml_tags_never_construct_python_objects(tmp_path):
+    marker = Path("/tmp/newsetl-pwned")
+    marker.unlink(missing_ok=True)
+    ex = _ex("python_tag.md")
+    assert ex.record is None
+    assert "invalid YAML" in ex.error and "python/object" in ex.error
+    assert not marker.exists()
+
+
+def test_sha256_and_size_are_of_the_raw_bytes():
+    import hashlib
+
+    p = BAD_INPUT / "bom_crlf.md"
+    ex = _ex("bom_crlf.md")
+    assert ex.sha256 == hashlib.sha256(p.read_bytes()).hexdigest()
+    assert ex.size == p.stat().st_size

@@ -1,0 +1,166 @@
+"""The whole pipeline on the hand-written fixture folder; every figure below is
+counted by hand from the files in tests/fixtures/bad_input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+import newsetl
+from newsetl import pipeline, schema
+
+from .conftest import BAD_INPUT
+
+REJECTED = {
+    "alias_bomb.md", "binary.md", "empty.md", "invalid_yaml.md", "latin1.md",
+    "no_front_matter.md", "python_tag.md", "top_level_list.md", "unclosed.md",
+}
+PARSED = {
+    "bad_date.md", "bom_crlf.md", "dashes_in_quoted.md", "hr_in_body.md", "images_mapping.md",
+    "no_provider.md", "quality_high.md", "related_no_weburl.md", "same_url_newer.md",
+    "same_url_older.md", "unknown_keys.md", "width_px.md",
+}
+
+
+def sha16(s: str) -> str:
+    return hashlib.sha256(s.encode()).hexdigest()[:16]
+
+
+@pytest.fixture(scope="module")
+def wh(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wh")
+    result = pipeline.run([BAD_INPUT], out, workers=1)
+    return out, result
+
+
+@pytest.fixture(scope="module")
+def con(wh):
+    return newsetl.connect(wh[0])
+
+
+def q(con, sql):
+    return con.sql(sql).fetchall()
+
+
+def test_every_md_file_is_in_source_files_and_other_files_are_ignored(con):
+    rows = dict(q(con, "SELECT source_path, status FROM source_files"))
+    assert {p.split("/", 1)[1] for p in rows} == REJECTED | PARSED
+    assert not any(p.endswith("notes.txt") for p in rows)
+
+
+def test_statuses(con):
+    rows = dict(q(con, "SELECT source_path, status FROM source_files"))
+    status = {p.split("/", 1)[1]: s for p, s in rows.items()}
+    assert {n for n, s in status.items() if s == "rejected"} == REJECTED
+    assert {n for n, s in status.items() if s == "duplicate"} == {"same_url_older.md"}
+    assert {n for n, s in status.items() if s == "loaded"} == PARSED - {"same_url_older.md"}
+
+
+def test_rejected_files_carry_their_error(con):
+    errors = dict(q(con, "SELECT source_path, error FROM source_files WHERE status = 'rejected'"))
+    assert all(errors.values())
+    assert errors["bad_input/invalid_yaml.md"].startswith("invalid YAML at line 5, column 2")
+
+
+def test_one_article_per_id_and_the_newest_copy_wins(con):
+    assert q(con, "SELECT count(*), count(DISTINCT article_id) FROM articles") == [(11, 11)]
+    row = q(con, f"SELECT title, source_path, duplicate_files FROM articles WHERE article_id = '{sha16('https://example.com/same-url')}'")
+    assert row == [("Newer copy", "bad_input/same_url_newer.md", 1)]
+
+
+def test_article_id_is_sha256_of_web_url(con):
+    ids = {r[0] for r in q(con, "SELECT article_id FROM articles")}
+    assert sha16("https://example.com/bom-crlf") in ids
+
+
+def test_wrong_types_load_as_null_and_are_listed(con):
+    issues = sorted(q(con, "SELECT source_path, field, raw_value FROM data_issues"))
+    assert issues == [
+        ("bad_input/bad_date.md", "publishedDateTime", "last Tuesday"),
+        ("bad_input/images_mapping.md", "images", json.dumps(
+            {"url": "https://img.example.com/images-mapping.jpg", "width": 800, "height": 450}, separators=(",", ":"))),
+        ("bad_input/quality_high.md", "quality", "high"),
+        ("bad_input/related_no_weburl.md", "related[1].webUrl", ""),
+        ("bad_input/width_px.md", "images[0].width", "1200px"),
+    ]
+    assert q(con, f"SELECT quality FROM articles WHERE article_id = '{sha16('https://example.com/quality-high')}'") == [(None,)]
+    assert q(con, f"SELECT published_at FROM articles WHERE article_id = '{sha16('https://example.com/bad-date')}'") == [(None,)]
+    assert q(con, f"SELECT width, height FROM images WHERE article_id = '{sha16('https://example.com/width-px')}'") == [(None, 450)]
+
+
+def test_images_and_related_rows(con):
+    # one image in every loaded record but images_mapping.md
+    assert q(con, "SELECT count(*) FROM images") == [(10,)]
+    assert q(con, "SELECT count(*) FROM related_links") == [(3,)]
+    assert q(con, "SELECT count(*) FROM related_images") == [(0,)]
+    links = q(con, f"""SELECT position, url, title, provider_domain, related_article_id FROM related_links
+                      WHERE article_id = '{sha16('https://example.com/related-no-weburl')}' ORDER BY position""")
+    assert links == [
+        (0, "https://example.com/same-url", "Has a URL", None, sha16("https://example.com/same-url")),
+        (1, None, "Has no URL", "nowhere.example", None),
+    ]
+
+
+def test_counts_on_articles_match_child_tables(con):
+    assert q(con, """SELECT count(*) FROM articles a WHERE image_count <> (SELECT count(*) FROM images i WHERE i.article_id = a.article_id)
+                     OR related_count <> (SELECT count(*) FROM related_links r WHERE r.article_id = a.article_id)""") == [(0,)]
+
+
+def test_unknown_keys_are_kept_in_extra(con):
+    (extra,) = q(con, f"SELECT extra FROM articles WHERE article_id = '{sha16('https://example.com/unknown-keys')}'")[0]
+    assert json.loads(extra) == {"author": "Jane Doe", "readingTime": 4, "provider.twitter": "@example"}
+    assert q(con, "SELECT count(*) FROM articles WHERE extra IS NOT NULL") == [(1,)]
+
+
+def test_text_is_cleaned(con):
+    assert {r[0] for r in q(con, "SELECT DISTINCT excerpt FROM articles")} == {"An excerpt & more"}
+
+
+def test_no_provider_loads_with_null_provider(con):
+    assert q(con, f"SELECT provider_domain, provider_name FROM articles WHERE article_id = '{sha16('https://example.com/no-provider')}'") == [(None, None)]
+
+
+def test_providers_cover_articles_and_related_links(con):
+    assert q(con, "SELECT provider_domain, provider_name, article_count, citation_count FROM providers ORDER BY 1") == [
+        ("example.com", "Example News", 10, 0),
+        ("nowhere.example", "Nowhere", 0, 1),
+    ]
+
+
+def test_body_is_kept(con):
+    (body,) = q(con, f"SELECT body FROM articles WHERE article_id = '{sha16('https://example.com/hr-body')}'")[0]
+    assert body.startswith("\nFirst part of the body.") and "After a horizontal rule." in body
+
+
+def test_runs_row(con, wh):
+    (row,) = con.sql("SELECT * FROM runs").to_arrow_table().to_pylist()
+    assert row["run_id"] == wh[1].run_id
+    assert (row["files_seen"], row["files_new"], row["files_rejected"]) == (21, 21, 9)
+    assert (row["articles_rows"], row["images_rows"], row["data_issues_rows"]) == (11, 10, 5)
+
+
+def test_parquet_types_match_the_declared_schema(wh):
+    current = newsetl.catalog.Warehouse(wh[0]).current()
+    for table in schema.WAREHOUSE_TABLES:
+        got = pq.read_schema(current / table.name / "part-0.parquet")
+        assert got.names == table.names, table.name
+        for field in table.schema:
+            g = got.field(field.name).type
+            if hasattr(field.type, "value_type"):  # list field names differ (item/element)
+                assert g.value_type == field.type.value_type, (table.name, field.name)
+            else:
+                assert g == field.type, (table.name, field.name, g)
+
+
+def test_catalog_file_has_every_table(wh):
+    import duckdb
+
+    con = duckdb.connect(str(wh[0] / "news.duckdb"), read_only=True)
+    try:
+        for table in schema.WAREHOUSE_TABLES:
+            con.sql(f"SELECT count(*) FROM {table.name}").fetchall()
+    finally:
+        con.close()
