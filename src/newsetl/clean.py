@@ -53,12 +53,12 @@ def _kind(value) -> str:
     return type(value).__name__
 
 
-def as_int(value, field: str, issues: Issues):
+def as_int(value, issues: Issues, field: str, sub: str = ""):
     t = type(value)
     if t is int:
         if INT32_MIN <= value <= INT32_MAX:
             return value
-        issues.append((field, str(value), "integer out of range"))
+        issues.append((field + sub, str(value), "integer out of range"))
         return None
     if value is None:
         return None
@@ -68,11 +68,11 @@ def as_int(value, field: str, issues: Issues):
         n = int(value.strip())
         if INT32_MIN <= n <= INT32_MAX:
             return n
-    issues.append((field, raw_text(value), f"expected an integer, got {_kind(value)}"))
+    issues.append((field + sub, raw_text(value), f"expected an integer, got {_kind(value)}"))
     return None
 
 
-def as_bool(value, field: str, issues: Issues):
+def as_bool(value, issues: Issues, field: str, sub: str = ""):
     if value is True or value is False or value is None:
         return value
     if type(value) is str:
@@ -81,11 +81,11 @@ def as_bool(value, field: str, issues: Issues):
             return True
         if s in _FALSE:
             return False
-    issues.append((field, raw_text(value), f"expected true or false, got {_kind(value)}"))
+    issues.append((field + sub, raw_text(value), f"expected true or false, got {_kind(value)}"))
     return None
 
 
-def as_timestamp(value, field: str, issues: Issues):
+def as_timestamp(value, issues: Issues, field: str, sub: str = ""):
     """A point in time, in UTC. Naive times are taken as UTC; a date is its midnight UTC."""
     t = type(value)
     if t is dt.datetime:
@@ -101,11 +101,11 @@ def as_timestamp(value, field: str, issues: Issues):
             pass
         else:
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    issues.append((field, raw_text(value), f"expected a date and time, got {_kind(value)}" if t is not str else "not a date and time"))
+    issues.append((field + sub, raw_text(value), f"expected a date and time, got {_kind(value)}" if t is not str else "not a date and time"))
     return None
 
 
-def as_str(value, field: str, issues: Issues):
+def as_str(value, issues: Issues, field: str, sub: str = ""):
     """Plain text (URLs, tokens, names), stripped. Numbers become their text."""
     t = type(value)
     if t is str:
@@ -117,7 +117,7 @@ def as_str(value, field: str, issues: Issues):
         return str(value)
     if t is dt.datetime or t is dt.date:
         return value.isoformat()
-    issues.append((field, raw_text(value), f"expected text, got {_kind(value)}"))
+    issues.append((field + sub, raw_text(value), f"expected text, got {_kind(value)}"))
     return None
 
 
@@ -132,46 +132,47 @@ def fix_mojibake(s: str) -> str:
         return s
 
 
-def as_text(value, field: str, issues: Issues):
+def as_text(value, issues: Issues, field: str, sub: str = ""):
     """Human text (titles, excerpts): HTML entities unescaped, mojibake repaired, stripped."""
-    s = as_str(value, field, issues)
+    s = as_str(value, issues, field, sub)
     if s is None:
         return None
     if "&" in s:
         s = html.unescape(s).strip()
-    if "â" in s or "Ã" in s or "Â" in s:
+    # mojibake needs non-ASCII text; isascii() is O(1) on CPython strings
+    if not s.isascii() and ("â" in s or "Ã" in s or "Â" in s):
         s = fix_mojibake(s)
     return s or None
 
 
-def as_name(value, field: str, issues: Issues):
+def as_name(value, issues: Issues, field: str, sub: str = ""):
     """A provider name: also percent-decoded (`Morningstar%2c Inc.` -> `Morningstar, Inc.`)."""
-    s = as_text(value, field, issues)
+    s = as_text(value, issues, field, sub)
     if s is not None and "%" in s and _PCT.search(s):
         s = unquote(s).strip() or None
     return s
 
 
-def as_domain(value, field: str, issues: Issues):
-    s = as_str(value, field, issues)
+def as_domain(value, issues: Issues, field: str, sub: str = ""):
+    s = as_str(value, issues, field, sub)
     return s.lower() if s is not None else None
 
 
-def as_list(value, field: str, issues: Issues) -> list:
+def as_list(value, issues: Issues, field: str, sub: str = "") -> list:
     if type(value) is list:
         return value
     if value is None:
         return []
-    issues.append((field, raw_text(value), f"expected a list, got {_kind(value)}"))
+    issues.append((field + sub, raw_text(value), f"expected a list, got {_kind(value)}"))
     return []
 
 
-def as_mapping(value, field: str, issues: Issues) -> dict:
+def as_mapping(value, issues: Issues, field: str, sub: str = "") -> dict:
     if type(value) is dict:
         return value
     if value is None:
         return {}
-    issues.append((field, raw_text(value), f"expected a mapping, got {_kind(value)}"))
+    issues.append((field + sub, raw_text(value), f"expected a mapping, got {_kind(value)}"))
     return {}
 
 

@@ -92,8 +92,31 @@ def discover(inputs) -> list[SourceFile]:
 
 
 _OPEN = re.compile(r"---[ \t]*(\r?\n|$)")
-# the closing line: `---` or `...` alone on a line
-_CLOSE = re.compile(r"^(?:---|\.\.\.)[ \t]*\r?$", re.M)
+
+
+def _closing_line(text: str, start: int) -> tuple[int, int] | None:
+    """(start, end) of the first line `---` or `...` at or after `start`, or None.
+
+    str.find instead of a multi-line regex: this runs on every file and the
+    front matter is tens of kilobytes.
+    """
+    n = len(text)
+    pos = start - 1  # text[start - 1] is the newline ending the opening line
+    while True:
+        i = text.find("\n---", pos)
+        # only look for `...` before the first `---`: one pass over the text
+        j = text.find("\n...", pos, n if i < 0 else i)
+        if j >= 0:
+            i = j
+        if i < 0:
+            return None
+        k = i + 4
+        while k < n and text[k] in " \t":
+            k += 1
+        if k == n or text[k] == "\n" or (text[k] == "\r" and (k + 1 == n or text[k + 1] == "\n")):
+            end = k + 1 if k < n and text[k] == "\n" else (k + 2 if k < n else n)
+            return i + 1, min(end, n)
+        pos = i + 1
 
 
 def split_front_matter(data: bytes) -> tuple[str, str]:
@@ -106,21 +129,17 @@ def split_front_matter(data: bytes) -> tuple[str, str]:
         raise RejectedFile(f"not UTF-8: byte 0x{data[e.start]:02x} at offset {e.start} cannot be decoded") from None
     if text.startswith("\ufeff"):
         text = text[1:]
-    if "\x00" in text:
-        raise RejectedFile("binary content (NUL bytes), not a text record")
     m = _OPEN.match(text)
     if not m:
+        if "\x00" in text[:4096]:
+            raise RejectedFile("binary content (NUL bytes), not a text record")
         raise RejectedFile("no front matter: the first line is not '---'")
     start = m.end()
-    close = _CLOSE.search(text, start)
+    close = _closing_line(text, start) if m.group(1) else None
     if close is None:
         raise RejectedFile("front matter is not closed: no line '---' or '...' after the opening '---'")
-    fm = text[start:close.start()]
-    body = text[close.end():]
-    if body.startswith("\r\n"):
-        body = body[2:]
-    elif body.startswith("\n"):
-        body = body[1:]
+    fm = text[start:close[0]]
+    body = text[close[1]:]
     if "\r" in fm:
         fm = fm.replace("\r\n", "\n")
     return fm, body

@@ -108,54 +108,54 @@ class BatchBuilder:
         _unknown(rec, KNOWN, "", extra)
         get = rec.get
 
-        web_url = as_str(get("webUrl"), "webUrl", issues)
-        original_url = as_str(get("originalUrl"), "originalUrl", issues)
+        web_url = as_str(get("webUrl"), issues, "webUrl")
+        original_url = as_str(get("originalUrl"), issues, "originalUrl")
         url = web_url or original_url
         article_id = article_id_for(url if url is not None else ex.file.rel_path)
-        published_at = as_timestamp(get("publishedDateTime"), "publishedDateTime", issues)
+        published_at = as_timestamp(get("publishedDateTime"), issues, "publishedDateTime")
 
-        provider = as_mapping(get("provider"), "provider", issues)
+        provider = as_mapping(get("provider"), issues, "provider")
         if provider:
             _unknown(provider, KNOWN_PROVIDER, "provider.", extra)
         logo = None
-        for i, img in enumerate(as_list(provider.get("images"), "provider.images", issues)):
-            img = as_mapping(img, f"provider.images[{i}]", issues)
+        for i, img in enumerate(as_list(provider.get("images"), issues, "provider.images")):
+            img = as_mapping(img, issues, f"provider.images[{i}]")
             _unknown(img, KNOWN_IMAGE, f"provider.images[{i}].", extra)
             if logo is None:
-                logo = as_str(img.get("url"), f"provider.images[{i}].url", issues)
+                logo = as_str(img.get("url"), issues, f"provider.images[{i}].url")
 
         topics = []
-        for i, t in enumerate(as_list(get("topics"), "topics", issues)):
-            t = as_text(t, f"topics[{i}]", issues)
+        for i, t in enumerate(as_list(get("topics"), issues, "topics")):
+            t = as_text(t, issues, f"topics[{i}]")
             if t is not None:
                 topics.append(t)
 
-        image_count = self._images(article_id, sp, as_list(get("images"), "images", issues), issues, extra)
-        related_count = self._related(article_id, sp, as_list(get("related"), "related", issues), issues, extra)
+        image_count = self._images(article_id, sp, as_list(get("images"), issues, "images"), issues, extra)
+        related_count = self._related(article_id, sp, as_list(get("related"), issues, "related"), issues, extra)
 
         a = self.articles
         a["article_id"].append(article_id)
         a["url"].append(url)
         a["web_url"].append(web_url)
         a["original_url"].append(original_url)
-        a["amp_url"].append(as_str(get("ampWebUrl"), "ampWebUrl", issues))
-        a["cdn_amp_url"].append(as_str(get("cdnAmpWebUrl"), "cdnAmpWebUrl", issues))
-        a["title"].append(as_text(get("title"), "title", issues))
-        a["excerpt"].append(as_text(get("excerpt"), "excerpt", issues))
-        a["category"].append(as_str(get("category"), "category", issues))
-        a["type"].append(as_str(get("type"), "type", issues))
+        a["amp_url"].append(as_str(get("ampWebUrl"), issues, "ampWebUrl"))
+        a["cdn_amp_url"].append(as_str(get("cdnAmpWebUrl"), issues, "cdnAmpWebUrl"))
+        a["title"].append(as_text(get("title"), issues, "title"))
+        a["excerpt"].append(as_text(get("excerpt"), issues, "excerpt"))
+        a["category"].append(as_str(get("category"), issues, "category"))
+        a["type"].append(as_str(get("type"), issues, "type"))
         a["published_at"].append(published_at)
-        a["quality"].append(as_int(get("quality"), "quality", issues))
-        a["heat"].append(as_int(get("heat"), "heat", issues))
-        a["is_published"].append(as_bool(get("published"), "published", issues))
-        a["provider_domain"].append(as_domain(provider.get("domain"), "provider.domain", issues))
-        a["provider_name"].append(as_name(provider.get("name"), "provider.name", issues))
+        a["quality"].append(as_int(get("quality"), issues, "quality"))
+        a["heat"].append(as_int(get("heat"), issues, "heat"))
+        a["is_published"].append(as_bool(get("published"), issues, "published"))
+        a["provider_domain"].append(as_domain(provider.get("domain"), issues, "provider.domain"))
+        a["provider_name"].append(as_name(provider.get("name"), issues, "provider.name"))
         a["provider_logo_url"].append(logo)
         a["topics"].append(topics)
         a["image_count"].append(image_count)
         a["related_count"].append(related_count)
-        a["featured_content"].append(as_str(get("featuredContent"), "featuredContent", issues))
-        a["secured"].append(as_str(get("secured"), "secured", issues))
+        a["featured_content"].append(as_str(get("featuredContent"), issues, "featuredContent"))
+        a["secured"].append(as_str(get("secured"), issues, "secured"))
         a["extra"].append(to_json(extra) if extra else None)
         a["body"].append(ex.body if ex.body and ex.body.strip() else None)
         a["source_path"].append(sp)
@@ -178,7 +178,7 @@ class BatchBuilder:
         for i, img in enumerate(images):
             f = f"{prefix}[{i}]"
             if type(img) is not dict:
-                as_mapping(img, f, issues)
+                as_mapping(img, issues, f)
                 continue
             if not img.keys() <= KNOWN_IMAGE:
                 _unknown(img, KNOWN_IMAGE, f + ".", extra)
@@ -186,11 +186,11 @@ class BatchBuilder:
             for name, value in key.items():
                 cols[name].append(value)
             cols["position"].append(i)
-            cols["url"].append(as_str(g("url"), f + ".url", issues))
-            cols["width"].append(as_int(g("width"), f + ".width", issues))
-            cols["height"].append(as_int(g("height"), f + ".height", issues))
-            cols["is_cached"].append(as_bool(g("isCached"), f + ".isCached", issues))
-            cols["title"].append(as_text(g("title"), f + ".title", issues))
+            cols["url"].append(as_str(g("url"), issues, f, ".url"))
+            cols["width"].append(as_int(g("width"), issues, f, ".width"))
+            cols["height"].append(as_int(g("height"), issues, f, ".height"))
+            cols["is_cached"].append(as_bool(g("isCached"), issues, f, ".isCached"))
+            cols["title"].append(as_text(g("title"), issues, f, ".title"))
             n += 1
         return n
 
@@ -204,33 +204,33 @@ class BatchBuilder:
         for i, link in enumerate(related):
             f = f"related[{i}]"
             if type(link) is not dict:
-                as_mapping(link, f, issues)
+                as_mapping(link, issues, f)
                 continue
             if not link.keys() <= KNOWN_RELATED:
                 _unknown(link, KNOWN_RELATED, f + ".", extra)
             g = link.get
-            url = as_str(g("webUrl"), f + ".webUrl", issues)
+            url = as_str(g("webUrl"), issues, f, ".webUrl")
             if url is None and not isinstance(g("webUrl"), (list, dict, bool)):
                 issues.append((f + ".webUrl", raw_text(g("webUrl") or ""), "missing: the related link has no webUrl"))
-            prov = as_mapping(g("provider"), f + ".provider", issues)
+            prov = as_mapping(g("provider"), issues, f, ".provider")
             if prov and not prov.keys() <= KNOWN_LINK_PROVIDER:
                 _unknown(prov, KNOWN_LINK_PROVIDER, f + ".provider.", extra)
             n_img = self._image_rows(
-                self.related_images, as_list(g("images"), f + ".images", issues), f + ".images",
+                self.related_images, as_list(g("images"), issues, f, ".images"), f + ".images",
                 issues, extra, {"article_id": article_id, "related_position": i, "source_path": sp},
             )
             r["article_id"].append(article_id)
             r["position"].append(i)
             r["url"].append(url)
-            r["title"].append(as_text(g("title"), f + ".title", issues))
-            r["excerpt"].append(as_text(g("excerpt"), f + ".excerpt", issues))
-            r["published_at"].append(as_timestamp(g("publishedDateTime"), f + ".publishedDateTime", issues))
-            r["type"].append(as_str(g("type"), f + ".type", issues))
-            r["provider_domain"].append(as_domain(prov.get("domain"), f + ".provider.domain", issues))
-            r["provider_name"].append(as_name(prov.get("name"), f + ".provider.name", issues))
-            r["quality"].append(as_int(g("quality"), f + ".quality", issues))
-            r["amp_url"].append(as_str(g("ampWebUrl"), f + ".ampWebUrl", issues))
-            r["cdn_amp_url"].append(as_str(g("cdnAmpWebUrl"), f + ".cdnAmpWebUrl", issues))
+            r["title"].append(as_text(g("title"), issues, f, ".title"))
+            r["excerpt"].append(as_text(g("excerpt"), issues, f, ".excerpt"))
+            r["published_at"].append(as_timestamp(g("publishedDateTime"), issues, f, ".publishedDateTime"))
+            r["type"].append(as_str(g("type"), issues, f, ".type"))
+            r["provider_domain"].append(as_domain(prov.get("domain"), issues, f, ".provider.domain"))
+            r["provider_name"].append(as_name(prov.get("name"), issues, f, ".provider.name"))
+            r["quality"].append(as_int(g("quality"), issues, f, ".quality"))
+            r["amp_url"].append(as_str(g("ampWebUrl"), issues, f, ".ampWebUrl"))
+            r["cdn_amp_url"].append(as_str(g("cdnAmpWebUrl"), issues, f, ".cdnAmpWebUrl"))
             r["image_count"].append(n_img)
             r["source_path"].append(sp)
             n += 1
