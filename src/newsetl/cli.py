@@ -192,8 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("directory", type=Path, help="folder to write into (created)")
     d.add_argument("--records", type=int, default=2000, help="well-formed records to write (default: 2000)")
     d.add_argument("--seed", type=int, default=42, help="random seed; same seed, same files (default: 42)")
-    d.add_argument("--profile", choices=("demo", "azure"), default="demo",
-                   help="demo: a varied mix; azure: ~20 KB records with ~30 related links, for benchmarks")
+    d.add_argument("--profile", choices=("demo", "azure", "bench"), default="demo",
+                   help="demo: a varied mix; azure: shaped like a real site (~17 KB, ~20 related links); bench: ~20 KB, ~30 related links, ~20 related images (benchmarks)")
     d.add_argument("--no-malformed", action="store_true", help="write no deliberately broken files")
     d.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     d.set_defaults(func=cmd_demo)

@@ -1,19 +1,28 @@
 """Flatten: records -> staging tables, column-wise, with explicit schemas.
 
-A `BatchBuilder` takes extracted files one at a time and appends to one list
-per column; `frames()` turns the lists into pandas DataFrames backed by Arrow
-with the types of `schema.STAGING_TABLES`, so the types never depend on the
-values of a batch. Identity (`article_id`) is computed here; choosing the
-winner among files with the same id is the build stage's job, since it needs
-every batch.
+Two passes, so the per-value work runs in Arrow's C++ rather than in Python:
+
+1. `BatchBuilder.add` walks each record's structure (lists, mappings, unknown
+   keys, identity) and appends the *raw* values to one list per column.
+2. `BatchBuilder.tables` types each column at once: when every value already
+   has the right Python type (nearly always), one Arrow conversion does it and
+   Arrow kernels strip, lower-case and find the few strings that need HTML
+   unescaping or repair; otherwise the column is typed value by value with
+   `clean.as_*`, and each value that cannot be typed becomes NULL plus a
+   data_issues row whose field path is rebuilt from the row's positions.
+
+`frames()` gives the same tables as pandas DataFrames (Arrow-backed, so the
+declared types hold). Choosing the winner among files with one article_id is
+the build stage's job, since it needs every batch.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 
-import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import schema as S
 from .clean import (
@@ -42,24 +51,132 @@ KNOWN_RELATED = frozenset(
 )
 KNOWN_LINK_PROVIDER = frozenset(("name", "domain"))
 
+# column -> (kind, YAML key) of the columns typed in pass 2; the others are final already
+ARTICLE_RAW = {
+    "amp_url": ("str", "ampWebUrl"),
+    "cdn_amp_url": ("str", "cdnAmpWebUrl"),
+    "title": ("text", "title"),
+    "excerpt": ("text", "excerpt"),
+    "category": ("str", "category"),
+    "type": ("str", "type"),
+    "published_at": ("ts", "publishedDateTime"),
+    "quality": ("int", "quality"),
+    "heat": ("int", "heat"),
+    "is_published": ("bool", "published"),
+    "provider_domain": ("domain", "provider.domain"),
+    "provider_name": ("name", "provider.name"),
+    "featured_content": ("str", "featuredContent"),
+    "secured": ("str", "secured"),
+}
+IMAGE_RAW = {
+    "url": ("str", "url"),
+    "width": ("int", "width"),
+    "height": ("int", "height"),
+    "is_cached": ("bool", "isCached"),
+    "title": ("text", "title"),
+}
+LINK_RAW = {
+    "url": ("str", "webUrl"),
+    "title": ("text", "title"),
+    "excerpt": ("text", "excerpt"),
+    "published_at": ("ts", "publishedDateTime"),
+    "type": ("str", "type"),
+    "provider_domain": ("domain", "provider.domain"),
+    "provider_name": ("name", "provider.name"),
+    "quality": ("int", "quality"),
+    "amp_url": ("str", "ampWebUrl"),
+    "cdn_amp_url": ("str", "cdnAmpWebUrl"),
+}
+
+_NONE = type(None)
+_SLOW = {"str": as_str, "text": as_text, "name": as_name, "domain": as_domain,
+         "int": as_int, "bool": as_bool, "ts": as_timestamp}
+_FAST_TYPES = {
+    "str": ({str, _NONE}, pa.string()), "text": ({str, _NONE}, pa.string()),
+    "name": ({str, _NONE}, pa.string()), "domain": ({str, _NONE}, pa.string()),
+    "int": ({int, _NONE}, pa.int64()), "bool": ({bool, _NONE}, pa.bool_()),
+    "ts": ({dt.datetime, _NONE}, S.TS),
+}
+# strings that need Python after Arrow's strip: HTML entities, mojibake, percent-escapes
+_NEEDS_PYTHON = {"text": "[&âÃÂ]", "name": "[&âÃÂ%]"}
+_NULL_STR = pa.scalar(None, pa.string())
+
 
 def article_id_for(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
-class _Cols(dict):
-    """Column name -> list of values, for one table."""
+def type_column(values: list, kind: str) -> tuple[pa.Array, list[tuple[int, str, str]]]:
+    """Raw values -> typed Arrow array, and (row, raw value, problem) for values set to NULL."""
+    types, arrow_type = _FAST_TYPES[kind]
+    if set(map(type, values)) <= types:
+        arr = pa.array(values, arrow_type)
+        if kind == "int":
+            lo, hi = pc.min_max(arr).values()
+            if lo.as_py() is None or (-(2**31) <= lo.as_py() and hi.as_py() <= 2**31 - 1):
+                return arr.cast(pa.int32()), []
+        elif arrow_type == pa.string():
+            return _clean_strings(arr, values, kind), []
+        else:
+            return arr, []
+    # some value has another type: type each value, noting the ones that fail
+    fn, out, bad, issues = _SLOW[kind], [], [], []
+    for i, v in enumerate(values):
+        n = len(issues)
+        out.append(fn(v, issues, ""))
+        if len(issues) > n:
+            bad.append((i, issues[-1][1], issues[-1][2]))
+    target = pa.int32() if kind == "int" else arrow_type
+    return pa.array(out, target), bad
 
-    def __init__(self, table: S.Table):
-        super().__init__((n, []) for n in table.names)
+
+def _clean_strings(arr: pa.Array, values: list, kind: str) -> pa.Array:
+    arr = pc.utf8_trim_whitespace(arr)
+    if kind == "domain":
+        arr = pc.utf8_lower(arr)
+    pattern = _NEEDS_PYTHON.get(kind)
+    if pattern:
+        mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
+        if pc.any(mask).as_py():
+            fn = _SLOW[kind]
+            idx = pc.indices_nonzero(mask).to_pylist()
+            arr = pc.replace_with_mask(arr, mask, pa.array([fn(values[i], [], "") for i in idx], pa.string()))
+    empty = pc.fill_null(pc.equal(arr, ""), False)
+    if pc.any(empty).as_py():
+        arr = pc.if_else(empty, _NULL_STR, arr)
+    return arr
+
+
+class _Table:
+    """Column lists of one staging table: final values, and raw ones typed later."""
+
+    def __init__(self, table: S.Table, raw: dict[str, tuple[str, str]]):
         self.table = table
+        self.raw = raw
+        self.cols = {n: [] for n in table.names}
+
+    def __getitem__(self, name: str) -> list:
+        return self.cols[name]
+
+    def typed(self, field_path) -> tuple[pa.Table, list[tuple[int, str, str, str]]]:
+        """The Arrow table, and (row, field, raw, problem) for every value that could not be typed."""
+        arrays, problems = [], []
+        for f in self.table.schema:
+            values = self.cols[f.name]
+            if f.name in self.raw:
+                kind, key = self.raw[f.name]
+                arr, bad = type_column(values, kind)
+                problems.extend((row, field_path(row, key), raw, problem) for row, raw, problem in bad)
+                arrays.append(arr)
+            else:
+                arrays.append(pa.array(values, f.type))
+        return pa.Table.from_arrays(arrays, schema=self.table.schema), problems
 
 
 def _unknown(mapping: dict, known: frozenset, prefix: str, extra: dict) -> None:
-    if len(mapping) > len(known) or not mapping.keys() <= known:
-        for k, v in mapping.items():
-            if k not in known:
-                extra[f"{prefix}{k}"] = v
+    for k, v in mapping.items():
+        if k not in known:
+            extra[f"{prefix}{k}"] = v
 
 
 class BatchBuilder:
@@ -67,19 +184,19 @@ class BatchBuilder:
 
     def __init__(self, run_id: str):
         self.run_id = run_id
-        self.files = _Cols(S.STG_FILES)
-        self.articles = _Cols(S.STG_ARTICLES)
-        self.images = _Cols(S.STG_IMAGES)
-        self.related_links = _Cols(S.STG_RELATED_LINKS)
-        self.related_images = _Cols(S.STG_RELATED_IMAGES)
-        self.data_issues = _Cols(S.STG_DATA_ISSUES)
+        self.files = _Table(S.STG_FILES, {})
+        self.articles = _Table(S.STG_ARTICLES, ARTICLE_RAW)
+        self.images = _Table(S.STG_IMAGES, IMAGE_RAW)
+        self.related_links = _Table(S.STG_RELATED_LINKS, LINK_RAW)
+        self.related_images = _Table(S.STG_RELATED_IMAGES, IMAGE_RAW)
+        # structural issues found in pass 1: (source_path, article_id, field, raw, problem)
+        self.issues: list[tuple[str, str, str, str, str]] = []
 
-    # -- one file -------------------------------------------------------------
+    # -- pass 1: one file ---------------------------------------------------------
 
     def add(self, ex: Extracted) -> None:
         f = self.files
-        sp = ex.file.source_path
-        f["source_path"].append(sp)
+        f["source_path"].append(ex.file.source_path)
         f["sha256"].append(ex.sha256)
         f["bytes"].append(ex.size)
         f["mtime_ns"].append(ex.file.mtime_ns)
@@ -88,41 +205,41 @@ class BatchBuilder:
             f["status"].append("rejected")
             f["error"].append(ex.error)
             f["article_id"].append(None)
-            f["published_at"].append(None)
-            f["issue_count"].append(0)
             f["parser"].append("none")
             return
-        article_id, published_at, n_issues = self._record(ex)
         f["status"].append("parsed")
         f["error"].append(None)
-        f["article_id"].append(article_id)
-        f["published_at"].append(published_at)
-        f["issue_count"].append(n_issues)
+        f["article_id"].append(self._record(ex))
         f["parser"].append("fast" if ex.fast else "pyyaml")
 
-    def _record(self, ex: Extracted):
+    def _record(self, ex: Extracted) -> str:
         rec = ex.record
         sp = ex.file.source_path
-        issues: list = []
+        issues: list = []  # (field, raw, problem), for this record
         extra: dict = {}
-        _unknown(rec, KNOWN, "", extra)
+        if not rec.keys() <= KNOWN:
+            _unknown(rec, KNOWN, "", extra)
         get = rec.get
 
+        # identity is needed now, so these two are typed here rather than in pass 2
         web_url = as_str(get("webUrl"), issues, "webUrl")
         original_url = as_str(get("originalUrl"), issues, "originalUrl")
         url = web_url or original_url
         article_id = article_id_for(url if url is not None else ex.file.rel_path)
-        published_at = as_timestamp(get("publishedDateTime"), issues, "publishedDateTime")
 
-        provider = as_mapping(get("provider"), issues, "provider")
-        if provider:
+        provider = get("provider")
+        if type(provider) is not dict:
+            provider = as_mapping(provider, issues, "provider")
+        elif not provider.keys() <= KNOWN_PROVIDER:
             _unknown(provider, KNOWN_PROVIDER, "provider.", extra)
         logo = None
-        for i, img in enumerate(as_list(provider.get("images"), issues, "provider.images")):
-            img = as_mapping(img, issues, f"provider.images[{i}]")
-            _unknown(img, KNOWN_IMAGE, f"provider.images[{i}].", extra)
-            if logo is None:
-                logo = as_str(img.get("url"), issues, f"provider.images[{i}].url")
+        if "images" in provider:
+            for i, img in enumerate(as_list(provider["images"], issues, "provider.images")):
+                img = as_mapping(img, issues, f"provider.images[{i}]")
+                if not img.keys() <= KNOWN_IMAGE:
+                    _unknown(img, KNOWN_IMAGE, f"provider.images[{i}].", extra)
+                if logo is None:
+                    logo = as_str(img.get("url"), issues, f"provider.images[{i}].url")
 
         topics = []
         for i, t in enumerate(as_list(get("topics"), issues, "topics")):
@@ -130,128 +247,148 @@ class BatchBuilder:
             if t is not None:
                 topics.append(t)
 
-        image_count = self._images(article_id, sp, as_list(get("images"), issues, "images"), issues, extra)
-        related_count = self._related(article_id, sp, as_list(get("related"), issues, "related"), issues, extra)
+        image_count = self._images(article_id, sp, get("images"), issues, extra)
+        related_count = self._related(article_id, sp, get("related"), issues, extra)
 
         a = self.articles
         a["article_id"].append(article_id)
         a["url"].append(url)
         a["web_url"].append(web_url)
         a["original_url"].append(original_url)
-        a["amp_url"].append(as_str(get("ampWebUrl"), issues, "ampWebUrl"))
-        a["cdn_amp_url"].append(as_str(get("cdnAmpWebUrl"), issues, "cdnAmpWebUrl"))
-        a["title"].append(as_text(get("title"), issues, "title"))
-        a["excerpt"].append(as_text(get("excerpt"), issues, "excerpt"))
-        a["category"].append(as_str(get("category"), issues, "category"))
-        a["type"].append(as_str(get("type"), issues, "type"))
-        a["published_at"].append(published_at)
-        a["quality"].append(as_int(get("quality"), issues, "quality"))
-        a["heat"].append(as_int(get("heat"), issues, "heat"))
-        a["is_published"].append(as_bool(get("published"), issues, "published"))
-        a["provider_domain"].append(as_domain(provider.get("domain"), issues, "provider.domain"))
-        a["provider_name"].append(as_name(provider.get("name"), issues, "provider.name"))
         a["provider_logo_url"].append(logo)
         a["topics"].append(topics)
         a["image_count"].append(image_count)
         a["related_count"].append(related_count)
-        a["featured_content"].append(as_str(get("featuredContent"), issues, "featuredContent"))
-        a["secured"].append(as_str(get("secured"), issues, "secured"))
         a["extra"].append(to_json(extra) if extra else None)
-        a["body"].append(ex.body if ex.body and ex.body.strip() else None)
+        body = ex.body
+        a["body"].append(body if body and not body.isspace() else None)
         a["source_path"].append(sp)
         a["source_sha256"].append(ex.sha256)
         a["run_id"].append(self.run_id)
+        for col, (_kind, key) in ARTICLE_RAW.items():
+            if "." in key:  # provider.domain, provider.name
+                a[col].append(provider.get(key.split(".", 1)[1]))
+            else:
+                a[col].append(get(key))
 
-        if issues:
-            d = self.data_issues
-            for field, raw, problem in issues:
-                d["source_path"].append(sp)
-                d["article_id"].append(article_id)
-                d["field"].append(field)
-                d["raw_value"].append(raw)
-                d["problem"].append(problem)
-                d["run_id"].append(self.run_id)
-        return article_id, published_at, len(issues)
+        for field, raw, problem in issues:
+            self.issues.append((sp, article_id, field, raw, problem))
+        return article_id
 
-    def _image_rows(self, cols: _Cols, images: list, prefix: str, issues: list, extra: dict, key: dict) -> int:
+    def _images(self, article_id: str, sp: str, images, issues: list, extra: dict) -> int:
+        if images is None:
+            return 0
+        images = as_list(images, issues, "images")
+        t = self.images
         n = 0
         for i, img in enumerate(images):
-            f = f"{prefix}[{i}]"
             if type(img) is not dict:
-                as_mapping(img, issues, f)
+                as_mapping(img, issues, f"images[{i}]")
                 continue
             if not img.keys() <= KNOWN_IMAGE:
-                _unknown(img, KNOWN_IMAGE, f + ".", extra)
+                _unknown(img, KNOWN_IMAGE, f"images[{i}].", extra)
+            t["article_id"].append(article_id)
+            t["source_path"].append(sp)
+            t["position"].append(i)
             g = img.get
-            for name, value in key.items():
-                cols[name].append(value)
-            cols["position"].append(i)
-            cols["url"].append(as_str(g("url"), issues, f, ".url"))
-            cols["width"].append(as_int(g("width"), issues, f, ".width"))
-            cols["height"].append(as_int(g("height"), issues, f, ".height"))
-            cols["is_cached"].append(as_bool(g("isCached"), issues, f, ".isCached"))
-            cols["title"].append(as_text(g("title"), issues, f, ".title"))
+            for col, (_kind, key) in IMAGE_RAW.items():
+                t[col].append(g(key))
             n += 1
         return n
 
-    def _images(self, article_id, sp, images, issues, extra) -> int:
-        key = {"article_id": article_id, "source_path": sp}
-        return self._image_rows(self.images, images, "images", issues, extra, key)
-
-    def _related(self, article_id, sp, related, issues, extra) -> int:
-        r = self.related_links
+    def _related(self, article_id: str, sp: str, related, issues: list, extra: dict) -> int:
+        if related is None:
+            return 0
+        related = as_list(related, issues, "related")
+        r, ri = self.related_links, self.related_images
         n = 0
         for i, link in enumerate(related):
-            f = f"related[{i}]"
             if type(link) is not dict:
-                as_mapping(link, issues, f)
+                as_mapping(link, issues, f"related[{i}]")
                 continue
             if not link.keys() <= KNOWN_RELATED:
-                _unknown(link, KNOWN_RELATED, f + ".", extra)
+                _unknown(link, KNOWN_RELATED, f"related[{i}].", extra)
             g = link.get
-            url = as_str(g("webUrl"), issues, f, ".webUrl")
-            if url is None and not isinstance(g("webUrl"), (list, dict, bool)):
-                issues.append((f + ".webUrl", raw_text(g("webUrl") or ""), "missing: the related link has no webUrl"))
-            prov = as_mapping(g("provider"), issues, f, ".provider")
-            if prov and not prov.keys() <= KNOWN_LINK_PROVIDER:
-                _unknown(prov, KNOWN_LINK_PROVIDER, f + ".provider.", extra)
-            n_img = self._image_rows(
-                self.related_images, as_list(g("images"), issues, f, ".images"), f + ".images",
-                issues, extra, {"article_id": article_id, "related_position": i, "source_path": sp},
-            )
+            web = g("webUrl")
+            if web is None or (type(web) is str and not web.strip()):
+                issues.append((f"related[{i}].webUrl", web or "", "missing: the related link has no webUrl"))
+            prov = g("provider")
+            if type(prov) is not dict:
+                prov = as_mapping(prov, issues, f"related[{i}].provider")
+            elif not prov.keys() <= KNOWN_LINK_PROVIDER:
+                _unknown(prov, KNOWN_LINK_PROVIDER, f"related[{i}].provider.", extra)
+            n_img = 0
+            imgs = g("images")
+            if imgs is not None:
+                for j, img in enumerate(as_list(imgs, issues, f"related[{i}].images")):
+                    if type(img) is not dict:
+                        as_mapping(img, issues, f"related[{i}].images[{j}]")
+                        continue
+                    if not img.keys() <= KNOWN_IMAGE:
+                        _unknown(img, KNOWN_IMAGE, f"related[{i}].images[{j}].", extra)
+                    ri["article_id"].append(article_id)
+                    ri["source_path"].append(sp)
+                    ri["related_position"].append(i)
+                    ri["position"].append(j)
+                    gi = img.get
+                    for col, (_kind, key) in IMAGE_RAW.items():
+                        ri[col].append(gi(key))
+                    n_img += 1
             r["article_id"].append(article_id)
-            r["position"].append(i)
-            r["url"].append(url)
-            r["title"].append(as_text(g("title"), issues, f, ".title"))
-            r["excerpt"].append(as_text(g("excerpt"), issues, f, ".excerpt"))
-            r["published_at"].append(as_timestamp(g("publishedDateTime"), issues, f, ".publishedDateTime"))
-            r["type"].append(as_str(g("type"), issues, f, ".type"))
-            r["provider_domain"].append(as_domain(prov.get("domain"), issues, f, ".provider.domain"))
-            r["provider_name"].append(as_name(prov.get("name"), issues, f, ".provider.name"))
-            r["quality"].append(as_int(g("quality"), issues, f, ".quality"))
-            r["amp_url"].append(as_str(g("ampWebUrl"), issues, f, ".ampWebUrl"))
-            r["cdn_amp_url"].append(as_str(g("cdnAmpWebUrl"), issues, f, ".cdnAmpWebUrl"))
-            r["image_count"].append(n_img)
             r["source_path"].append(sp)
+            r["position"].append(i)
+            r["image_count"].append(n_img)
+            pg = prov.get
+            for col, (_kind, key) in LINK_RAW.items():
+                r[col].append(pg(key[9:]) if key.startswith("provider.") else g(key))
             n += 1
         return n
 
-    # -- output ---------------------------------------------------------------
+    # -- pass 2: typed tables --------------------------------------------------------
 
     def tables(self) -> dict[str, pa.Table]:
         """Arrow tables with the staging schemas, keyed by table name."""
-        out = {}
-        for cols in (self.files, self.articles, self.images, self.related_links,
-                     self.related_images, self.data_issues):
-            out[cols.table.name] = pa.Table.from_pydict(dict(cols), schema=cols.table.schema)
-        return out
+        out: dict[str, pa.Table] = {}
+        issues = list(self.issues)
 
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """The same tables as pandas DataFrames, Arrow-backed so the types stay exact."""
+        def typed(t: _Table, field_path):
+            table, problems = t.typed(field_path)
+            if problems:
+                sp = t["source_path"]
+                aid = t["article_id"]
+                issues.extend((sp[row], aid[row], field, raw, problem) for row, field, raw, problem in problems)
+            out[t.table.name] = table
+
+        typed(self.articles, lambda row, key: key)
+        pos = self.images["position"]
+        typed(self.images, lambda row, key: f"images[{pos[row]}].{key}")
+        lpos = self.related_links["position"]
+        typed(self.related_links, lambda row, key: f"related[{lpos[row]}].{key}")
+        rpos, ipos = self.related_images["related_position"], self.related_images["position"]
+        typed(self.related_images, lambda row, key: f"related[{rpos[row]}].images[{ipos[row]}].{key}")
+
+        cols = list(zip(*issues)) if issues else [[]] * 5
+        out["stg_data_issues"] = pa.Table.from_arrays(
+            [pa.array(c, pa.string()) for c in cols] + [pa.array([self.run_id] * len(issues), pa.string())],
+            schema=S.STG_DATA_ISSUES.schema,
+        )
+        per_file: dict[str, int] = {}
+        for sp, *_ in issues:
+            per_file[sp] = per_file.get(sp, 0) + 1
+        files = self.files
+        files["issue_count"].clear()
+        files["issue_count"].extend(per_file.get(sp, 0) for sp in files["source_path"])
+        out["stg_files"] = files.typed(None)[0]
+        return {name: out[name] for name in (t.name for t in S.STAGING_TABLES)}
+
+    def frames(self):
+        """The same tables as pandas DataFrames, Arrow-backed so the declared types hold."""
+        import pandas as pd
+
         return {name: t.to_pandas(types_mapper=pd.ArrowDtype) for name, t in self.tables().items()}
 
 
-def flatten(extracted) -> dict[str, pd.DataFrame]:
+def flatten(extracted) -> dict:
     """Extracted files -> staging DataFrames (a convenience over BatchBuilder)."""
     b = BatchBuilder(run_id="adhoc")
     for ex in extracted:

@@ -225,7 +225,6 @@ STG_FILES = _t(
     ("status", STR, "parsed or rejected"),
     ("error", STR, ""),
     ("article_id", STR, ""),
-    ("published_at", TS, ""),
     ("issue_count", I32, ""),
     ("parser", STR, "fast, pyyaml or none"),
     ("run_id", STR, ""),

@@ -12,8 +12,7 @@ FROM (
            row_number() OVER (PARTITION BY article_id
                               ORDER BY published_at DESC NULLS LAST, source_path DESC) AS rank,
            count(*) OVER (PARTITION BY article_id) - 1 AS duplicate_files
-    FROM stg_files
-    WHERE status = 'parsed'
+    FROM stg_articles
 )
 WHERE rank = 1;
 

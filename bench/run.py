@@ -1,0 +1,213 @@
+"""`make bench`: newsetl against the naive way, side by side in one run.
+
+For each corpus size it generates records (`newsetl demo --profile bench`,
+about 20 KB, 30 related links and 20 related images a file), then alternates
+runs of the naive way (bench/naive.py) and of `newsetl.pipeline.run` on a
+fresh warehouse, each in its own process while a sampler adds up the resident
+memory of that process and all its children. It prints the best of
+`--repeats` runs of each: records/s, MB/s, the ratio to the naive way and
+peak RSS. Then, on the smallest size, the incremental runs: a re-run with
+nothing changed and a run with 1% of files edited, as ratios to the cold run.
+
+    python bench/run.py                          # 20,000 and 100,000 records
+    python bench/run.py --sizes 2000 --repeats 2 # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+
+NAIVE = "import json, sys, time; sys.path.insert(0, {here!r}); import naive; t = time.perf_counter(); " \
+        "naive.run({inp!r}, {out!r}); print(json.dumps({{'seconds': time.perf_counter() - t}}))"
+OURS = "import json, time; from newsetl import pipeline; t = time.perf_counter(); " \
+       "r = pipeline.run([{inp!r}], {out!r}, workers={workers}); " \
+       "print(json.dumps({{'seconds': time.perf_counter() - t, 'run': r.run}}, default=str))"
+
+
+def _rss_tree(root: int) -> int:
+    """Resident bytes of `root` and all its descendants (shared pages counted in each)."""
+    parents: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    parents[int(d)] = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    tree, frontier = {root}, [root]
+    while frontier:
+        p = frontier.pop()
+        for c, pp in parents.items():
+            if pp == p and c not in tree:
+                tree.add(c)
+                frontier.append(c)
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            pass
+    return total
+
+
+def measure(code: str) -> dict:
+    """Run `code` in a fresh interpreter; its own timing plus the peak RSS of its process tree."""
+    proc = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = 0
+    done = threading.Event()
+
+    def sample():
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _rss_tree(proc.pid))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    out, err = proc.communicate()
+    done.set()
+    t.join()
+    if proc.returncode != 0:
+        raise SystemExit(f"benchmark job failed:\n{err[-3000:]}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["peak_rss"] = peak
+    return result
+
+
+def corpus(workdir: Path, size: int, profile: str) -> Path:
+    from newsetl.demo import generate
+
+    d = workdir / f"corpus-{profile}-{size}"
+    if not (d / ".complete").exists():
+        shutil.rmtree(d, ignore_errors=True)
+        print(f"generating {size:,} records ({profile} profile) in {d} ...", flush=True)
+        generate(d, records=size, seed=size, profile=profile, malformed=False)
+        (d / ".complete").write_text("")
+    return d
+
+
+def folder_bytes(d: Path) -> int:
+    return sum(p.stat().st_size for p in d.glob("*.md"))
+
+
+def bench_size(workdir: Path, size: int, profile: str, repeats: int, workers: int | None) -> dict:
+    src = corpus(workdir, size, profile)
+    nbytes = folder_bytes(src)
+    naive, ours = [], []
+    for r in range(repeats):
+        out = workdir / "out"
+        shutil.rmtree(out, ignore_errors=True)
+        naive.append(measure(NAIVE.format(here=str(HERE), inp=str(src), out=str(out / "naive"))))
+        ours.append(measure(OURS.format(inp=str(src), out=str(out / "wh"), workers=workers)))
+        print(f"  {size:,} records, run {r + 1}/{repeats}: naive {naive[-1]['seconds']:.1f} s, "
+              f"newsetl {ours[-1]['seconds']:.1f} s", flush=True)
+    best_n = min(x["seconds"] for x in naive)
+    best_o = min(x["seconds"] for x in ours)
+    return {
+        "records": size, "mb": nbytes / 1e6,
+        "naive_s": best_n, "ours_s": best_o,
+        "naive_median_s": statistics.median(x["seconds"] for x in naive),
+        "ours_median_s": statistics.median(x["seconds"] for x in ours),
+        "ratio": best_n / best_o,
+        "naive_rss_mb": max(x["peak_rss"] for x in naive) / 2**20,
+        "ours_rss_mb": max(x["peak_rss"] for x in ours) / 2**20,
+        "fast_parsed": ours[-1]["run"]["fast_parsed"], "files_parsed": ours[-1]["run"]["files_parsed"],
+    }
+
+
+def bench_incremental(workdir: Path, size: int, profile: str, repeats: int, workers: int | None) -> dict:
+    from newsetl.demo import edit
+
+    src = corpus(workdir, size, profile)
+    work = workdir / f"incremental-{size}"
+    shutil.rmtree(work, ignore_errors=True)
+    shutil.copytree(src, work / "input")  # edits must not touch the cached corpus
+    inp, wh = work / "input", work / "wh"
+    cold, same, changed = [], [], []
+    for r in range(repeats):
+        shutil.rmtree(wh, ignore_errors=True)
+        cold.append(measure(OURS.format(inp=str(inp), out=str(wh), workers=workers))["seconds"])
+        same.append(measure(OURS.format(inp=str(inp), out=str(wh), workers=workers))["seconds"])
+        edited = edit(inp, 0.01, seed=100 + r)
+        res = measure(OURS.format(inp=str(inp), out=str(wh), workers=workers))
+        changed.append(res["seconds"])
+        assert res["run"]["files_changed"] == len(edited), (res["run"], len(edited))
+        print(f"  incremental run {r + 1}/{repeats}: cold {cold[-1]:.2f} s, unchanged {same[-1]:.2f} s, "
+              f"1% changed ({len(edited)} files) {changed[-1]:.2f} s", flush=True)
+    c, s, ch = statistics.median(cold), statistics.median(same), statistics.median(changed)
+    return {"records": size, "cold_s": c, "unchanged_s": s, "changed_1pct_s": ch,
+            "unchanged_ratio": s / c, "changed_ratio": ch / c}
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, {platform.system()} {platform.release()}, Python {platform.python_version()}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="20000,100000", help="corpus sizes, comma-separated")
+    ap.add_argument("--repeats", type=int, default=3, help="runs of each, best (and median) reported")
+    ap.add_argument("--profile", default="bench", help="newsetl demo profile of the corpus")
+    ap.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
+    ap.add_argument("--workdir", type=Path, default=HERE / "out", help="where corpora and warehouses go")
+    ap.add_argument("--no-incremental", action="store_true", help="skip the incremental runs")
+    a = ap.parse_args()
+    sizes = [int(s) for s in a.sizes.split(",")]
+    a.workdir.mkdir(parents=True, exist_ok=True)
+    print(f"machine: {machine()}\n", flush=True)
+    rows = [bench_size(a.workdir, n, a.profile, a.repeats, a.workers) for n in sizes]
+    inc = None if a.no_incremental else bench_incremental(a.workdir, min(sizes), a.profile, a.repeats, a.workers)
+
+    lines = [
+        f"machine: {machine()}",
+        f"corpus: newsetl demo --profile {a.profile}; best of {a.repeats} runs each, side by side",
+        "",
+        "| records | MB | naive s | newsetl s | newsetl records/s | newsetl MB/s | speed-up vs naive | peak RSS naive | peak RSS newsetl |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['records']:,} | {r['mb']:,.0f} | {r['naive_s']:.1f} | {r['ours_s']:.2f} | "
+            f"{r['records'] / r['ours_s']:,.0f} | {r['mb'] / r['ours_s']:,.0f} | **{r['ratio']:.1f}x** | "
+            f"{r['naive_rss_mb']:,.0f} MB | {r['ours_rss_mb']:,.0f} MB |")
+    if inc:
+        lines += [
+            "",
+            f"incremental, {inc['records']:,} records (medians): cold {inc['cold_s']:.2f} s; "
+            f"nothing changed {inc['unchanged_s']:.2f} s (**{inc['unchanged_ratio']:.3f}** of cold); "
+            f"1% of files changed {inc['changed_1pct_s']:.2f} s (**{inc['changed_ratio']:.3f}** of cold)",
+        ]
+    text = "\n".join(lines)
+    print("\n" + text)
+    (a.workdir / "latest.md").write_text(text + "\n")
+    (a.workdir / "latest.json").write_text(json.dumps({"sizes": rows, "incremental": inc}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
