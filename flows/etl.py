@@ -31,8 +31,8 @@ _TASK = dict(cache_policy=NO_CACHE, persist_result=False)
 
 
 @task(name="discover", **_TASK)
-def discover(inputs: list[str], warehouse: str, run_id: str) -> Plan:
-    return pipeline.plan(inputs, warehouse, run_id)
+def discover(inputs: list[str], warehouse: str, run_id: str, as_of: dt.datetime | None) -> Plan:
+    return pipeline.plan(inputs, warehouse, run_id, as_of)
 
 
 # transient I/O errors (an NFS hiccup, a file locked by an editor) are retried
@@ -62,7 +62,7 @@ def _summary_table(row: dict, counts: dict) -> list[dict]:
 @flow(name="news-etl", task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()),
       description="Front-matter records -> Parquet tables -> DuckDB catalog")
 def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = pipeline.LOCK_TIMEOUT,
-             reports_dir: str | None = None) -> dict:
+             reports_dir: str | None = None, as_of: dt.datetime | None = None) -> dict:
     """Run the ETL over `inputs` (folders of Markdown records) into `warehouse`."""
     log = get_run_logger()
     wh = Warehouse(warehouse)
@@ -71,7 +71,8 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
     with wh.lock(lock_timeout):
         ensure_catalog(wh)
         run_id = pipeline.new_run_id()
-        plan = discover.submit(inputs, str(wh.root), run_id).result()
+        plan = discover.submit(inputs, str(wh.root), run_id, as_of).result()
+        pipeline.begin(wh, plan)
         log.info("run %s: %d files seen, %d to read (%d new), %d unchanged, %d deleted",
                  run_id, plan.files_seen, len(plan.to_read), plan.files_new, len(plan.unchanged), len(plan.deleted))
         batches = pipeline.make_batches(plan, wh.staging)

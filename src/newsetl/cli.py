@@ -70,7 +70,7 @@ def cmd_run(a) -> int:
         from . import pipeline
 
         result = pipeline.run(a.inputs, a.warehouse, workers=a.workers, lock_timeout=a.lock_timeout,
-                              progress=None if a.quiet else Progress("parsing"))
+                              progress=None if a.quiet else Progress("parsing"), as_of=a.as_of)
         summary = result.summary()
         run = result.run
     else:
@@ -78,7 +78,8 @@ def cmd_run(a) -> int:
         from flows.etl import news_etl
 
         out = news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
-                       lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None)
+                       lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
+                       as_of=a.as_of)
         run = out["run"]
         summary = (f"run {out['run_id']}: {run['files_seen']} files ({run['files_new']} new, "
                    f"{run['files_changed']} changed, {run['files_unchanged']} unchanged, "
@@ -136,6 +137,36 @@ def cmd_sql(a) -> int:
     return 0
 
 
+def _timestamp(text: str):
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
+    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+
+
+def cmd_runs(a) -> int:
+    from . import export
+    from .catalog import connect
+
+    con = connect(a.warehouse)
+    table = con.sql(
+        "SELECT run_id, status, started_at, round(duration_s, 2) AS duration_s, files_seen, files_new, "
+        "files_changed, files_unchanged, files_deleted, files_rejected, articles_rows, data_issues_rows "
+        "FROM runs ORDER BY started_at DESC LIMIT $n", params={"n": a.limit}).to_arrow_table()
+    export.write(table, a.out, a.format)
+    return 0
+
+
+def cmd_status(a) -> int:
+    from .status import status
+
+    print(status(a.warehouse))
+    return 0
+
+
 # -- parser -----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
     r.add_argument("--top", type=int, default=0, metavar="N", help="print the top N providers after the run")
     r.add_argument("--reports", type=Path, default=None, metavar="DIR", help="export every report to DIR after loading")
+    r.add_argument("--as-of", type=_timestamp, default=None, metavar="TIME",
+                   help="when the files were observed (ISO 8601, UTC if no offset; default: now); "
+                        "sets valid_from in article_versions, for backfills and replays")
     r.add_argument("--no-prefect", action="store_true", help="run the stages in-process without Prefect")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     r.set_defaults(func=cmd_run)
@@ -215,6 +249,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=("table", "csv", "json", "parquet"), default=None,
                    help="output format (default: from --out, else table)")
     s.set_defaults(func=cmd_sql)
+
+    ru = sub.add_parser(
+        "runs", help="list recent runs with their counts and duration",
+        description="The runs table, newest first: what each run found and loaded, and how long it took. "
+                    "A run killed before publishing shows as failed.",
+        **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n"),
+    )
+    ru.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
+    ru.add_argument("--limit", type=int, default=20, help="how many runs (default: 20)")
+    ru.add_argument("--out", default=None, metavar="FILE", help="write to FILE (.csv, .json, .parquet)")
+    ru.add_argument("--format", choices=("table", "csv", "json", "parquet"), default=None, help="output format")
+    ru.set_defaults(func=cmd_runs)
+
+    st = sub.add_parser(
+        "status", help="what the warehouse holds and when it last changed",
+        description="Rows per table, files by status, the last run and the last run that changed data, "
+                    "and whether a run is in progress or died before publishing.",
+        **_fmt("  newsetl status\n  newsetl status --warehouse /data/news\n"),
+    )
+    st.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
+    st.set_defaults(func=cmd_status)
 
     return p
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import schema as S
@@ -28,6 +29,7 @@ ORDER_BY = {
     "providers": "provider_domain",
     "source_files": "source_path",
     "data_issues": "source_path, field",
+    "article_versions": "article_id, version",
 }
 BUILT = tuple(t for t in S.WAREHOUSE_TABLES if t.name in ORDER_BY)
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
@@ -64,10 +66,12 @@ def build_connection(temp_dir: Path, memory_limit: str = "1GB", threads: int | N
     return con
 
 
-def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, out: Path) -> dict[str, int]:
+def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, out: Path,
+                 previous: Path | None, as_of, run_id: str) -> dict[str, int]:
     """Write the warehouse tables (all but `runs`) from the live staging rows into `out`.
 
     `manifest` has one row per live file: source_path and the batch_id holding its rows.
+    `previous` is the last snapshot, whose article_versions the history extends.
     Returns the row count of each table written.
     """
     con.register("manifest_arrow", manifest.select(["source_path", "batch_id"]))
@@ -87,6 +91,15 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
             con.register(f"{name}_empty", t.schema.empty_table())
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
     con.execute(_sql("build/tables.sql"))
+    prev_versions = previous / "article_versions" / "part-0.parquet" if previous else None
+    if prev_versions is not None and prev_versions.exists():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM read_parquet({_quote(str(prev_versions))})")
+    else:
+        con.register("prev_versions_empty", S.ARTICLE_VERSIONS.schema.empty_table())
+        con.execute("CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM prev_versions_empty")
+    con.execute("SET VARIABLE as_of = CAST($as_of AS TIMESTAMPTZ)", {"as_of": as_of})
+    con.execute("SET VARIABLE run_id = CAST($run_id AS VARCHAR)", {"run_id": run_id})
+    con.execute(_sql("build/history.sql"))
     counts = {}
     for t in BUILT:
         (out / t.name).mkdir(parents=True, exist_ok=True)
@@ -97,6 +110,44 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
         )
         counts[t.name] = pq.read_metadata(target).num_rows
     return counts
+
+
+SMALL_BATCH_FILES = 250  # a batch with fewer live files than this is merged by compaction ...
+MAX_SMALL_BATCHES = 16  # ... once there are more small batches than this
+
+
+def compact_staging(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, batch_id: str) -> pa.Table:
+    """Merge the live rows of small staging batches into one batch; returns the updated manifest.
+
+    Every incremental run adds a batch of the few files it parsed; without
+    this, a warehouse on a 30-minute schedule would read thousands of tiny
+    files per run after a few weeks. Old batches are left for `collect`.
+    """
+    counts = manifest.group_by("batch_id").aggregate([("source_path", "count")])
+    small = [b for b, n in zip(counts.column("batch_id").to_pylist(), counts.column("source_path_count").to_pylist())
+             if n < SMALL_BATCH_FILES]
+    if len(small) <= MAX_SMALL_BATCHES:
+        return manifest
+    con.register("compact_manifest", manifest.select(["source_path", "batch_id"]))
+    out = staging / batch_id
+    out.mkdir(parents=True, exist_ok=True)
+    for t in S.STAGING_TABLES:
+        target = out / f"{t.name[4:]}.parquet"
+        cols = ", ".join(f's."{c}"' for c in t.names)
+        con.execute(
+            f"COPY (SELECT {cols}, {_quote(batch_id)} AS batch_id FROM read_parquet({_files(staging, small, t.name[4:])}) s "
+            f"SEMI JOIN compact_manifest USING (source_path, batch_id)) TO {_quote(str(target))} "
+            "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)"
+        )
+        fd = os.open(target, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    con.unregister("compact_manifest")
+    moved = pc.is_in(manifest.column("batch_id"), pa.array(small, pa.string()))
+    batch = pc.if_else(moved, pa.scalar(batch_id), manifest.column("batch_id"))
+    return manifest.set_column(manifest.schema.get_field_index("batch_id"), "batch_id", batch)
 
 
 def write_table(out: Path, table: S.Table, data: pa.Table) -> int:

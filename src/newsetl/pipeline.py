@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from . import schema as S
 from .catalog import ensure_catalog, write_catalog
 from .extract import SourceFile, discover, extract, read_bytes
 from .flatten import BatchBuilder
-from .load import build_connection, build_tables, write_staging, write_table
+from .load import build_connection, build_tables, compact_staging, link_table, write_staging, write_table
 from .store import Warehouse, read_manifest, write_info, write_manifest
 
 BATCH_FILES = 1000  # a batch is at most this many files ...
@@ -49,6 +50,7 @@ class Plan:
 
     run_id: str
     started_at: dt.datetime
+    as_of: dt.datetime  # when the files were observed; history's valid_from
     inputs: list[str]
     warehouse: str
     previous: str | None  # snapshot directory of the last complete run
@@ -57,9 +59,10 @@ class Plan:
     unchanged: list[str]  # source paths with the same size and mtime as before
     deleted: list[str]
     files_new: int
+    abandoned: list[dict] = field(default_factory=list)  # runs that died before publishing
 
 
-def plan(inputs, warehouse, run_id: str | None = None) -> Plan:
+def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None = None) -> Plan:
     """List the input files and compare them with the last run's manifest.
 
     Size and mtime decide which files need reading; the content hash (checked
@@ -70,6 +73,7 @@ def plan(inputs, warehouse, run_id: str | None = None) -> Plan:
     wh = Warehouse(warehouse)
     files = discover(inputs)
     previous = wh.current()
+    as_of = _check_as_of(as_of or started, previous)
     old = {}
     manifest = read_manifest(previous)
     if manifest is not None:
@@ -87,8 +91,20 @@ def plan(inputs, warehouse, run_id: str | None = None) -> Plan:
             to_read.append((f, before[2]))
     seen = {f.source_path for f in files}
     deleted = sorted(p for p in old if p not in seen)
-    return Plan(run_id, started, [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)],
+    return Plan(run_id, started, as_of, [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)],
                 str(wh.root), str(previous) if previous else None, len(files), to_read, unchanged, deleted, new)
+
+
+def _check_as_of(as_of: dt.datetime, previous: Path | None) -> dt.datetime:
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.timezone.utc)
+    if previous is not None:
+        runs = pq.read_table(previous / "runs" / "part-0.parquet", columns=["as_of"]).column("as_of")
+        last = pc.max(runs).as_py()
+        if last is not None and as_of < last:
+            raise ValueError(f"as-of time {as_of.isoformat()} is before the last run's ({last.isoformat()}): "
+                             "history only moves forward")
+    return as_of
 
 
 # -- parse --------------------------------------------------------------------------
@@ -245,15 +261,19 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     out = wh.partial_dir(p.run_id)
     manifest = new_manifest(p, results)
     tmp = out / "_tmp"
-    con = build_connection(tmp, memory_limit, threads)
-    try:
-        counts = build_tables(con, wh.staging, manifest, out)
-    finally:
-        con.close()
-    if tmp.exists():
-        import shutil
-
-        shutil.rmtree(tmp, ignore_errors=True)
+    previous = Path(p.previous) if p.previous else None
+    changed = p.deleted or any(r.files.num_rows for r in results)
+    if previous is not None and not changed:
+        # nothing changed: the tables are the previous ones, byte for byte
+        counts = {t.name: link_table(previous, out, t.name) for t in S.WAREHOUSE_TABLES if t.name != "runs"}
+    else:
+        con = build_connection(tmp, memory_limit, threads)
+        try:
+            manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact")
+            counts = build_tables(con, wh.staging, manifest, out, previous, p.as_of, p.run_id)
+        finally:
+            con.close()
+    shutil.rmtree(tmp, ignore_errors=True)
     status = manifest.column("status")
     finished = dt.datetime.now(dt.timezone.utc)
     reread = len(p.to_read)
@@ -261,6 +281,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     row = {
         "run_id": p.run_id,
         "started_at": p.started_at,
+        "as_of": p.as_of,
         "finished_at": finished,
         "status": "completed",
         "inputs": json.dumps(p.inputs),
@@ -277,7 +298,8 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "duration_s": (finished - p.started_at).total_seconds(),
         "newsetl_version": __version__,
     }
-    runs = pa.concat_tables([_previous_runs(p), pa.Table.from_pylist([row], schema=S.RUNS.schema)])
+    rows = [_failed_row(d) for d in p.abandoned] + [row]
+    runs = pa.concat_tables([_previous_runs(p), pa.Table.from_pylist(rows, schema=S.RUNS.schema)])
     counts["runs"] = write_table(out, S.RUNS, runs)
     write_manifest(out, manifest)
     write_info(out, {
@@ -295,9 +317,25 @@ def publish(b: Built, warehouse) -> Path:
     """Make the snapshot current (atomic), point the catalog at it, collect old state."""
     wh = Warehouse(warehouse)
     final = wh.commit(Path(b.snapshot), b.run_id)
+    wh.end()
     write_catalog(wh, final)
     wh.collect()
     return final
+
+
+def begin(wh: Warehouse, p: Plan) -> None:
+    """Note that run `p` started; a run that died before publishing becomes a `failed` row."""
+    dead = wh.begin({"run_id": p.run_id, "started_at": p.started_at, "as_of": p.as_of, "inputs": p.inputs})
+    if dead and dead.get("run_id") != p.run_id:
+        p.abandoned.append(dead)
+
+
+def _failed_row(dead: dict) -> dict:
+    def ts(v):
+        return dt.datetime.fromisoformat(v) if isinstance(v, str) else v
+
+    return {"run_id": dead["run_id"], "started_at": ts(dead.get("started_at")), "as_of": ts(dead.get("as_of")),
+            "status": "failed", "inputs": json.dumps(dead.get("inputs"))}
 
 
 # -- the whole run ------------------------------------------------------------------
@@ -321,14 +359,15 @@ class RunResult:
 
 
 def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeout: float = LOCK_TIMEOUT,
-        progress=None, run_id: str | None = None, flow_run_id: str | None = None,
+        progress=None, run_id: str | None = None, flow_run_id: str | None = None, as_of: dt.datetime | None = None,
         batch_files: int = BATCH_FILES, batch_bytes: int = BATCH_BYTES) -> RunResult:
     """Run the ETL on `inputs` (folders) into `warehouse`, in this process and its workers."""
     wh = Warehouse(warehouse)
     wh.prepare()
     with wh.lock(lock_timeout):
         ensure_catalog(wh)
-        p = plan(inputs, warehouse, run_id)
+        p = plan(inputs, warehouse, run_id, as_of)
+        begin(wh, p)
         batches = make_batches(p, wh.staging, batch_files, batch_bytes)
         results = parse_all(batches, workers, progress)
         built = build(p, results, flow_run_id)

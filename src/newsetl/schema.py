@@ -158,13 +158,36 @@ DATA_ISSUES = _t(
     ("run_id", STR, "the run that parsed the file"),
 )
 
+ARTICLE_VERSIONS = _t(
+    "article_versions",
+    "one row per article per distinct state of its tracked fields",
+    ("article_id", STR, "the article"),
+    ("version", I32, "1 for the first state seen, then 2, 3, ..."),
+    ("valid_from", TS, "when a run first saw this state (the run's as_of time)"),
+    ("valid_to", TS, "when a run saw the next state or the article gone; NULL for the current state"),
+    ("title", STR, "tracked: title"),
+    ("excerpt", STR, "tracked: excerpt"),
+    ("quality", I32, "tracked: quality"),
+    ("heat", I32, "tracked: heat (raw, -1 = not rated)"),
+    ("is_published", BOOL, "tracked: published flag"),
+    ("provider_domain", STR, "tracked: provider domain"),
+    ("provider_name", STR, "tracked: provider name"),
+    ("topics", STRS, "tracked: topics"),
+    ("image_count", I32, "tracked: number of images"),
+    ("related_count", I32, "tracked: number of related links"),
+    ("source_path", STR, "the file the state was read from"),
+    ("run_id", STR, "the run that first saw this state"),
+    ("closed_run_id", STR, "the run that saw it end; NULL for the current state"),
+)
+
 RUNS = _t(
     "runs",
     "one row per completed run",
     ("run_id", STR, "run identifier: UTC start time and a random suffix, sortable"),
     ("started_at", TS, "when the run started"),
     ("finished_at", TS, "when it published"),
-    ("status", STR, "completed"),
+    ("status", STR, "completed, or failed for a run that was killed or crashed before publishing"),
+    ("as_of", TS, "the time the run observed the files (started_at unless given with --as-of); history's valid_from"),
     ("inputs", STR, "the input folders, JSON list"),
     ("flow_run_id", STR, "Prefect flow run id, NULL when run without Prefect"),
     ("files_seen", I64, "input files found"),
@@ -182,6 +205,7 @@ RUNS = _t(
     ("providers_rows", I64, "rows in providers"),
     ("source_files_rows", I64, "rows in source_files"),
     ("data_issues_rows", I64, "rows in data_issues"),
+    ("article_versions_rows", I64, "rows in article_versions"),
     ("duration_s", pa.float64(), "wall time in seconds"),
     ("newsetl_version", STR, "version of newsetl that ran"),
 )
@@ -194,6 +218,7 @@ WAREHOUSE_TABLES: tuple[Table, ...] = (
     PROVIDERS,
     SOURCE_FILES,
     DATA_ISSUES,
+    ARTICLE_VERSIONS,
     RUNS,
 )
 BY_NAME = {t.name: t for t in WAREHOUSE_TABLES}

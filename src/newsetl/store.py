@@ -124,6 +124,29 @@ class Warehouse:
         finally:
             fh.close()  # closing releases the lock, also when the process is killed
 
+    # -- runs in progress -------------------------------------------------------
+    @property
+    def running_marker(self) -> Path:
+        return self.root / ".running.json"
+
+    def begin(self, run: dict) -> dict | None:
+        """Mark a run as started; returns the marker of a run that died before publishing, if any.
+
+        Called under the lock, so a marker still present belongs to a dead run.
+        """
+        abandoned = None
+        try:
+            abandoned = json.loads(self.running_marker.read_text())
+        except (FileNotFoundError, ValueError):
+            pass
+        tmp = self.root / f".running-{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(run, default=str))
+        os.replace(tmp, self.running_marker)
+        return abandoned
+
+    def end(self) -> None:
+        self.running_marker.unlink(missing_ok=True)
+
     # -- publishing -------------------------------------------------------------
     def partial_dir(self, run_id: str) -> Path:
         d = self.snapshots / f"{run_id}.partial"
@@ -161,7 +184,7 @@ class Warehouse:
         for b in self.staging.iterdir():
             if b.name not in referenced:
                 shutil.rmtree(b, ignore_errors=True)
-        for p in self.root.glob(".current-*"):
+        for p in [*self.root.glob(".current-*"), *self.root.glob(".running-*.tmp")]:
             p.unlink(missing_ok=True)
         for p in self.root.glob(f"{CATALOG}.*.tmp*"):
             p.unlink(missing_ok=True)
