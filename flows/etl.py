@@ -3,7 +3,11 @@
 Tasks are thin wrappers; the logic lives in plain functions that run (and are
 tested) without Prefect. Parsing is mapped over batches of files and runs on a
 `ProcessPoolTaskRunner`: YAML parsing is CPU-bound Python, so threads would
-share one core; processes use them all.
+share one core; processes use them all. Discovery, build and publish are
+called directly, so they run in the flow's own process, the one holding the
+warehouse lock: a worker process that outlived a killed flow could otherwise
+publish without it. A parse worker only writes staging files no snapshot
+refers to yet, so it is harmless if it outlives its flow.
 
     prefect deploy --all            # with prefect.yaml, or:
     newsetl run data/demo --warehouse warehouse
@@ -71,7 +75,8 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
     with wh.lock(lock_timeout):
         ensure_catalog(wh)
         run_id = pipeline.new_run_id()
-        plan = discover.submit(inputs, str(wh.root), run_id, as_of).result()
+        # called, not submitted: these run here, in the process that holds the lock
+        plan = discover(inputs, str(wh.root), run_id, as_of)
         pipeline.begin(wh, plan)
         log.info("run %s: %d files seen, %d to read (%d new), %d unchanged, %d deleted",
                  run_id, plan.files_seen, len(plan.to_read), plan.files_new, len(plan.unchanged), len(plan.deleted))
@@ -83,8 +88,10 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
             log.info("batch %s: %d parsed, %d rejected, %d unchanged (%d/%d batches)",
                      r.batch_id, r.parsed, r.rejected, len(r.same), len(results), len(batches))
         results.sort(key=lambda r: r.batch_id)
-        built = build_tables.submit(plan, results, flow_run_id).result()
-        snapshot = publish.submit(built, str(wh.root)).result()
+        pipeline.fault_point("parsed")
+        built = build_tables(plan, results, flow_run_id)
+        pipeline.fault_point("built")
+        snapshot = publish(built, str(wh.root))
     row = built.run_row
     log.info("published %s: %s", snapshot, ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
     if row["files_rejected"]:

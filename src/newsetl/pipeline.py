@@ -42,6 +42,21 @@ def new_run_id(now: dt.datetime | None = None) -> str:
     return now.strftime("%Y%m%dT%H%M%S.%fZ") + "-" + secrets.token_hex(3)
 
 
+def fault_point(name: str) -> None:
+    """Crash tests set NEWSETL_FAULT=<point>:kill (or <point>:sleep=<s>) to stop a real run here.
+
+    Points: parsed, built, committed, cataloged. Unset, this costs one dict lookup.
+    """
+    spec = os.environ.get("NEWSETL_FAULT")
+    if not spec or not spec.startswith(name + ":"):
+        return
+    action = spec.split(":", 1)[1]
+    if action == "kill":
+        os.kill(os.getpid(), 9)
+    elif action.startswith("sleep="):
+        time.sleep(float(action[6:]))
+
+
 # -- plan ---------------------------------------------------------------------------
 
 @dataclass
@@ -318,7 +333,9 @@ def publish(b: Built, warehouse) -> Path:
     wh = Warehouse(warehouse)
     final = wh.commit(Path(b.snapshot), b.run_id)
     wh.end()
+    fault_point("committed")
     write_catalog(wh, final)
+    fault_point("cataloged")
     wh.collect()
     return final
 
@@ -370,6 +387,8 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         begin(wh, p)
         batches = make_batches(p, wh.staging, batch_files, batch_bytes)
         results = parse_all(batches, workers, progress)
+        fault_point("parsed")
         built = build(p, results, flow_run_id)
+        fault_point("built")
         final = publish(built, warehouse)
     return RunResult(p.run_id, str(wh.root), str(final), built.counts, built.run_row)
