@@ -12,7 +12,7 @@ def connect(warehouse="warehouse"):
     """A DuckDB connection with every table and analytics view of the warehouse ready.
 
     >>> con = newsetl.connect("warehouse")
-    >>> con.sql("SELECT count(*) FROM articles").fetchone()
+    >>> con.sql("SELECT count(*) FROM articles").fetchall()
     """
     from .catalog import connect as _connect
 

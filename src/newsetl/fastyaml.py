@@ -1,0 +1,272 @@
+"""Fast front-matter YAML: PyYAML's exact values, or an explicit refusal.
+
+`yaml.load(text, Loader=yaml.CSafeLoader)` is the whole cost of the ETL. This
+module parses with rapidyaml (C++), emits JSON and decodes it with orjson,
+which is several times faster, but only for texts where that gives *exactly*
+what PyYAML gives (same values, same types, same key order). Anything else
+raises `NeedsFallback` and `load` runs PyYAML.
+
+How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
+
+1. One compiled regex (`_DOC`) must match the whole text. It accepts only
+   simple block YAML: each line is blank, a comment, `key: scalar`, `key:`
+   (a nested block follows, or null), or `- ` items of those. Scalars sit on
+   one line and have a form where rapidyaml's JSON and PyYAML's YAML 1.1
+   resolution agree:
+     - double-quoted (whitelisted escapes) or single-quoted;
+     - plain strings that start with a letter and are not a YAML 1.1
+       bool/null word (yes/No/ON/True/NULL...) nor a word rapidyaml rewrites
+       (inf, nan, infinity);
+     - plain decimal ints (<= 18 digits) and decimal floats (`-1.5`),
+       `true`, `false`, `null`;
+     - plain timestamps (PyYAML's resolver pattern) of dates that exist.
+   Keys are simple plain words or short quoted strings. Every character is
+   printable for PyYAML and no YAML 1.1-only line break (NEL, LS, PS), tab,
+   BOM or lone CR appears. Everything else (anchors, aliases, tags, merge
+   keys, flow collections, block scalars, multi-line quoted scalars, octal /
+   hex / sexagesimal / underscored numbers, `~`, `.inf`, directives, several
+   documents, indentless sequences...) never reaches rapidyaml.
+2. rapidyaml parses, emits JSON, orjson loads it; any error on the way means
+   fallback. Structural errors (bad indentation) are caught by rapidyaml as
+   by libyaml within this subset, except indentless sequences, refused in 1.
+3. JSON cannot say "datetime": plain timestamps come back as strings. Quoted
+   scalars whose text could be a timestamp are refused in 1 and plain
+   strings start with a letter, so after decoding, every string matching
+   PyYAML's timestamp resolver came from a plain timestamp; it is converted
+   exactly as PyYAML's SafeConstructor does.
+4. The top level must be a mapping.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import threading
+import warnings
+
+import yaml
+import yaml.constructor
+import yaml.nodes
+import yaml.resolver
+
+try:  # the fast path is optional: without these, everything goes to PyYAML
+    import orjson
+    import ryml
+except ImportError:  # pragma: no cover - exercised only on broken installs
+    orjson = None
+    ryml = None
+
+__all__ = ["NeedsFallback", "load", "load_fast", "load_reference"]
+
+
+class NeedsFallback(Exception):
+    """The fast path cannot guarantee PyYAML's meaning for this text."""
+
+
+# --- reference ----------------------------------------------------------------
+
+_CLOADER = getattr(yaml, "CSafeLoader", None)
+
+
+def load_reference(text: str) -> object:
+    """PyYAML's safe loader: the C one (libyaml), else the pure one with a warning."""
+    if _CLOADER is not None:
+        return yaml.load(text, Loader=_CLOADER)
+    warnings.warn(
+        "PyYAML was built without libyaml: front matter is parsed by the slow pure-Python SafeLoader",
+        RuntimeWarning,
+        stacklevel=2,
+    )
+    return yaml.load(text, Loader=yaml.SafeLoader)
+
+
+# --- the accepted subset of YAML ---------------------------------------------
+
+# Characters PyYAML reads as printable, minus the YAML 1.1 line breaks NEL
+# (\x85), LS (\u2028), PS (\u2029) that rapidyaml does not treat as breaks,
+# minus the BOM, tab and CR (handled before). Surrogates are excluded too.
+_NONASCII = "\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
+_PRINT = f"[ -~{_NONASCII}]"
+_DQ_CHAR = f'[ !#-\\[\\]-~{_NONASCII}]'  # printable except " and \
+_SQ_CHAR = f"[ -&(-~{_NONASCII}]"  # printable except '
+_STR_CHAR = f'[!-"$-9;-~{_NONASCII}]'  # printable except space, # and :
+
+# Words YAML 1.1 resolves to bool or null (yes/No/ON/True/NULL...), and words
+# rapidyaml's JSON emitter rewrites (inf -> ".inf", nan -> ".nan", infinity).
+# Matched case-insensitively: a superset (yEs is a string) is only cautious.
+_WORDS = (
+    r"(?:[yY][eE][sS]|[nN](?:[oO]|[uU][lL][lL]|[aA][nN])|[tT][rR][uU][eE]|[fF][aA][lL][sS][eE]"
+    r"|[oO](?:[nN]|[fF][fF])|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
+)
+# A quoted scalar that could decode to a timestamp: it would come back as a
+# string indistinguishable from a plain timestamp, so such texts fall back.
+# (No accepted escape decodes to an ASCII digit; `\ ` and `\t` could be the
+# date-time separator, hence the backslash.)
+_TS_LEAD = r"""[0-9]{4}-[0-9][0-9]?-[0-9][0-9]?[Tt "'\\]"""
+# Escapes that rapidyaml and libyaml decode alike and that rapidyaml's JSON
+# carries (it writes \0 \a \v \e raw, which orjson rejects). Not \L or \P:
+# their UTF-8 is longer than the escape, and rapidyaml 0.15 garbles a string
+# that grows while unescaping ("\\t\L\P" gives a TAB). \x \u \U are limited
+# to non-ASCII code points, so no escape yields a digit (see _TS_LEAD).
+_ESC = (
+    r"""\\(?:["\\/ nrtbfN_]|x[89a-fA-F][0-9a-fA-F]"""
+    r"|u(?!00[0-7]|[dD][89abAB])[0-9a-fA-F]{4}|U(?:000[1-9a-fA-F]|0010)[0-9a-fA-F]{4})"
+)
+_DQ = f'"(?!{_TS_LEAD}){_DQ_CHAR}*+(?:{_ESC}{_DQ_CHAR}*+)*+"'
+_SQ = f"'(?!{_TS_LEAD}){_SQ_CHAR}*+(?:''{_SQ_CHAR}*+)*+'"
+# PyYAML's timestamp resolver (tabs are refused earlier), narrowed to dates
+# and times that exist: PyYAML builds every plain scalar, even one a
+# duplicate key later overwrites, and raises on 2021-02-30 or 24:00:00, so
+# those texts fall back.
+_MD = r"(?:{m}-{d}|(?:{m13})-(?:29|30)|(?:{m31})-31)"
+_MD12 = _MD.format(m="(?:0?[1-9]|1[0-2])", d="(?:0?[1-9]|1[0-9]|2[0-8])", m13="0?[13-9]|1[0-2]", m31="0?[13578]|1[02]")
+_MD2 = _MD.format(m="(?:0[1-9]|1[0-2])", d="(?:0[1-9]|1[0-9]|2[0-8])", m13="0[13-9]|1[0-2]", m31="0[13578]|1[02]")
+_LEAP = r"(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:0[48]|[2468][048]|[13579][26])00)"
+_HOUR = r"(?:[01]?[0-9]|2[0-3])"
+_TS = (
+    f"(?!0000)(?:(?:[0-9]{{4}}-{_MD12}|{_LEAP}-0?2-29)(?:[Tt]| ++){_HOUR}:[0-5][0-9]:[0-5][0-9](?:\\.[0-9]*+)?"
+    f"(?: *+(?:Z|[-+]{_HOUR}(?::[0-5][0-9])?))?|[0-9]{{4}}-{_MD2}|{_LEAP}-02-29)"
+)
+# Decimal ints that fit orjson's int64 exactly, and plain decimal floats; both
+# rapidyaml (is_number) and PyYAML (int/float resolvers) read them as numbers.
+_NUM = r"-?(?:0|[1-9][0-9]{0,17}+)(?:\.[0-9]{1,17}+)?"
+# A plain string: starts with a letter (so no indicator, number, timestamp,
+# `~`, `<<` or `=`); stops before ` #` (comment) and `: ` (mapping value).
+_STR = (
+    f"(?!{_WORDS} *+(?:[#\\n]|\\Z))[A-Za-z{_NONASCII}]"
+    f"(?:{_STR_CHAR}++|:(?=[^ \\n])| ++(?=[^ \\n#])|\\#)*+"
+)
+_SCALAR = f"(?:{_DQ}|{_SQ}|(?=[0-9]{{4}}-){_TS}|{_NUM}|true|false|null|{_STR})"
+# End of a value: the line ends, maybe after spaces and a comment. (The
+# bare end-of-line test goes first: it is most lines, and 8% faster.)
+_TAIL = f"(?:(?![^\\n])| ++(?:#{_PRINT}*+)?(?![^\\n]))"
+# libyaml refuses implicit keys longer than 1024 characters: stay far below.
+_KEY = (
+    f"(?:(?!{_WORDS}:)[A-Za-z_][A-Za-z0-9_.-]{{0,127}}+"
+    f'|"{_DQ_CHAR}{{0,128}}+"|\'{_SQ_CHAR}{{0,128}}+\')'
+)
+_EMPTY = _TAIL  # after `key:`: nothing, or only a comment
+# rapidyaml mis-parses some "indentless" sequences (`key:` then `- item` at
+# the key's own column): after quoted items, a deeper line becomes a key with
+# leading spaces where libyaml reports an error. The real records indent
+# their sequences, so an empty `key:` must not be followed by `- ` at its
+# column. `(?P=i)` is the line's indentation; after `- key:` the key sits two
+# columns right of it (a `- - key:` opening a block falls back).
+_NEXT = f"\\n(?: *+(?:#{_PRINT}*+)?\\n)*+(?P=i)"
+# Bounded indentation and dashes bound the nesting depth (the timestamp
+# walk recurses; rapidyaml's JSON emitter refuses more than 64 levels, which
+# then falls back).
+# (Empty keys get their own branch: capturing `i` on every line costs 20%.)
+_LINE = (
+    f" {{0,64}}+(?:{_KEY}: ++{_SCALAR}{_TAIL}"
+    f"|(?:- ){{1,16}}+(?:{_KEY}: ++{_SCALAR}{_TAIL}|{_SCALAR}{_TAIL})"
+    f"|#{_PRINT}*+)"
+    f"|(?P<i> {{0,64}}+)(?:{_KEY}:{_EMPTY}(?!{_NEXT}- )|- {_KEY}:{_EMPTY}(?!{_NEXT}  - ))"
+)
+_DOC = re.compile(f"(?:(?>(?:{_LINE})?+ *+)(?:\\n|\\Z))*+")  # used with fullmatch
+
+# --- timestamps -----------------------------------------------------------------
+
+# The exact regexp PyYAML's resolver uses to call a plain scalar a timestamp.
+_TS_RESOLVER = next(
+    rx
+    for tag, rx in yaml.resolver.Resolver.yaml_implicit_resolvers["0"]
+    if tag == "tag:yaml.org,2002:timestamp"
+)
+_TS_TAG = "tag:yaml.org,2002:timestamp"
+_SAFE_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_ts_match = _TS_RESOLVER.match
+_fromisoformat = datetime.datetime.fromisoformat
+
+
+def _timestamp(v: str) -> datetime.date:
+    """The value PyYAML's SafeConstructor builds for the plain timestamp `v`."""
+    # Fast path for the usual `2021-02-12T20:25:00Z`: PyYAML builds it with no
+    # fraction and tz "Z" -> timezone.utc, as fromisoformat does (3.11+). The
+    # `:` positions pin a two-digit hour, so no fraction or space hides in the
+    # 20 characters; hour 24 goes the slow way (newer Pythons may accept it).
+    if len(v) == 20 and v[19] == "Z" and v[10] == "T" and v[13] == ":" and v[16] == ":" and v[11:13] < "24":
+        return _fromisoformat(v)
+    return _SAFE_CONSTRUCTOR.construct_yaml_timestamp(yaml.nodes.ScalarNode(_TS_TAG, v))
+
+
+def _convert_timestamps(node: dict | list) -> None:
+    """Replace, in place, every string that PyYAML would resolve as a timestamp."""
+    # Recursion is fine: the accepted subset bounds the nesting depth.
+    items = node.items() if node.__class__ is dict else enumerate(node)
+    for k, v in items:
+        c = v.__class__
+        if c is str:
+            # cheap filter first: a timestamp starts with "YYYY-"
+            if v[4:5] == "-" and _ts_match(v):
+                node[k] = _timestamp(v)  # same key: safe while iterating
+        elif c is dict or c is list:
+            _convert_timestamps(v)
+
+
+# --- API --------------------------------------------------------------------------
+
+# Emitting JSON into a reused buffer is ~2.5x cheaper than emit_json_malloc
+# (which sizes the output, then decodes it into a str). One buffer per
+# thread, kept only while small; big texts get a temporary one.
+_local = threading.local()
+_KEEP = 1 << 20
+
+
+def _json_buffer(size: int) -> bytearray:
+    buf = getattr(_local, "buf", None)
+    if buf is not None and len(buf) >= size:
+        return buf
+    buf = bytearray(max(size, 1 << 16))
+    if len(buf) <= _KEEP:
+        _local.buf = buf
+    return buf
+
+
+def _ryml_to_python(data: bytes) -> object:
+    """rapidyaml parse -> JSON bytes -> orjson; raises whatever they raise."""
+    tree = ryml.Tree()
+    ryml.parse_csubstr(data, tree)
+    root = tree.root_id()
+    buf = _json_buffer(2 * len(data) + 256)
+    failed, size = ryml.emit_json_to_substr(tree, root, buf)
+    if failed:  # deep nesting made the JSON bigger than the guess: retry, sized
+        buf = _json_buffer(size + 256)
+        failed, size = ryml.emit_json_to_substr(tree, root, buf)
+        if failed:
+            raise ValueError("rapidyaml JSON size changed")
+    with memoryview(buf) as view:
+        return orjson.loads(view[:size])
+
+
+def load_fast(text: str) -> object:
+    """What `yaml.load(text, Loader=yaml.CSafeLoader)` returns, or raise NeedsFallback."""
+    if ryml is None or orjson is None:
+        raise NeedsFallback("rapidyaml or orjson is not installed")
+    if text.__class__ is not str:
+        raise NeedsFallback("not a str")
+    if "\r" in text:
+        # CRLF is an ordinary line break for both parsers; a lone CR (a break
+        # for PyYAML only) stays and fails the regex below.
+        text = text.replace("\r\n", "\n")
+    if _DOC.fullmatch(text) is None:
+        raise NeedsFallback("outside the fast subset")
+    try:
+        value = _ryml_to_python(text.encode("utf-8"))
+    except Exception as e:  # any rapidyaml or orjson error: let PyYAML judge
+        raise NeedsFallback(f"fast parser failed: {type(e).__name__}") from None
+    if value.__class__ is not dict:  # also None: empty or comment-only text
+        raise NeedsFallback("top level is not a mapping")
+    try:
+        _convert_timestamps(value)
+    except Exception as e:  # e.g. month 13: PyYAML raises its own error
+        raise NeedsFallback(f"timestamp: {e}") from None
+    return value
+
+
+def load(text: str) -> tuple[object, bool]:
+    """(value, used_fast): the fast path when it is sure, else PyYAML."""
+    try:
+        return load_fast(text), True
+    except NeedsFallback:
+        return load_reference(text), False
