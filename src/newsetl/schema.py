@@ -55,8 +55,8 @@ ARTICLES = _t(
     ("original_url", STR, "originalUrl"),
     ("amp_url", STR, "ampWebUrl"),
     ("cdn_amp_url", STR, "cdnAmpWebUrl"),
-    ("title", STR, "title, HTML entities unescaped, white space stripped"),
-    ("excerpt", STR, "excerpt, HTML entities unescaped, white space stripped"),
+    ("title", STR, "title: HTML entities unescaped, mojibake (`cityâ€™s`) repaired, white space stripped"),
+    ("excerpt", STR, "excerpt, cleaned like title"),
     ("category", STR, "category"),
     ("type", STR, "type (article, video, ...)"),
     ("published_at", TS, "publishedDateTime in UTC; NULL when missing or unparsable"),
@@ -263,3 +263,26 @@ STAGING_TABLES: tuple[Table, ...] = (
     STG_RELATED_IMAGES,
     STG_DATA_ISSUES,
 )
+
+
+# -- the data dictionary in the README is generated from the definitions above
+
+_DUCK = {
+    STR: "VARCHAR", I32: "INTEGER", I64: "BIGINT", BOOL: "BOOLEAN", TS: "TIMESTAMPTZ",
+    STRS: "VARCHAR[]", pa.float64(): "DOUBLE",
+}
+
+
+def markdown() -> str:
+    """The data dictionary of the warehouse tables, as Markdown (README.md embeds it)."""
+    out = []
+    for t in WAREHOUSE_TABLES:
+        out += [f"#### `{t.name}`", "", f"{t.grain[0].upper()}{t.grain[1:]}.", "",
+                "| column | type | meaning |", "|---|---|---|"]
+        out += [f"| `{c.name}` | {_DUCK[c.type]} | {c.doc} |" for c in t.columns]
+        out.append("")
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    print(markdown())
