@@ -8,13 +8,15 @@ DEMO_DIR  ?= data/demo
 DEMO_RECORDS ?= 2000
 SEED   ?= 42
 
-.PHONY: install install-dev run test bench demo clean help
+.PHONY: install install-dev run test bench demo clean help serve prefect-server
 
 help:
 	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell"
 	@echo "make run       run the ETL flow (demo data unless INPUT=folder) and print top providers"
 	@echo "make test      install dev dependencies and run the test suite"
 	@echo "make bench     benchmarks against the naive way (see bench/)"
+	@echo "make prefect-server   start a local Prefect server (then export PREFECT_API_URL=http://127.0.0.1:4200/api)"
+	@echo "make serve     serve news-etl on the demo data every 30 minutes (needs PREFECT_API_URL)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +51,12 @@ test: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/run.py
+
+prefect-server: install
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start
+
+serve: install $(DEMO_DIR)/.generated
+	$(BIN)/newsetl serve $(DEMO_DIR) --warehouse $(WAREHOUSE) --cron "*/30 * * * *"
 
 clean:
 	rm -rf $(VENV) data build *.egg-info src/*.egg-info

@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl demo data/demo --records 2000        # generate demo records\n"
             "  newsetl run data/demo                         # run the ETL flow into ./warehouse\n"
             "  newsetl sql \"SELECT * FROM providers LIMIT 5\"\n"
+            "  newsetl serve data/demo --cron \"*/30 * * * *\"  # run on a schedule (needs a Prefect server)\n"
             "  newsetl COMMAND --help                        # details and examples per command\n"
         ),
     )
@@ -271,6 +272,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
     st.set_defaults(func=cmd_status)
 
+    from . import serve
+
+    serve.register_parser(sub)
     return p
 
 
