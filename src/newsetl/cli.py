@@ -93,6 +93,7 @@ def cmd_run(a) -> int:
         from .reports import export_all
 
         export_all(a.warehouse, a.reports)
+        print(f"wrote reports to {a.reports}", file=sys.stderr)
     if a.top:
         from . import reports
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl demo data/demo --records 2000        # generate demo records\n"
             "  newsetl run data/demo                         # run the ETL flow into ./warehouse\n"
             "  newsetl sql \"SELECT * FROM providers LIMIT 5\"\n"
+            "  newsetl report --list                         # named reports; --out FILE.csv exports\n"
             "  newsetl serve data/demo --cron \"*/30 * * * *\"  # run on a schedule (needs a Prefect server)\n"
             "  newsetl COMMAND --help                        # details and examples per command\n"
         ),
@@ -272,8 +274,9 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
     st.set_defaults(func=cmd_status)
 
-    from . import serve
+    from . import cli_report, serve
 
+    cli_report.register(sub)
     serve.register_parser(sub)
     return p
 

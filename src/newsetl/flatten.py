@@ -191,6 +191,13 @@ class BatchBuilder:
         self.related_images = _Table(S.STG_RELATED_IMAGES, IMAGE_RAW)
         # structural issues found in pass 1: (source_path, article_id, field, raw, problem)
         self.issues: list[tuple[str, str, str, str, str]] = []
+        # (list.append, key) per raw column, bound once: this loop runs for every link and image
+        self._image_appends = [(self.images.cols[c].append, key) for c, (_k, key) in IMAGE_RAW.items()]
+        self._related_image_appends = [(self.related_images.cols[c].append, key) for c, (_k, key) in IMAGE_RAW.items()]
+        link = self.related_links.cols
+        self._link_appends = [(link[c].append, key) for c, (_k, key) in LINK_RAW.items() if "." not in key]
+        self._link_provider_appends = [(link[c].append, key.split(".", 1)[1])
+                                       for c, (_k, key) in LINK_RAW.items() if "." in key]
 
     # -- pass 1: one file ---------------------------------------------------------
 
@@ -279,7 +286,9 @@ class BatchBuilder:
         if images is None:
             return 0
         images = as_list(images, issues, "images")
-        t = self.images
+        cols = self.images.cols
+        aid, spc, pos = cols["article_id"].append, cols["source_path"].append, cols["position"].append
+        appends = self._image_appends
         n = 0
         for i, img in enumerate(images):
             if type(img) is not dict:
@@ -287,12 +296,12 @@ class BatchBuilder:
                 continue
             if not img.keys() <= KNOWN_IMAGE:
                 _unknown(img, KNOWN_IMAGE, f"images[{i}].", extra)
-            t["article_id"].append(article_id)
-            t["source_path"].append(sp)
-            t["position"].append(i)
+            aid(article_id)
+            spc(sp)
+            pos(i)
             g = img.get
-            for col, (_kind, key) in IMAGE_RAW.items():
-                t[col].append(g(key))
+            for app, key in appends:
+                app(g(key))
             n += 1
         return n
 
@@ -300,7 +309,10 @@ class BatchBuilder:
         if related is None:
             return 0
         related = as_list(related, issues, "related")
-        r, ri = self.related_links, self.related_images
+        rc, ric = self.related_links.cols, self.related_images.cols
+        r_aid, r_sp, r_pos, r_nimg = (rc[c].append for c in ("article_id", "source_path", "position", "image_count"))
+        i_aid, i_sp, i_rpos, i_pos = (ric[c].append for c in ("article_id", "source_path", "related_position", "position"))
+        link_appends, prov_appends, img_appends = self._link_appends, self._link_provider_appends, self._related_image_appends
         n = 0
         for i, link in enumerate(related):
             if type(link) is not dict:
@@ -326,21 +338,23 @@ class BatchBuilder:
                         continue
                     if not img.keys() <= KNOWN_IMAGE:
                         _unknown(img, KNOWN_IMAGE, f"related[{i}].images[{j}].", extra)
-                    ri["article_id"].append(article_id)
-                    ri["source_path"].append(sp)
-                    ri["related_position"].append(i)
-                    ri["position"].append(j)
+                    i_aid(article_id)
+                    i_sp(sp)
+                    i_rpos(i)
+                    i_pos(j)
                     gi = img.get
-                    for col, (_kind, key) in IMAGE_RAW.items():
-                        ri[col].append(gi(key))
+                    for app, key in img_appends:
+                        app(gi(key))
                     n_img += 1
-            r["article_id"].append(article_id)
-            r["source_path"].append(sp)
-            r["position"].append(i)
-            r["image_count"].append(n_img)
+            r_aid(article_id)
+            r_sp(sp)
+            r_pos(i)
+            r_nimg(n_img)
+            for app, key in link_appends:
+                app(g(key))
             pg = prov.get
-            for col, (_kind, key) in LINK_RAW.items():
-                r[col].append(pg(key[9:]) if key.startswith("provider.") else g(key))
+            for app, key in prov_appends:
+                app(pg(key))
             n += 1
         return n
 

@@ -144,7 +144,14 @@ class BatchResult:
     rows: dict = field(default_factory=dict)
 
 
-def make_batches(p: Plan, staging_dir, max_files: int = BATCH_FILES, max_bytes: int = BATCH_BYTES) -> list[BatchSpec]:
+def make_batches(p: Plan, staging_dir, max_files: int = BATCH_FILES, max_bytes: int = BATCH_BYTES,
+                 workers: int | None = None) -> list[BatchSpec]:
+    """Cut the files to read into batches: at most `max_files` files or `max_bytes` bytes each,
+    and small enough that every worker gets several (the last batch to finish sets the pace)."""
+    workers = workers or os.cpu_count() or 1
+    total = sum(f.size for f, _ in p.to_read)
+    max_bytes = max(min(max_bytes, total // (4 * workers) + 1), 256 << 10)
+    max_files = max(min(max_files, len(p.to_read) // (4 * workers) + 1), 50)
     batches, current, size = [], [], 0
     for item in p.to_read:
         if current and (len(current) >= max_files or size + item[0].size > max_bytes):
@@ -385,7 +392,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         ensure_catalog(wh)
         p = plan(inputs, warehouse, run_id, as_of)
         begin(wh, p)
-        batches = make_batches(p, wh.staging, batch_files, batch_bytes)
+        batches = make_batches(p, wh.staging, batch_files, batch_bytes, workers)
         results = parse_all(batches, workers, progress)
         fault_point("parsed")
         built = build(p, results, flow_run_id)

@@ -20,6 +20,9 @@ BOOL = pa.bool_()
 STRS = pa.list_(pa.string())
 
 
+_SCHEMAS: dict[str, pa.Schema] = {}
+
+
 @dataclass(frozen=True)
 class Column:
     name: str
@@ -35,7 +38,11 @@ class Table:
 
     @property
     def schema(self) -> pa.Schema:
-        return pa.schema([pa.field(c.name, c.type) for c in self.columns])
+        # built once per table: the flatten stage asks for it for every batch
+        cached = _SCHEMAS.get(self.name)
+        if cached is None:
+            cached = _SCHEMAS[self.name] = pa.schema([pa.field(c.name, c.type) for c in self.columns])
+        return cached
 
     @property
     def names(self) -> list[str]:

@@ -1,0 +1,23 @@
+-- articles_in: the articles a report (or an analyst) is looking at.
+-- One definition of "in scope" shared by every analytics view and report:
+--   since, until  inclusive bounds on published_at, compared in UTC whatever the
+--                 session's TimeZone. Pass UTC wall-clock TIMESTAMPs, e.g.
+--                 since := TIMESTAMP '2021-01-01', until := TIMESTAMP '2021-03-31 23:59:59.999999'.
+--                 An article without published_at is out of scope as soon as a bound is given.
+--   provider      provider_domain, compared case-insensitively
+--   topic         one of the article's topics, compared case-insensitively
+-- Every parameter defaults to NULL, meaning "no filter":
+--   SELECT count(*) FROM articles_in(since := TIMESTAMP '2021-06-01', topic := 'AI');
+-- Macro parameters shadow column names inside a macro body, so no view macro
+-- refers to a column called since, until, provider or topic.
+-- Topics are matched without a lambda (list_transform) so that the catalog also
+-- opens in an older DuckDB shell: lower-case the joined list and split it again.
+CREATE OR REPLACE MACRO articles_in(since := NULL, until := NULL, provider := NULL, topic := NULL) AS TABLE
+SELECT *
+FROM articles
+WHERE (since IS NULL OR timezone('UTC', published_at) >= CAST(since AS TIMESTAMP))
+  AND (until IS NULL OR timezone('UTC', published_at) <= CAST(until AS TIMESTAMP))
+  AND (provider IS NULL OR provider_domain = lower(trim(CAST(provider AS VARCHAR))))
+  AND (topic IS NULL
+       OR list_contains(string_split(lower(array_to_string(topics, chr(31))), chr(31)),
+                        lower(trim(CAST(topic AS VARCHAR)))));
