@@ -251,3 +251,65 @@ def test_replay_of_real_history(corpus, tmp_path):
     # one open version per article present now, and none for articles gone
     assert con.sql("SELECT count(*) FROM article_versions WHERE valid_to IS NULL").fetchall()[0][0] == len(winners)
     assert_same_as_rebuild([site], wh, tmp_path)
+
+
+# -- child tables are reused part by part --------------------------------------------------
+
+LINKED = """---
+title: "{title}"
+webUrl: "https://news.example/{slug}"
+publishedDateTime: 2021-01-0{day}T00:00:00Z
+quality: 10
+related:
+{links}---
+"""
+
+
+def _linked(slug: str, day: int, targets: list[str], title: str = "t") -> str:
+    links = "".join(f'  - title: "to {t}"\n    webUrl: "https://news.example/{t}"\n    quality: 5\n'
+                    f'    images:\n      - url: "https://img.example/{slug}-{t}.jpg"\n        width: 10\n' for t in targets)
+    return LINKED.format(title=title, slug=slug, day=day, links=links or "  []\n")
+
+
+def test_a_new_article_updates_links_to_it_and_edits_to_links_are_picked_up(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.md").write_text(_linked("a", 1, ["b", "c"]))
+    (site / "c.md").write_text(_linked("c", 2, []))
+    wh = tmp_path / "wh"
+    pipeline.run([site], wh, workers=1)
+
+    def links():
+        con = newsetl.connect(wh)
+        return con.sql("SELECT article_id, position, url, related_article_id FROM related_links "
+                       "ORDER BY article_id, position").fetchall()
+
+    from newsetl.flatten import article_id_for as aid
+
+    a, b, c = (aid(f"https://news.example/{x}") for x in "abc")
+    assert links() == sorted([(a, 0, "https://news.example/b", None), (a, 1, "https://news.example/c", c)])
+    # b appears: a's unchanged file must now resolve its link to b
+    (site / "b.md").write_text(_linked("b", 3, ["a"]))
+    pipeline.run([site], wh, workers=1)
+    assert links() == sorted([(a, 0, "https://news.example/b", b), (a, 1, "https://news.example/c", c),
+                              (b, 0, "https://news.example/a", a)])
+    assert_same_as_rebuild([site], wh, tmp_path)
+    # a's links change; c goes away
+    (site / "a.md").write_text(_linked("a", 1, ["c", "b", "b"]))
+    (site / "c.md").unlink()
+    pipeline.run([site], wh, workers=1)
+    assert links() == sorted([(a, 0, "https://news.example/c", None), (a, 1, "https://news.example/b", b),
+                              (a, 2, "https://news.example/b", b), (b, 0, "https://news.example/a", a)])
+    assert_same_as_rebuild([site], wh, tmp_path)
+
+
+def test_unchanged_child_rows_are_not_rewritten(site, tmp_path):
+    wh = tmp_path / "wh"
+    pipeline.run([site], wh, workers=1)
+    before = {p.name: p.stat().st_ino for p in (newsetl.store.Warehouse(wh).current() / "related_links").glob("*.parquet")}
+    demo.edit(site, 0.05, seed=4)  # heat, quality, title: the related lists stay
+    r = pipeline.run([site], wh, workers=1)
+    assert r.run["files_changed"] > 0
+    after = {p.name: p.stat().st_ino for p in (newsetl.store.Warehouse(wh).current() / "related_links").glob("*.parquet")}
+    assert after == before  # the same files, hard-linked
+    assert_same_as_rebuild([site], wh, tmp_path)

@@ -105,20 +105,25 @@ def as_timestamp(value, issues: Issues, field: str, sub: str = ""):
     return None
 
 
-def as_str(value, issues: Issues, field: str, sub: str = ""):
-    """Plain text (URLs, tokens, names), stripped. Numbers become their text."""
+def as_unstripped(value, issues: Issues, field: str, sub: str = ""):
+    """Text as written: numbers and dates become their text, containers are an issue."""
     t = type(value)
-    if t is str:
-        s = value.strip()
-        return s or None
-    if value is None:
-        return None
+    if t is str or value is None:
+        return value
     if t is int or t is float:
         return str(value)
     if t is dt.datetime or t is dt.date:
         return value.isoformat()
     issues.append((field + sub, raw_text(value), f"expected text, got {_kind(value)}"))
     return None
+
+
+def as_str(value, issues: Issues, field: str, sub: str = ""):
+    """Plain text (URLs, tokens, names), stripped. Numbers become their text."""
+    if type(value) is str:
+        return value.strip() or None
+    s = as_unstripped(value, issues, field, sub)
+    return s.strip() or None if s is not None else None
 
 
 def fix_mojibake(s: str) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -35,6 +36,7 @@ from .clean import (
     as_str,
     as_text,
     as_timestamp,
+    as_unstripped,
     raw_text,
     to_json,
 )
@@ -106,19 +108,40 @@ def article_id_for(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:16]
 
 
+def _digest(value) -> str | None:
+    """A short digest of a raw list: equal lists give equal child rows."""
+    if value is None:
+        return None
+    data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
+    return hashlib.blake2b(data, digest_size=12).hexdigest()
+
+
 def type_column(values: list, kind: str) -> tuple[pa.Array, list[tuple[int, str, str]]]:
-    """Raw values -> typed Arrow array, and (row, raw value, problem) for values set to NULL."""
+    """Raw values -> typed Arrow array, and (row, raw value, problem) for values set to NULL.
+
+    A value's typed result depends on the value alone, never on the other
+    values of its batch: text goes through the same Arrow cleaning either way.
+    """
     types, arrow_type = _FAST_TYPES[kind]
+    if arrow_type == pa.string():
+        bad = []
+        if not set(map(type, values)) <= types:
+            issues: list = []
+            converted = []
+            for i, v in enumerate(values):
+                n = len(issues)
+                converted.append(as_unstripped(v, issues, ""))
+                if len(issues) > n:
+                    bad.append((i, issues[-1][1], issues[-1][2]))
+            values = converted
+        return _clean_strings(pa.array(values, arrow_type), values, kind), bad
     if set(map(type, values)) <= types:
         arr = pa.array(values, arrow_type)
-        if kind == "int":
-            lo, hi = pc.min_max(arr).values()
-            if lo.as_py() is None or (-(2**31) <= lo.as_py() and hi.as_py() <= 2**31 - 1):
-                return arr.cast(pa.int32()), []
-        elif arrow_type == pa.string():
-            return _clean_strings(arr, values, kind), []
-        else:
+        if kind != "int":
             return arr, []
+        lo, hi = pc.min_max(arr).values()
+        if lo.as_py() is None or (-(2**31) <= lo.as_py() and hi.as_py() <= 2**31 - 1):
+            return arr.cast(pa.int32()), []
     # some value has another type: type each value, noting the ones that fail
     fn, out, bad, issues = _SLOW[kind], [], [], []
     for i, v in enumerate(values):
@@ -212,11 +235,15 @@ class BatchBuilder:
             f["status"].append("rejected")
             f["error"].append(ex.error)
             f["article_id"].append(None)
+            f["images_digest"].append(None)
+            f["related_digest"].append(None)
             f["parser"].append("none")
             return
         f["status"].append("parsed")
         f["error"].append(None)
         f["article_id"].append(self._record(ex))
+        f["images_digest"].append(_digest(ex.record.get("images")))
+        f["related_digest"].append(_digest(ex.record.get("related")))
         f["parser"].append("fast" if ex.fast else "pyyaml")
 
     def _record(self, ex: Extracted) -> str:

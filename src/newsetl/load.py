@@ -23,15 +23,18 @@ from . import schema as S
 # same rows in the same order, and sorted for the filters people use most.
 ORDER_BY = {
     "articles": "published_at, article_id",
-    "images": "article_id, position",
-    "related_links": "article_id, position",
-    "related_images": "article_id, related_position, position",
     "providers": "provider_domain",
     "source_files": "source_path",
     "data_issues": "source_path, field",
     "article_versions": "article_id, version",
 }
 BUILT = tuple(t for t in S.WAREHOUSE_TABLES if t.name in ORDER_BY)
+# child tables, stored as parts that later runs reuse, and the digest that says
+# whether an article's rows in one of them are still right
+CHILDREN = {"images": "images_digest", "related_links": "related_digest", "related_images": "related_digest"}
+MAX_PARTS = 32  # past this, the smallest parts are merged into the run's new part
+PARTS_SCHEMA = pa.schema([("table", pa.string()), ("part", pa.string()),
+                          ("article_id", pa.string()), ("digest", pa.string())])
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
 
 
@@ -67,12 +70,13 @@ def build_connection(temp_dir: Path, memory_limit: str = "1GB", threads: int | N
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, out: Path,
-                 previous: Path | None, as_of, run_id: str) -> dict[str, int]:
+                 previous: Path | None, as_of, run_id: str) -> tuple[dict[str, int], pa.Table]:
     """Write the warehouse tables (all but `runs`) from the live staging rows into `out`.
 
     `manifest` has one row per live file: source_path and the batch_id holding its rows.
-    `previous` is the last snapshot, whose article_versions the history extends.
-    Returns the row count of each table written.
+    `previous` is the last snapshot: its article_versions the history extends,
+    and its child-table parts are reused where still right.
+    Returns the row count of each table written, and the parts of the child tables.
     """
     con.register("manifest_arrow", manifest.select(["source_path", "batch_id"]))
     con.execute("CREATE OR REPLACE TEMP TABLE live AS SELECT * FROM manifest_arrow")
@@ -84,11 +88,11 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
         if batches:
             src = f"read_parquet({_files(staging, batches, name[4:])})"
             con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols} FROM {src} s "
+                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols}, s.batch_id FROM {src} s "
                 "SEMI JOIN live USING (source_path, batch_id)"
             )
         else:  # an empty input folder still gives empty, well-typed tables
-            con.register(f"{name}_empty", t.schema.empty_table())
+            con.register(f"{name}_empty", t.schema.append(pa.field("batch_id", pa.string())).empty_table())
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
     con.execute(_sql("build/tables.sql"))
     prev_versions = previous / "article_versions" / "part-0.parquet" if previous else None
@@ -109,7 +113,93 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
             f"TO {_quote(str(target))} ({PARQUET_OPTIONS})"
         )
         counts[t.name] = pq.read_metadata(target).num_rows
-    return counts
+    child_counts, parts = build_children(con, out, previous, run_id)
+    counts.update(child_counts)
+    return {t.name: counts[t.name] for t in S.WAREHOUSE_TABLES if t.name in counts}, parts
+
+
+def read_parts(snapshot: Path | None) -> pa.Table:
+    path = snapshot / "_state" / "parts.parquet" if snapshot else None
+    if path is None or not path.exists():
+        return PARTS_SCHEMA.empty_table()
+    return pq.read_table(path).cast(PARTS_SCHEMA)
+
+
+def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
+    con.register(f"{name}_arrow", data)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
+
+
+def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | None,
+                   run_id: str) -> tuple[dict[str, int], pa.Table]:
+    """images, related_links and related_images: reuse the previous parts that are still right.
+
+    These tables hold most of the warehouse's bytes, and a typical run changes
+    heat or quality of a few articles, not their links: rewriting them every
+    run would cost more than parsing the changed files. A part is reused
+    (hard-linked) when every article in it has the same child list as before
+    and no link of it points at an article that appeared or went away.
+    """
+    prev_parts = read_parts(previous)
+    prev_articles = previous / "articles" if previous else None
+    if prev_articles is not None and any(prev_articles.glob("*.parquet")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE prev_ids AS SELECT article_id FROM "
+                    f"read_parquet({_quote(str(prev_articles / '*.parquet'))})")
+    else:
+        _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string())}))
+    con.execute(_sql("build/id_delta.sql"))
+    no_targets = pa.table({"article_id": pa.array([], pa.string())})
+    changed_ids = con.execute("SELECT count(*) FROM id_delta").fetchall()[0][0]
+    counts, parts = {}, []
+    for table, digest in CHILDREN.items():
+        mine = prev_parts.filter(pc.equal(prev_parts.column("table"), table)).select(["part", "article_id", "digest"])
+        _replace_table(con, "prev_parts", mine)
+        if table == "related_links" and changed_ids:
+            con.execute(_sql("build/stale_targets.sql"))
+        else:
+            _replace_table(con, "stale_targets", no_targets)
+        con.execute(_sql("build/children.sql").format(table=table, digest=digest))
+        state = con.execute("SELECT part, articles, still_valid FROM part_state ORDER BY articles, part").fetchall()
+        kept = [part for part, n, ok in state if n == ok]
+        if len(kept) >= MAX_PARTS:  # merge the smallest into the new part
+            kept = kept[len(kept) - MAX_PARTS // 2:]
+        _replace_table(con, "kept_parts", pa.table({"part": pa.array(kept, pa.string())}))
+        con.execute(_sql("build/children_rewrite.sql").format(table=table))
+        folder = out / table
+        folder.mkdir(parents=True, exist_ok=True)
+        for part in kept:
+            os.link(previous / table / part, folder / part)
+        new_part = f"{run_id}.parquet"
+        written: set[str] = set()
+        if con.execute("SELECT count(*) FROM rewrite").fetchall()[0][0]:
+            target = folder / new_part
+            con.execute(f"COPY ({_sql(f'build/rows_{table}.sql')}) TO {_quote(str(target))} ({PARQUET_OPTIONS})")
+            if pq.read_metadata(target).num_rows:
+                written = {r[0] for r in con.execute(
+                    f"SELECT DISTINCT article_id FROM read_parquet({_quote(str(target))})").fetchall()}
+            else:
+                target.unlink()
+        files = list(folder.glob("*.parquet"))
+        if not files:  # the view needs a file to know the columns
+            pq.write_table(S.BY_NAME[table].schema.empty_table(), folder / "empty.parquet")
+        counts[table] = sum(pq.read_metadata(f).num_rows for f in files)
+        keep_rows = con.sql(
+            "SELECT part, article_id, digest FROM valid WHERE part IS NULL OR part IN (SELECT part FROM kept_parts)"
+        ).to_arrow_table()
+        new_rows = con.sql("SELECT article_id, digest FROM rewrite").to_arrow_table()
+        new_part_col = pa.array([new_part if a in written else None for a in new_rows.column("article_id").to_pylist()],
+                                pa.string())
+        for rows, part_col in ((keep_rows, keep_rows.column("part")), (new_rows, new_part_col)):
+            parts.append(pa.table({"table": pa.array([table] * rows.num_rows, pa.string()), "part": part_col,
+                                   "article_id": rows.column("article_id"), "digest": rows.column("digest")},
+                                  schema=PARTS_SCHEMA))
+    return counts, pa.concat_tables(parts)
+
+
+def write_parts(snapshot: Path, parts: pa.Table) -> None:
+    (snapshot / "_state").mkdir(exist_ok=True)
+    pq.write_table(parts, snapshot / "_state" / "parts.parquet", compression="zstd")
 
 
 SMALL_BATCH_FILES = 250  # a batch with fewer live files than this is merged by compaction ...

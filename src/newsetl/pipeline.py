@@ -27,12 +27,22 @@ from . import schema as S
 from .catalog import ensure_catalog, write_catalog
 from .extract import SourceFile, discover, extract, read_bytes
 from .flatten import BatchBuilder
-from .load import build_connection, build_tables, compact_staging, link_table, write_staging, write_table
+from .load import (
+    build_connection,
+    build_tables,
+    compact_staging,
+    link_table,
+    read_parts,
+    write_parts,
+    write_staging,
+    write_table,
+)
 from .store import Warehouse, read_manifest, write_info, write_manifest
 
 BATCH_FILES = 1000  # a batch is at most this many files ...
 BATCH_BYTES = 16 << 20  # ... or this many bytes, so memory stays flat per worker
 LOCK_TIMEOUT = 600.0
+IN_PROCESS_BYTES = 8 << 20  # less to parse than this: no worker processes
 
 MANIFEST_SCHEMA = S.STG_FILES.schema.append(pa.field("batch_id", pa.string()))
 
@@ -218,9 +228,11 @@ def parse_all(batches: list[BatchSpec], workers: int | None = None, progress=Non
     """Parse every batch, in worker processes when there is more than one batch."""
     workers = workers or os.cpu_count() or 1
     results = []
-    done_files = sum_files = 0
+    done_files = 0
     sum_files = sum(len(b.files) for b in batches)
-    if workers <= 1 or len(batches) <= 1:
+    work = sum(f.size for b in batches for f, _ in b.files)
+    # starting worker processes costs about half a second: not worth it for a few files
+    if workers <= 1 or len(batches) <= 1 or work < IN_PROCESS_BYTES:
         for b in batches:
             results.append(parse_batch(b))
             done_files += len(b.files)
@@ -288,13 +300,15 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     if previous is not None and not changed:
         # nothing changed: the tables are the previous ones, byte for byte
         counts = {t.name: link_table(previous, out, t.name) for t in S.WAREHOUSE_TABLES if t.name != "runs"}
+        parts = read_parts(previous)
     else:
         con = build_connection(tmp, memory_limit, threads)
         try:
             manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact")
-            counts = build_tables(con, wh.staging, manifest, out, previous, p.as_of, p.run_id)
+            counts, parts = build_tables(con, wh.staging, manifest, out, previous, p.as_of, p.run_id)
         finally:
             con.close()
+    write_parts(out, parts)
     shutil.rmtree(tmp, ignore_errors=True)
     status = manifest.column("status")
     finished = dt.datetime.now(dt.timezone.utc)

@@ -258,6 +258,8 @@ STG_FILES = _t(
     ("error", STR, ""),
     ("article_id", STR, ""),
     ("issue_count", I32, ""),
+    ("images_digest", STR, "digest of the raw images list: same digest, same images rows"),
+    ("related_digest", STR, "digest of the raw related list: same digest, same related rows"),
     ("parser", STR, "fast, pyyaml or none"),
     ("run_id", STR, ""),
 )

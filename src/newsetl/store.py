@@ -3,7 +3,7 @@
     warehouse/
       news.duckdb              DuckDB catalog: a view per table over the current snapshot
       current -> snapshots/R   the last complete run (the commit point, swapped atomically)
-      snapshots/R/<table>/part-0.parquet   one Parquet dataset per table
+      snapshots/R/<table>/*.parquet        one Parquet dataset per table (child tables in parts)
       snapshots/R/_state/      what the next run needs: manifest of live files, history
       staging/B/<table>.parquet            parsed rows of one batch of files, reused by later runs
       .lock                    held by the run that is writing

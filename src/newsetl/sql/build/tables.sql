@@ -6,9 +6,9 @@
 -- Several files with one article_id are one article: the greatest
 -- (published_at, source_path) wins; a missing date sorts lowest.
 CREATE OR REPLACE TEMP TABLE winners AS
-SELECT article_id, source_path, duplicate_files
+SELECT article_id, source_path, batch_id, duplicate_files
 FROM (
-    SELECT article_id, source_path,
+    SELECT article_id, source_path, batch_id,
            row_number() OVER (PARTITION BY article_id
                               ORDER BY published_at DESC NULLS LAST, source_path DESC) AS rank,
            count(*) OVER (PARTITION BY article_id) - 1 AS duplicate_files
@@ -26,32 +26,18 @@ SELECT a.article_id, a.url, a.web_url, a.original_url, a.amp_url, a.cdn_amp_url,
 FROM stg_articles a
 JOIN winners w USING (source_path);
 
-CREATE OR REPLACE TEMP VIEW wh_images AS
-SELECT i.article_id, i.position, i.url, i.width, i.height, i.is_cached, i.title
-FROM stg_images i
-SEMI JOIN winners w USING (source_path);
-
--- the id a link's target would have, compared with the articles we hold
-CREATE OR REPLACE TEMP VIEW wh_related_links AS
-SELECT r.article_id, r.position, r.url, r.title, r.excerpt, r.published_at, r.type,
-       r.provider_domain, r.provider_name, r.quality, r.amp_url, r.cdn_amp_url, r.image_count,
-       t.article_id AS related_article_id
-FROM stg_related_links r
-SEMI JOIN winners w USING (source_path)
-LEFT JOIN winners t ON t.article_id = substr(sha256(r.url), 1, 16);
-
-CREATE OR REPLACE TEMP VIEW wh_related_images AS
-SELECT i.article_id, i.related_position, i.position, i.url, i.width, i.height, i.is_cached, i.title
-FROM stg_related_images i
-SEMI JOIN winners w USING (source_path);
+-- Child rows (images, related links and their images) are not rebuilt here:
+-- children.sql reuses the Parquet parts of the last snapshot whose articles
+-- did not change and writes only the rest.
 
 -- Provider names are counted over articles and related links together.
 CREATE OR REPLACE TEMP TABLE provider_mentions AS
 SELECT provider_domain, provider_name, provider_logo_url AS logo_url, 1 AS is_article
 FROM wh_articles WHERE provider_domain IS NOT NULL
 UNION ALL
-SELECT provider_domain, provider_name, NULL, 0
-FROM wh_related_links WHERE provider_domain IS NOT NULL;
+SELECT r.provider_domain, r.provider_name, NULL, 0
+FROM stg_related_links r SEMI JOIN winners USING (source_path)
+WHERE r.provider_domain IS NOT NULL;
 
 CREATE OR REPLACE TEMP VIEW wh_providers AS
 WITH names AS (
