@@ -6,7 +6,7 @@ runs of the naive way (bench/naive.py) and of `newsetl.pipeline.run` on a
 fresh warehouse, each in its own process while a sampler adds up the resident
 memory of that process and all its children. It prints the best of
 `--repeats` runs of each: records/s, MB/s, the ratio to the naive way and
-peak RSS. Then, on the smallest size, the incremental runs: a re-run with
+peak memory (the summed PSS of the process tree, sampled every 50 ms). Then, on the smallest size, the incremental runs: a re-run with
 nothing changed and a run with 1% of files edited, as ratios to the cold run.
 
     python bench/run.py                          # 20,000 and 100,000 records
@@ -38,7 +38,9 @@ OURS = "import json, time; from newsetl import pipeline; t = time.perf_counter()
 
 
 def _rss_tree(root: int) -> int:
-    """Resident bytes of `root` and all its descendants (shared pages counted in each)."""
+    """Memory of `root` and all its descendants: the sum of their PSS (proportional set
+    size: a page shared by n processes counts 1/n in each), so forked workers that
+    share their parent's pages are not counted several times."""
     parents: dict[int, int] = {}
     for d in os.listdir("/proc"):
         if d.isdigit():
@@ -57,9 +59,9 @@ def _rss_tree(root: int) -> int:
     total = 0
     for pid in tree:
         try:
-            with open(f"/proc/{pid}/status") as fh:
+            with open(f"/proc/{pid}/smaps_rollup") as fh:
                 for line in fh:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith("Pss:"):
                         total += int(line.split()[1]) * 1024
                         break
         except OSError:
@@ -188,7 +190,7 @@ def main() -> None:
         f"machine: {machine()}",
         f"corpus: newsetl demo --profile {a.profile}; best of {a.repeats} runs each, side by side",
         "",
-        "| records | MB | naive s | newsetl s | newsetl records/s | newsetl MB/s | speed-up vs naive | peak RSS naive | peak RSS newsetl |",
+        "| records | MB | naive s | newsetl s | newsetl records/s | newsetl MB/s | speed-up vs naive | peak memory naive | peak memory newsetl |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:

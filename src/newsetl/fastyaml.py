@@ -204,6 +204,24 @@ def _convert_timestamps(node: dict | list) -> None:
             _convert_timestamps(v)
 
 
+def _convert_known(record: dict) -> int:
+    """Convert the timestamps where records keep them; return how many were converted."""
+    n = 0
+    v = record.get(_KNOWN_TS)
+    if v.__class__ is str and v[4:5] == "-" and _ts_match(v):
+        record[_KNOWN_TS] = _timestamp(v)
+        n += 1
+    related = record.get("related")
+    if related.__class__ is list:
+        for link in related:
+            if link.__class__ is dict:
+                v = link.get(_KNOWN_TS)
+                if v.__class__ is str and v[4:5] == "-" and _ts_match(v):
+                    link[_KNOWN_TS] = _timestamp(v)
+                    n += 1
+    return n
+
+
 # --- API --------------------------------------------------------------------------
 
 # Emitting JSON into a reused buffer is ~2.5x cheaper than emit_json_malloc
@@ -223,8 +241,19 @@ def _json_buffer(size: int) -> bytearray:
     return buf
 
 
-def _ryml_to_python(data: bytes) -> object:
-    """rapidyaml parse -> JSON bytes -> orjson; raises whatever they raise."""
+# Where plain timestamps can be without a walk of the whole record: the
+# record's own and its related links' publishedDateTime. In rapidyaml's JSON
+# a string value starting like a date reads `"YYYY-`; counting those (keys
+# never start with a digit in the fast subset; an escaped quote inside a
+# string can only add to the count) bounds the timestamps from above.
+_JSON_TS_START = re.compile(rb'"[0-9]{4}-')
+_KNOWN_TS = "publishedDateTime"
+
+
+def _ryml_to_python(data: bytes) -> tuple[object, int]:
+    """rapidyaml parse -> JSON bytes -> orjson, and how many string values start like a date.
+
+    Raises whatever rapidyaml and orjson raise."""
     tree = ryml.Tree()
     ryml.parse_csubstr(data, tree)
     root = tree.root_id()
@@ -236,7 +265,8 @@ def _ryml_to_python(data: bytes) -> object:
         if failed:
             raise ValueError("rapidyaml JSON size changed")
     with memoryview(buf) as view:
-        return orjson.loads(view[:size])
+        json = view[:size]
+        return orjson.loads(json), len(_JSON_TS_START.findall(json))
 
 
 def load_fast(text: str) -> object:
@@ -252,13 +282,14 @@ def load_fast(text: str) -> object:
     if _DOC.fullmatch(text) is None:
         raise NeedsFallback("outside the fast subset")
     try:
-        value = _ryml_to_python(text.encode("utf-8"))
+        value, candidates = _ryml_to_python(text.encode("utf-8"))
     except Exception as e:  # any rapidyaml or orjson error: let PyYAML judge
         raise NeedsFallback(f"fast parser failed: {type(e).__name__}") from None
     if value.__class__ is not dict:  # also None: empty or comment-only text
         raise NeedsFallback("top level is not a mapping")
     try:
-        _convert_timestamps(value)
+        if candidates and _convert_known(value) < candidates:
+            _convert_timestamps(value)  # some are elsewhere: look everywhere
     except Exception as e:  # e.g. month 13: PyYAML raises its own error
         raise NeedsFallback(f"timestamp: {e}") from None
     return value

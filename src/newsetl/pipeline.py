@@ -28,6 +28,7 @@ from .catalog import ensure_catalog, write_catalog
 from .extract import SourceFile, discover, extract, read_bytes
 from .flatten import BatchBuilder
 from .load import (
+    BUILD_MEMORY,
     build_connection,
     build_tables,
     compact_staging,
@@ -40,7 +41,7 @@ from .load import (
 from .store import Warehouse, read_manifest, write_info, write_manifest
 
 BATCH_FILES = 1000  # a batch is at most this many files ...
-BATCH_BYTES = 16 << 20  # ... or this many bytes, so memory stays flat per worker
+BATCH_BYTES = 8 << 20  # ... or this many bytes, so memory stays flat per worker
 LOCK_TIMEOUT = 600.0
 IN_PROCESS_BYTES = 8 << 20  # less to parse than this: no worker processes
 
@@ -289,7 +290,7 @@ def _previous_runs(p: Plan) -> pa.Table:
 
 
 def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
-          memory_limit: str = "1GB", threads: int | None = None) -> Built:
+          memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> Built:
     """Write every table of the new snapshot into a partial directory."""
     wh = Warehouse(p.warehouse)
     out = wh.partial_dir(p.run_id)

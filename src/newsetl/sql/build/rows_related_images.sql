@@ -1,4 +1,3 @@
 SELECT s.article_id, s.related_position, s.position, s.url, s.width, s.height, s.is_cached, s.title
 FROM stg_related_images s
 SEMI JOIN rewrite r USING (source_path, batch_id)
-ORDER BY s.article_id, s.related_position, s.position

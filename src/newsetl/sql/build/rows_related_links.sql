@@ -5,4 +5,3 @@ SELECT s.article_id, s.position, s.url, s.title, s.excerpt, s.published_at, s.ty
 FROM stg_related_links s
 SEMI JOIN rewrite r USING (source_path, batch_id)
 LEFT JOIN winners t ON t.article_id = substr(sha256(s.url), 1, 16)
-ORDER BY s.article_id, s.position
