@@ -444,9 +444,9 @@ def test_views_and_macros_agree(con):
 # -- the catalog file and its data dictionary ---------------------------------------------------
 
 def _documented() -> dict[str, list[tuple[str, str]]]:
-    """view -> [(column, type)] from the data dictionary (README.md once merged, else docs/analytics.md)."""
+    """view -> [(column, type)] from the README's data dictionary."""
     docs = {}
-    for path in (ROOT / "README.md", ROOT / "docs" / "analytics.md"):
+    for path in (ROOT / "README.md",):
         if not path.exists():
             continue
         view = None
@@ -477,7 +477,7 @@ def test_every_view_column_is_in_the_data_dictionary(con):
 
 
 def test_docs_sql_examples_run(con):
-    text = (ROOT / "docs" / "analytics.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     examples = re.findall(r"```sql\n(.*?)```", text, re.S)
     assert len(examples) >= 4
     for sql in examples:
