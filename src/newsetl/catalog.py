@@ -14,6 +14,7 @@ from pathlib import Path
 
 import duckdb
 
+from .load import sql_literal
 from .schema import WAREHOUSE_TABLES
 from .store import Warehouse
 
@@ -21,10 +22,6 @@ from .store import Warehouse
 # DuckDB shell older than the Python package still opens it.
 STORAGE_VERSION = "v1.0.0"
 MARKER = ".catalog-snapshot"
-
-
-def _quote(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def view_sql_files() -> list[tuple[str, str]]:
@@ -42,7 +39,7 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path) -> None:
     """Views over the tables of `snapshot` and every analytics view, in `con`'s current schema."""
     for table in WAREHOUSE_TABLES:
         pattern = str(snapshot / table.name / "*.parquet")
-        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({_quote(pattern)})")
+        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({sql_literal(pattern)})")
     for _name, sql in view_sql_files():
         con.execute(sql)
 
@@ -57,7 +54,7 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
         p.unlink(missing_ok=True)
     con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {_quote(str(tmp))} AS cat (STORAGE_VERSION {_quote(STORAGE_VERSION)})")
+        con.execute(f"ATTACH {sql_literal(str(tmp))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
         con.execute("USE cat")
         create_views(con, snapshot)
         con.execute("USE memory")

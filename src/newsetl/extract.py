@@ -56,14 +56,15 @@ def _walk(root: Path):
                     yield e
 
 
-def discover(inputs) -> list[SourceFile]:
-    """Every record file under the input folders, sorted by source_path.
-
-    Raises InputError for a missing or unreadable folder, or when two input
-    folders share a name (their source paths would collide).
-    """
+def resolve_inputs(inputs) -> dict[str, Path]:
+    """Input folders by name, absolute. Raises InputError for a missing or
+    unreadable folder, or when two folders share a name (their source paths
+    would collide)."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    inputs = list(inputs)
+    if not inputs:
+        raise InputError("no input folder given")
     roots: dict[str, Path] = {}
     for given in inputs:
         root = Path(given).expanduser()
@@ -81,6 +82,12 @@ def discover(inputs) -> list[SourceFile]:
                 "source paths would collide: give folders with distinct names"
             )
         roots[name] = root
+    return roots
+
+
+def discover(inputs) -> list[SourceFile]:
+    """Every record file under the input folders, sorted by source_path."""
+    roots = resolve_inputs(inputs)
     files = []
     for name, root in roots.items():
         for e in _walk(root):

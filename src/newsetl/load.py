@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import schema as S
+from .store import fsync_path
 
 # Row order of each table: stable, so two builds of the same files give the
 # same rows in the same order, and sorted for the filters people use most.
@@ -48,19 +49,16 @@ def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table]) -
         path = directory / f"{name}.parquet"
         # staging is written once and read by every build: lz4 is the fastest both ways
         pq.write_table(table, path, compression="lz4")
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(path)
 
 
-def _quote(s: str) -> str:
+def sql_literal(s: str) -> str:
+    """A string as a SQL literal, for the few places that cannot bind parameters (paths in views)."""
     return "'" + s.replace("'", "''") + "'"
 
 
 def _files(staging: Path, batches: list[str], table: str) -> str:
-    return "[" + ", ".join(_quote(str(staging / b / f"{table}.parquet")) for b in batches) + "]"
+    return "[" + ", ".join(sql_literal(str(staging / b / f"{table}.parquet")) for b in batches) + "]"
 
 
 def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -99,7 +97,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     con.execute(_sql("build/tables.sql"))
     prev_versions = previous / "article_versions" / "part-0.parquet" if previous else None
     if prev_versions is not None and prev_versions.exists():
-        con.execute(f"CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM read_parquet({_quote(str(prev_versions))})")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM read_parquet({sql_literal(str(prev_versions))})")
     else:
         con.register("prev_versions_empty", S.ARTICLE_VERSIONS.schema.empty_table())
         con.execute("CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM prev_versions_empty")
@@ -112,7 +110,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
         target = out / t.name / "part-0.parquet"
         con.execute(
             f"COPY (SELECT * FROM wh_{t.name} ORDER BY {ORDER_BY[t.name]}) "
-            f"TO {_quote(str(target))} ({PARQUET_OPTIONS})"
+            f"TO {sql_literal(str(target))} ({PARQUET_OPTIONS})"
         )
         counts[t.name] = pq.read_metadata(target).num_rows
     child_counts, parts = build_children(con, out, previous, run_id)
@@ -147,7 +145,7 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
     prev_articles = previous / "articles" if previous else None
     if prev_articles is not None and any(prev_articles.glob("*.parquet")):
         con.execute(f"CREATE OR REPLACE TEMP TABLE prev_ids AS SELECT article_id FROM "
-                    f"read_parquet({_quote(str(prev_articles / '*.parquet'))})")
+                    f"read_parquet({sql_literal(str(prev_articles / '*.parquet'))})")
     else:
         _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string())}))
     con.execute(_sql("build/id_delta.sql"))
@@ -176,10 +174,10 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
         written: set[str] = set()
         if con.execute("SELECT count(*) FROM rewrite").fetchall()[0][0]:
             target = folder / new_part
-            con.execute(f"COPY ({_sql(f'build/rows_{table}.sql')}) TO {_quote(str(target))} ({PARQUET_OPTIONS})")
+            con.execute(f"COPY ({_sql(f'build/rows_{table}.sql')}) TO {sql_literal(str(target))} ({PARQUET_OPTIONS})")
             if pq.read_metadata(target).num_rows:
                 written = {r[0] for r in con.execute(
-                    f"SELECT DISTINCT article_id FROM read_parquet({_quote(str(target))})").fetchall()}
+                    f"SELECT DISTINCT article_id FROM read_parquet({sql_literal(str(target))})").fetchall()}
             else:
                 target.unlink()
         files = list(folder.glob("*.parquet"))
@@ -227,15 +225,11 @@ def compact_staging(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.
         target = out / f"{t.name[4:]}.parquet"
         cols = ", ".join(f's."{c}"' for c in t.names)
         con.execute(
-            f"COPY (SELECT {cols}, {_quote(batch_id)} AS batch_id FROM read_parquet({_files(staging, small, t.name[4:])}) s "
-            f"SEMI JOIN compact_manifest USING (source_path, batch_id)) TO {_quote(str(target))} "
-            "(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)"
+            f"COPY (SELECT {cols}, {sql_literal(batch_id)} AS batch_id FROM read_parquet({_files(staging, small, t.name[4:])}) s "
+            f"SEMI JOIN compact_manifest USING (source_path, batch_id)) TO {sql_literal(str(target))} "
+            "(FORMAT parquet, COMPRESSION lz4)"
         )
-        fd = os.open(target, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(target)
     con.unregister("compact_manifest")
     moved = pc.is_in(manifest.column("batch_id"), pa.array(small, pa.string()))
     batch = pc.if_else(moved, pa.scalar(batch_id), manifest.column("batch_id"))

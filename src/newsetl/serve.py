@@ -24,6 +24,8 @@ import os
 import sys
 from pathlib import Path
 
+from .extract import InputError, resolve_inputs
+
 DEFAULT_NAME = "scheduled"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # `prefect server start` with its defaults
 _BANNED_NAME_CHARS = "/%&<>"  # Prefect's rule for deployment names
@@ -71,19 +73,10 @@ def deployment_parameters(inputs, warehouse, lock_timeout: float = 600, reports_
     triggered from the UI or `prefect deployment run` long after `serve` was
     started: relative paths would depend on where that happened.
     """
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    inputs = list(inputs)
-    if not inputs:
-        raise ValueError("no input folder given")
-    absolute = []
-    for given in inputs:
-        p = Path(given).expanduser()
-        if not p.exists():
-            raise ValueError(f"input folder not found: {given}")
-        if not p.is_dir():
-            raise ValueError(f"input is not a folder: {given}")
-        absolute.append(str(p.resolve()))
+    try:
+        absolute = [str(p) for p in resolve_inputs(inputs).values()]
+    except InputError as e:
+        raise ValueError(str(e)) from None
     if not math.isfinite(float(lock_timeout)) or float(lock_timeout) < 0:
         raise ValueError(f"invalid lock timeout {lock_timeout!r}: must be a number of seconds >= 0")
     return {

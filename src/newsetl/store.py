@@ -165,7 +165,7 @@ class Warehouse:
             tmp_link.unlink()
         os.symlink(os.path.relpath(final, self.root), tmp_link)
         os.replace(tmp_link, self.current_link)
-        _fsync_dir(self.root)
+        fsync_path(self.root)
         return final
 
     def collect(self, keep: int = KEEP_SNAPSHOTS) -> None:
@@ -222,8 +222,9 @@ def read_batches(snapshot: Path) -> list[str]:
         return []
 
 
-def _fsync_dir(d: Path) -> None:
-    fd = os.open(d, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -234,9 +235,5 @@ def _fsync_tree(root: Path) -> None:
     # durable before the link points at it: a power cut must not publish empty files
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        _fsync_dir(Path(dirpath))
+            fsync_path(Path(dirpath, name))
+        fsync_path(Path(dirpath))
