@@ -36,9 +36,9 @@ CHILDREN = {"images": "images_digest", "related_links": "related_digest", "relat
 MAX_PARTS = 32  # past this, the smallest parts are merged into the run's new part
 PARTS_SCHEMA = pa.schema([("table", pa.string()), ("part", pa.string()),
                           ("article_id", pa.string()), ("digest", pa.string())])
-PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880"
-# DuckDB spills to disk past this: the build's memory stays flat whatever the corpus size
-BUILD_MEMORY = "512MB"
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000"
+# DuckDB spills to disk past this, and row groups stay small: the build's memory stays flat whatever the corpus size
+BUILD_MEMORY = "256MB"
 
 
 def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table]) -> None:

@@ -141,6 +141,7 @@ class BatchSpec:
     run_id: str
     staging_dir: str
     files: list[tuple[SourceFile, str | None]]
+    parser: str = "fast"  # or "pyyaml": PyYAML only, the reference
 
 
 @dataclass
@@ -156,7 +157,7 @@ class BatchResult:
 
 
 def make_batches(p: Plan, staging_dir, max_files: int = BATCH_FILES, max_bytes: int = BATCH_BYTES,
-                 workers: int | None = None) -> list[BatchSpec]:
+                 workers: int | None = None, parser: str = "fast") -> list[BatchSpec]:
     """Cut the files to read into batches: at most `max_files` files or `max_bytes` bytes each,
     and small enough that every worker gets several (the last batch to finish sets the pace)."""
     workers = workers or os.cpu_count() or 1
@@ -172,7 +173,7 @@ def make_batches(p: Plan, staging_dir, max_files: int = BATCH_FILES, max_bytes: 
         size += item[0].size
     if current:
         batches.append(current)
-    return [BatchSpec(f"{p.run_id}-{i:05d}", p.run_id, str(staging_dir), b) for i, b in enumerate(batches)]
+    return [BatchSpec(f"{p.run_id}-{i:05d}", p.run_id, str(staging_dir), b, parser) for i, b in enumerate(batches)]
 
 
 def parse_batch(spec: BatchSpec) -> BatchResult:
@@ -194,7 +195,7 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
             builder.add(ex)
             continue
         nbytes += len(data)
-        ex = extract(f, data)
+        ex = extract(f, data, fast=spec.parser == "fast")
         if old_sha is not None and ex.sha256 == old_sha:
             same.append((f.source_path, f.mtime_ns))
             continue
@@ -399,15 +400,20 @@ class RunResult:
 
 def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeout: float = LOCK_TIMEOUT,
         progress=None, run_id: str | None = None, flow_run_id: str | None = None, as_of: dt.datetime | None = None,
-        batch_files: int = BATCH_FILES, batch_bytes: int = BATCH_BYTES) -> RunResult:
-    """Run the ETL on `inputs` (folders) into `warehouse`, in this process and its workers."""
+        batch_files: int = BATCH_FILES, batch_bytes: int = BATCH_BYTES, parser: str = "fast") -> RunResult:
+    """Run the ETL on `inputs` (folders) into `warehouse`, in this process and its workers.
+
+    `parser="pyyaml"` parses every file with PyYAML alone: slower, and the
+    reference the fast parser's tables are tested against."""
+    if parser not in ("fast", "pyyaml"):
+        raise ValueError(f"unknown parser {parser!r}: fast or pyyaml")
     wh = Warehouse(warehouse)
     wh.prepare()
     with wh.lock(lock_timeout):
         ensure_catalog(wh)
         p = plan(inputs, warehouse, run_id, as_of)
         begin(wh, p)
-        batches = make_batches(p, wh.staging, batch_files, batch_bytes, workers)
+        batches = make_batches(p, wh.staging, batch_files, batch_bytes, workers, parser)
         results = parse_all(batches, workers, progress)
         fault_point("parsed")
         built = build(p, results, flow_run_id)
