@@ -22,6 +22,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ProcessPoolTaskRunner
 
 from newsetl import pipeline
@@ -71,8 +72,12 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
     log = get_run_logger()
     wh = Warehouse(warehouse)
     wh.prepare()
-    flow_run_id = str(get_run_context().flow_run.id)
-    with wh.lock(lock_timeout):
+    ctx = get_run_context()
+    flow_run_id = str(ctx.flow_run.id)
+    # Without PREFECT_API_URL, Prefect runs a temporary server for this flow; the
+    # task processes would each start their own unless told where this one is.
+    api = PREFECT_API_URL.value() or str(ctx.client.api_url)
+    with wh.lock(lock_timeout), temporary_settings(updates={PREFECT_API_URL: api}):
         ensure_catalog(wh)
         run_id = pipeline.new_run_id()
         # called, not submitted: these run here, in the process that holds the lock

@@ -96,11 +96,13 @@ def cmd_run(a) -> int:
         print(f"wrote reports to {a.reports}", file=sys.stderr)
     if a.top:
         from . import reports
-
-        print(f"\nTop {a.top} providers by articles (average quality):")
         from .export import show
 
-        show(reports.top_providers(a.warehouse, a.top), max_rows=a.top)
+        print(f"\nTop {a.top} providers by articles, with their average quality "
+              f"(more: newsetl report top_providers --warehouse {a.warehouse}):")
+        top = reports.top_providers(a.warehouse, a.top)
+        show(top.select(["provider_domain", "provider_name", "articles", "avg_quality", "median_quality"]),
+             max_rows=a.top)
     return 0
 
 
