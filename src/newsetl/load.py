@@ -78,9 +78,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     and its child-table parts are reused where still right.
     Returns the row count of each table written, and the parts of the child tables.
     """
-    con.register("manifest_arrow", manifest.select(["source_path", "batch_id"]))
-    con.execute("CREATE OR REPLACE TEMP TABLE live AS SELECT * FROM manifest_arrow")
-    con.unregister("manifest_arrow")
+    _replace_table(con, "live", manifest.select(["source_path", "batch_id"]))
     batches = sorted(set(manifest.column("batch_id").to_pylist()))
     for t in S.STAGING_TABLES:
         name = t.name  # stg_articles ...

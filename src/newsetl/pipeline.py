@@ -99,7 +99,7 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
     wh = Warehouse(warehouse)
     files = discover(inputs)
     previous = wh.current()
-    as_of = _check_as_of(as_of or started, previous)
+    as_of, racy_ns = _check_as_of(as_of or started, previous)
     old = {}
     manifest = read_manifest(previous)
     if manifest is not None:
@@ -111,7 +111,7 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
         if before is None:
             new += 1
             to_read.append((f, None))
-        elif before[0] == f.size and before[1] == f.mtime_ns:
+        elif before[0] == f.size and before[1] == f.mtime_ns and f.mtime_ns < racy_ns:
             unchanged.append(f.source_path)
         else:
             to_read.append((f, before[2]))
@@ -121,16 +121,26 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
                 str(wh.root), str(previous) if previous else None, len(files), to_read, unchanged, deleted, new)
 
 
-def _check_as_of(as_of: dt.datetime, previous: Path | None) -> dt.datetime:
+RACY_NS = 2_000_000_000  # mtime resolution to distrust: some filesystems keep whole (even 2) seconds
+
+
+def _check_as_of(as_of: dt.datetime, previous: Path | None) -> tuple[dt.datetime, int]:
+    """The run's as-of time (never before the last run's), and the mtime from which
+    an unchanged size and mtime prove nothing: a file written in the same
+    tick as the last run listed it may have changed after that listing."""
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.timezone.utc)
+    racy_ns = 0
     if previous is not None:
-        runs = pq.read_table(previous / "runs" / "part-0.parquet", columns=["as_of"]).column("as_of")
-        last = pc.max(runs).as_py()
+        runs = pq.read_table(previous / "runs" / "part-0.parquet", columns=["as_of", "started_at"])
+        last = pc.max(runs.column("as_of")).as_py()
         if last is not None and as_of < last:
             raise ValueError(f"as-of time {as_of.isoformat()} is before the last run's ({last.isoformat()}): "
                              "history only moves forward")
-    return as_of
+        listed = pc.max(runs.column("started_at")).as_py()
+        if listed is not None:
+            racy_ns = int(listed.timestamp() * 1e9) - RACY_NS
+    return as_of, racy_ns
 
 
 # -- parse --------------------------------------------------------------------------

@@ -156,10 +156,16 @@ class Warehouse:
         return d
 
     def commit(self, partial: Path, run_id: str) -> Path:
-        """Make a fully written snapshot the current one: one atomic rename of the link."""
-        _fsync_tree(partial)
+        """Make a fully written snapshot the current one: one atomic rename of the link.
+
+        Idempotent, so a retried publish after a transient error completes the first.
+        """
         final = self.snapshot_dir(run_id)
-        os.replace(partial, final)
+        if partial.exists():
+            _fsync_tree(partial)
+            os.replace(partial, final)
+        elif not final.exists():
+            raise WarehouseError(f"snapshot {run_id} is gone: neither {partial} nor {final} exists")
         tmp_link = self.root / f".current-{run_id}"
         if tmp_link.is_symlink():
             tmp_link.unlink()
