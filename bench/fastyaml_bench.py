@@ -18,21 +18,18 @@ import time
 from pathlib import Path
 
 from newsetl import fastyaml
+from newsetl.extract import RejectedFile, split_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("azure-2021-01", "powerapps/latest")
 RUNS = 5
 
 
-def front_matter(text: str) -> str | None:
-    """The text between a first line `---` and the next line `---` or `...`."""
-    lines = text.splitlines(keepends=True)
-    if not lines or lines[0].rstrip("\r\n") != "---":
+def front_matter(path: Path) -> str | None:
+    try:
+        return split_front_matter(path.read_bytes())[0]
+    except RejectedFile:
         return None
-    for i in range(1, len(lines)):
-        if lines[i].rstrip("\r\n") in ("---", "..."):
-            return "".join(lines[1:i])
-    return None
 
 
 def median_seconds(fn, texts: list[str]) -> float:
@@ -52,7 +49,7 @@ def main(argv: list[str]) -> int:
         return 2
     print(f"{'folder':<18} {'files':>6} {'MB':>6} {'PyYAML MB/s':>12} {'fast MB/s':>10} {'speedup':>8} {'fallback':>9}")
     for folder in FOLDERS:
-        texts = [fm for p in sorted((corpus / folder).rglob("*.md")) if (fm := front_matter(p.read_text("utf-8")))]
+        texts = [fm for p in sorted((corpus / folder).rglob("*.md")) if (fm := front_matter(p))]
         mb = sum(len(t.encode("utf-8")) for t in texts) / 1e6
         fallbacks = sum(not fastyaml.load(t)[1] for t in texts)
         ref = median_seconds(fastyaml.load_reference, texts)
