@@ -21,3 +21,16 @@ WHERE (since IS NULL OR timezone('UTC', published_at) >= CAST(since AS TIMESTAMP
   AND (topic IS NULL
        OR list_contains(string_split(lower(array_to_string(topics, chr(31))), chr(31)),
                         lower(trim(CAST(topic AS VARCHAR)))));
+
+
+-- The quality and heat figures that several views report, defined once, here
+-- beside the scope they share (provider_stats, quality_by_month).
+-- Aggregate macros: use them in a SELECT with GROUP BY, like avg().
+-- quality runs 0 to about 190; averages and quantiles ignore NULLs.
+-- heat = -1 means "not rated" and is left out of every heat figure.
+CREATE OR REPLACE MACRO avg_quality(q) AS round(avg(q), 2);
+CREATE OR REPLACE MACRO median_quality(q) AS round(median(q), 2);
+CREATE OR REPLACE MACRO p90_quality(q) AS round(quantile_cont(q, 0.9), 2);
+CREATE OR REPLACE MACRO articles_heat_rated(h) AS count(h) FILTER (WHERE h <> -1);
+CREATE OR REPLACE MACRO avg_heat_rated(h) AS round(avg(h) FILTER (WHERE h <> -1), 2);
+CREATE OR REPLACE MACRO published_pct(p) AS round(100.0 * count(*) FILTER (WHERE p) / count(*), 1);

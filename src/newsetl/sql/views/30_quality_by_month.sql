@@ -17,13 +17,13 @@ WITH scope AS (
 ), m AS (
     SELECT month_start,
            count(*)                                                        AS articles,
-           count(quality)                                                  AS articles_with_quality,
-           round(avg(quality), 2)                                          AS avg_quality,
-           round(median(quality), 2)                                       AS median_quality,
-           round(quantile_cont(quality, 0.9), 2)                           AS p90_quality,
-           count(heat) FILTER (WHERE heat <> -1)                           AS articles_heat_rated,
-           round(avg(heat) FILTER (WHERE heat <> -1), 2)                   AS avg_heat_rated,
-           round(100.0 * count(*) FILTER (WHERE is_published) / count(*), 1) AS published_pct
+           count(quality)               AS articles_with_quality,
+           avg_quality(quality)         AS avg_quality,
+           median_quality(quality)      AS median_quality,
+           p90_quality(quality)         AS p90_quality,
+           articles_heat_rated(heat)    AS articles_heat_rated,
+           avg_heat_rated(heat)         AS avg_heat_rated,
+           published_pct(is_published)  AS published_pct
     FROM scope
     GROUP BY month_start
 )
