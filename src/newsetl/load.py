@@ -142,10 +142,11 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
     prev_parts = read_parts(previous)
     prev_articles = previous / "articles" if previous else None
     if prev_articles is not None and any(prev_articles.glob("*.parquet")):
-        con.execute(f"CREATE OR REPLACE TEMP TABLE prev_ids AS SELECT article_id FROM "
+        con.execute("CREATE OR REPLACE TEMP TABLE prev_ids AS SELECT article_id, "
+                    "coalesce(url, substr(source_path, strpos(source_path, '/') + 1)) AS identity FROM "
                     f"read_parquet({sql_literal(str(prev_articles / '*.parquet'))})")
     else:
-        _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string())}))
+        _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string()), "identity": pa.array([], pa.string())}))
     con.execute(_sql("build/id_delta.sql"))
     no_targets = pa.table({"article_id": pa.array([], pa.string())})
     changed_ids = con.execute("SELECT count(*) FROM id_delta").fetchall()[0][0]
@@ -153,7 +154,7 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
     for table, digest in CHILDREN.items():
         mine = prev_parts.filter(pc.equal(prev_parts.column("table"), table)).select(["part", "article_id", "digest"])
         _replace_table(con, "prev_parts", mine)
-        if table == "related_links" and changed_ids:
+        if table == "related_links" and changed_ids and mine.num_rows:  # no old parts (a first run): nothing to go stale
             con.execute(_sql("build/stale_targets.sql"))
         else:
             _replace_table(con, "stale_targets", no_targets)

@@ -4,4 +4,8 @@ CREATE OR REPLACE TEMP TABLE stale_targets AS
 SELECT DISTINCT s.article_id
 FROM stg_related_links s
 SEMI JOIN winners USING (source_path)
-WHERE substr(sha256(s.url), 1, 16) IN (SELECT article_id FROM id_delta);
+WHERE s.url IN (
+    SELECT identity FROM winners WHERE article_id IN (SELECT article_id FROM id_delta)
+    UNION ALL
+    SELECT identity FROM prev_ids WHERE article_id IN (SELECT article_id FROM id_delta)
+);

@@ -6,9 +6,11 @@
 -- Several files with one article_id are one article: the greatest
 -- (published_at, source_path) wins; a missing date sorts lowest.
 CREATE OR REPLACE TEMP TABLE winners AS
-SELECT article_id, source_path, batch_id, duplicate_files
+SELECT article_id, identity, source_path, batch_id, duplicate_files
 FROM (
-    SELECT article_id, source_path, batch_id,
+    -- what article_id hashes: the URL, else the path below the input folder
+    SELECT article_id, coalesce(url, substr(source_path, strpos(source_path, '/') + 1)) AS identity,
+           source_path, batch_id,
            row_number() OVER (PARTITION BY article_id
                               ORDER BY published_at DESC NULLS LAST, source_path DESC) AS rank,
            count(*) OVER (PARTITION BY article_id) - 1 AS duplicate_files
