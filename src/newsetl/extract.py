@@ -90,9 +90,12 @@ def discover(inputs) -> list[SourceFile]:
     roots = resolve_inputs(inputs)
     files = []
     for name, root in roots.items():
+        cut = len(os.path.join(str(root), ""))  # e.path is root + separator + the relative path
         for e in _walk(root):
             st = e.stat()
-            rel = Path(e.path).relative_to(root).as_posix()
+            rel = e.path[cut:]
+            if os.sep != "/":
+                rel = rel.replace(os.sep, "/")
             files.append(SourceFile(f"{name}/{rel}", e.path, rel, st.st_size, st.st_mtime_ns))
     files.sort(key=lambda f: f.source_path)
     return files

@@ -38,7 +38,7 @@ PARTS_SCHEMA = pa.schema([("table", pa.string()), ("part", pa.string()),
                           ("article_id", pa.string()), ("digest", pa.string())])
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000"
 # DuckDB spills to disk past this, and row groups stay small: the build's memory stays flat whatever the corpus size
-BUILD_MEMORY = "256MB"
+BUILD_MEMORY = "384MB"
 
 
 def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table]) -> None:

@@ -7,6 +7,7 @@ small explicit values, so any of them can be called and tested alone.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import multiprocessing
@@ -236,8 +237,11 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
-def parse_all(batches: list[BatchSpec], workers: int | None = None, progress=None) -> list[BatchResult]:
-    """Parse every batch, in worker processes when there is more than one batch."""
+def parse_all(batches: list[BatchSpec], workers: int | None = None, progress=None,
+              pool: ProcessPoolExecutor | None = None) -> list[BatchResult]:
+    """Parse every batch, in worker processes when there is more than one batch.
+
+    `pool`, if given, is used (and left open) instead of starting one."""
     workers = workers or os.cpu_count() or 1
     results = []
     done_files = 0
@@ -251,7 +255,9 @@ def parse_all(batches: list[BatchSpec], workers: int | None = None, progress=Non
             if progress:
                 progress(done_files, sum_files)
     else:
-        with _pool(min(workers, len(batches))) as pool:
+        with contextlib.ExitStack() as stack:
+            if pool is None:
+                pool = stack.enter_context(_pool(min(workers, len(batches))))
             futures = {pool.submit(parse_batch, b): b for b in batches}
             for fut in as_completed(futures):
                 results.append(fut.result())
@@ -419,12 +425,20 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         raise ValueError(f"unknown parser {parser!r}: fast or pyyaml")
     wh = Warehouse(warehouse)
     wh.prepare()
-    with wh.lock(lock_timeout):
+    workers = workers or os.cpu_count() or 1
+    with wh.lock(lock_timeout), contextlib.ExitStack() as stack:
+        pool = None
+        if workers > 1 and wh.current() is None:
+            # a first run has every file to parse: start the workers (half a
+            # second of imports) while this process lists the files
+            pool = stack.enter_context(_pool(workers))
+            pool.submit(os.getpid)
         ensure_catalog(wh)
         p = plan(inputs, warehouse, run_id, as_of)
         begin(wh, p)
         batches = make_batches(p, wh.staging, batch_files, batch_bytes, workers, parser)
-        results = parse_all(batches, workers, progress)
+        results = parse_all(batches, workers, progress, pool)
+        stack.close()  # the workers' memory is freed before the build
         fault_point("parsed")
         built = build(p, results, flow_run_id)
         fault_point("built")
