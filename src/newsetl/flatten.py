@@ -109,11 +109,14 @@ def article_id_for(url: str) -> str:
 
 
 def _digest(value) -> str | None:
-    """A short digest of a raw list: equal lists give equal child rows."""
+    """A short digest of a raw list: equal lists give equal child rows.
+
+    sha256, not blake2b: OpenSSL's sha256 uses the CPU's SHA instructions and
+    is the faster of the two here, and this runs on 20 KB per record."""
     if value is None:
         return None
     data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
-    return hashlib.blake2b(data, digest_size=12).hexdigest()
+    return hashlib.sha256(data).hexdigest()[:24]
 
 
 def type_column(values: list, kind: str) -> tuple[pa.Array, list[tuple[int, str, str]]]:
