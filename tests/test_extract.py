@@ -15,6 +15,7 @@ from newsetl.extract import (
     extract,
     parse_front_matter,
     split_front_matter,
+    split_record,
 )
 
 from .conftest import BAD_INPUT
@@ -53,6 +54,22 @@ def test_split_accepts_bom_and_crlf():
     fm, body = split_front_matter("\ufeff---\r\ntitle: x\r\n---\r\nbody\r\n".encode())
     assert fm == "title: x\n"
     assert body == "body\r\n"
+
+
+@pytest.mark.parametrize("data, offset", [
+    (b"---\ntitle: caf\xe9\n---\nbody\n", 14),  # in the front matter
+    (b"---\ntitle: x\n---\nbody \xe9\n", 22),  # in the body
+    (b"\xef\xbb\xbf---\ntitle: x\n---\n\xff\n", 20),  # after a BOM
+])
+def test_split_names_the_file_offset_of_a_byte_that_is_not_utf8(data, offset):
+    assert data[offset] >= 0x80  # the offset is counted in the file's own bytes
+    with pytest.raises(RejectedFile, match=f"not UTF-8: byte 0x{data[offset]:02x} at offset {offset} "):
+        split_front_matter(data)
+
+
+def test_split_gives_the_front_matter_bytes_the_fast_parser_reads():
+    fm, fm_bytes, body = split_record("---\r\ntitle: café\r\n---\r\nbody\r\n".encode())
+    assert fm_bytes == fm.encode() == "title: café\n".encode()
 
 
 def test_split_accepts_dots_terminator():

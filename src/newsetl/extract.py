@@ -101,57 +101,72 @@ def discover(inputs) -> list[SourceFile]:
     return files
 
 
-_OPEN = re.compile(r"---[ \t]*(\r?\n|$)")
+_OPEN = re.compile(rb"---[ \t]*(\r?\n|$)")
+_BOM = b"\xef\xbb\xbf"
 
 
-def _closing_line(text: str, start: int) -> tuple[int, int] | None:
+def _closing_line(data: bytes, start: int) -> tuple[int, int] | None:
     """(start, end) of the first line `---` or `...` at or after `start`, or None.
 
-    str.find instead of a multi-line regex: this runs on every file and the
-    front matter is tens of kilobytes.
+    bytes.find instead of a multi-line regex: this runs on every file and the
+    front matter is tens of kilobytes. (UTF-8 never uses ASCII bytes inside a
+    multi-byte character, so this finds what a search of the text would.)
     """
-    n = len(text)
-    pos = start - 1  # text[start - 1] is the newline ending the opening line
+    n = len(data)
+    pos = start - 1  # data[start - 1] is the newline ending the opening line
     while True:
-        i = text.find("\n---", pos)
-        # only look for `...` before the first `---`: one pass over the text
-        j = text.find("\n...", pos, n if i < 0 else i)
+        i = data.find(b"\n---", pos)
+        # only look for `...` before the first `---`: one pass over the data
+        j = data.find(b"\n...", pos, n if i < 0 else i)
         if j >= 0:
             i = j
         if i < 0:
             return None
         k = i + 4
-        while k < n and text[k] in " \t":
+        while k < n and data[k] in b" \t":
             k += 1
-        if k == n or text[k] == "\n" or (text[k] == "\r" and (k + 1 == n or text[k + 1] == "\n")):
-            end = k + 1 if k < n and text[k] == "\n" else (k + 2 if k < n else n)
+        if k == n or data[k] == 0x0A or (data[k] == 0x0D and (k + 1 == n or data[k + 1] == 0x0A)):
+            end = k + 1 if k < n and data[k] == 0x0A else (k + 2 if k < n else n)
             return i + 1, min(end, n)
         pos = i + 1
 
 
-def split_front_matter(data: bytes) -> tuple[str, str]:
-    """Bytes of a file -> (front matter YAML, body). Raises RejectedFile."""
+def _decode(data: bytes, offset: int = 0) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise RejectedFile(f"not UTF-8: byte 0x{data[e.start]:02x} at offset {offset + e.start} cannot be decoded") from None
+
+
+def split_record(data: bytes) -> tuple[str, bytes, str]:
+    """Bytes of a file -> (front matter YAML, the same as UTF-8 bytes, body). Raises RejectedFile.
+
+    Split on the bytes, so the fast parser gets the front matter's bytes
+    without encoding the text again."""
     if not data.strip():
         raise RejectedFile("empty file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise RejectedFile(f"not UTF-8: byte 0x{data[e.start]:02x} at offset {e.start} cannot be decoded") from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    m = _OPEN.match(text)
-    if not m:
-        if "\x00" in text[:4096]:
-            raise RejectedFile("binary content (NUL bytes), not a text record")
-        raise RejectedFile("no front matter: the first line is not '---'")
-    start = m.end()
-    close = _closing_line(text, start) if m.group(1) else None
+    first = 3 if data.startswith(_BOM) else 0
+    m = _OPEN.match(data, first)
+    close = _closing_line(data, m.end()) if m and m.group(1) else None
     if close is None:
+        text = _decode(data)  # a file that is not UTF-8 says so first
+        if not m:
+            if "\x00" in text[:4096]:
+                raise RejectedFile("binary content (NUL bytes), not a text record")
+            raise RejectedFile("no front matter: the first line is not '---'")
         raise RejectedFile("front matter is not closed: no line '---' or '...' after the opening '---'")
-    fm = text[start:close[0]]
-    body = text[close[1]:]
+    fm_bytes = data[m.end():close[0]]
+    fm = _decode(fm_bytes, m.end())
+    body = _decode(data[close[1]:], close[1])
     if "\r" in fm:
         fm = fm.replace("\r\n", "\n")
+        fm_bytes = fm_bytes.replace(b"\r\n", b"\n")
+    return fm, fm_bytes, body
+
+
+def split_front_matter(data: bytes) -> tuple[str, str]:
+    """Bytes of a file -> (front matter YAML, body). Raises RejectedFile."""
+    fm, _fm_bytes, body = split_record(data)
     return fm, body
 
 
@@ -187,13 +202,14 @@ def _expanded_size(value, limit: int) -> int:
     return size(value)
 
 
-def parse_front_matter(fm: str, fast: bool = True) -> tuple[dict, bool]:
+def parse_front_matter(fm: str, fast: bool = True, utf8: bytes | None = None) -> tuple[dict, bool]:
     """YAML text -> (mapping, parsed by the fast parser). Raises RejectedFile.
 
+    `utf8`, if given, is `fm` encoded (the fast parser reads bytes).
     Only the safe loader runs: YAML tags never construct Python objects.
     """
     try:
-        value, fast = fastyaml.load(fm) if fast else (fastyaml.load_reference(fm), False)
+        value, fast = fastyaml.load(fm, utf8) if fast else (fastyaml.load_reference(fm), False)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
@@ -245,8 +261,8 @@ def extract(file: SourceFile, data: bytes | None = None, fast: bool = True) -> E
     digest = hashlib.sha256(data).hexdigest()
     out = Extracted(file, digest, len(data))
     try:
-        fm, body = split_front_matter(data)
-        out.record, out.fast = parse_front_matter(fm, fast)
+        fm, fm_bytes, body = split_record(data)
+        out.record, out.fast = parse_front_matter(fm, fast, fm_bytes)
         out.body = body
     except RejectedFile as e:
         out.error = str(e)

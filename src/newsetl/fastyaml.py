@@ -269,8 +269,10 @@ def _ryml_to_python(data: bytes) -> tuple[object, int]:
         return orjson.loads(json), len(_JSON_TS_START.findall(json))
 
 
-def load_fast(text: str) -> object:
-    """What `yaml.load(text, Loader=yaml.CSafeLoader)` returns, or raise NeedsFallback."""
+def load_fast(text: str, utf8: bytes | None = None) -> object:
+    """What `yaml.load(text, Loader=yaml.CSafeLoader)` returns, or raise NeedsFallback.
+
+    `utf8`, if given, must be `text` encoded as UTF-8 (saves encoding it again)."""
     if ryml is None or orjson is None:
         raise NeedsFallback("rapidyaml or orjson is not installed")
     if text.__class__ is not str:
@@ -279,10 +281,11 @@ def load_fast(text: str) -> object:
         # CRLF is an ordinary line break for both parsers; a lone CR (a break
         # for PyYAML only) stays and fails the regex below.
         text = text.replace("\r\n", "\n")
+        utf8 = None
     if _DOC.fullmatch(text) is None:
         raise NeedsFallback("outside the fast subset")
     try:
-        value, candidates = _ryml_to_python(text.encode("utf-8"))
+        value, candidates = _ryml_to_python(text.encode("utf-8") if utf8 is None else utf8)
     except Exception as e:  # any rapidyaml or orjson error: let PyYAML judge
         raise NeedsFallback(f"fast parser failed: {type(e).__name__}") from None
     if value.__class__ is not dict:  # also None: empty or comment-only text
@@ -295,9 +298,9 @@ def load_fast(text: str) -> object:
     return value
 
 
-def load(text: str) -> tuple[object, bool]:
+def load(text: str, utf8: bytes | None = None) -> tuple[object, bool]:
     """(value, used_fast): the fast path when it is sure, else PyYAML."""
     try:
-        return load_fast(text), True
+        return load_fast(text, utf8), True
     except NeedsFallback:
         return load_reference(text), False
