@@ -146,7 +146,8 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
                     "coalesce(url, substr(source_path, strpos(source_path, '/') + 1)) AS identity FROM "
                     f"read_parquet({sql_literal(str(prev_articles / '*.parquet'))})")
     else:
-        _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string()), "identity": pa.array([], pa.string())}))
+        _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string()),
+                                                  "identity": pa.array([], pa.string())}))
     con.execute(_sql("build/id_delta.sql"))
     no_targets = pa.table({"article_id": pa.array([], pa.string())})
     changed_ids = con.execute("SELECT count(*) FROM id_delta").fetchall()[0][0]

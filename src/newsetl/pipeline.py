@@ -430,7 +430,9 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         pool = None
         if workers > 1 and wh.current() is None:
             # a first run has every file to parse: start the workers (half a
-            # second of imports) while this process lists the files
+            # second of imports) while this process lists the files. (A first
+            # run on a few files parses in-process and pays that half second
+            # at the end instead; later runs start workers only when needed.)
             pool = stack.enter_context(_pool(workers))
             pool.submit(os.getpid)
         ensure_catalog(wh)
