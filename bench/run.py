@@ -6,8 +6,9 @@ runs of the naive way (bench/naive.py) and of `newsetl.pipeline.run` on a
 fresh warehouse, each in its own process while a sampler adds up the resident
 memory of that process and all its children. It prints the best of
 `--repeats` runs of each: records/s, MB/s, the ratio to the naive way and
-peak memory (the summed PSS of the process tree, sampled every 50 ms). Then, on the smallest size, the incremental runs: a re-run with
-nothing changed and a run with 1% of files edited, as ratios to the cold run.
+peak memory (the summed PSS of the process tree, sampled every 250 ms).
+Then, on the smallest size, the incremental runs: a re-run with nothing
+changed and a run with 1% of files edited, as ratios to the cold run.
 
     python bench/run.py                          # 20,000 and 100,000 records
     python bench/run.py --sizes 2000 --repeats 2 # a quick look
@@ -37,23 +38,28 @@ OURS = "import json, time; from newsetl import pipeline; t = time.perf_counter()
        "print(json.dumps({{'seconds': time.perf_counter() - t, 'run': r.run}}, default=str))"
 
 
+SAMPLE_S = 0.25  # reading PSS walks page tables (about 4 ms a sample here): often enough, cheap enough
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
+                kids.extend(int(c) for c in fh.read().split())
+    except OSError:
+        pass
+    return kids
+
+
 def _rss_tree(root: int) -> int:
     """Memory of `root` and all its descendants: the sum of their PSS (proportional set
     size: a page shared by n processes counts 1/n in each), so forked workers that
     share their parent's pages are not counted several times."""
-    parents: dict[int, int] = {}
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open(f"/proc/{d}/stat") as fh:
-                    parents[int(d)] = int(fh.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
     tree, frontier = {root}, [root]
     while frontier:
-        p = frontier.pop()
-        for c, pp in parents.items():
-            if pp == p and c not in tree:
+        for c in _children(frontier.pop()):
+            if c not in tree:
                 tree.add(c)
                 frontier.append(c)
     total = 0
@@ -79,7 +85,7 @@ def measure(code: str) -> dict:
         nonlocal peak
         while not done.is_set():
             peak = max(peak, _rss_tree(proc.pid))
-            time.sleep(0.05)
+            time.sleep(SAMPLE_S)
 
     t = threading.Thread(target=sample, daemon=True)
     t.start()
