@@ -325,6 +325,35 @@ def test_a_new_article_updates_links_to_it_and_edits_to_links_are_picked_up(tmp_
     assert_same_as_rebuild([site], wh, tmp_path)
 
 
+def test_links_to_an_article_that_goes_away_or_has_no_url_follow_it(tmp_path):
+    # a's file never changes: only the targets of its links come and go
+    site = tmp_path / "site"
+    (site / "posts").mkdir(parents=True)
+    (site / "a.md").write_text('---\ntitle: A\nwebUrl: "https://news.example/a"\nrelated:\n'
+                               '  - webUrl: "https://news.example/c"\n  - webUrl: "posts/d.md"\n'
+                               '  - webUrl: "posts/e.md"\n---\n')
+    (site / "c.md").write_text(_linked("c", 2, []))
+    (site / "posts" / "e.md").write_text("---\ntitle: E, no URL\n---\n")
+    wh = tmp_path / "wh"
+    pipeline.run([site], wh, workers=1)
+
+    def targets():
+        return newsetl.connect(wh).sql("SELECT position, related_article_id FROM related_links "
+                                       "WHERE url NOT LIKE '%/a' ORDER BY position").fetchall()
+
+    from newsetl.flatten import article_id_for as aid
+
+    assert targets() == [(0, aid("https://news.example/c")), (1, None), (2, aid("posts/e.md"))]
+    (site / "posts" / "e.md").unlink()  # a target without a URL goes away
+    pipeline.run([site], wh, workers=1)
+    assert targets() == [(0, aid("https://news.example/c")), (1, None), (2, None)]
+    (site / "c.md").unlink()  # one with a URL goes away, one without appears
+    (site / "posts" / "d.md").write_text("---\ntitle: D, no URL\n---\n")
+    pipeline.run([site], wh, workers=1)
+    assert targets() == [(0, None), (1, aid("posts/d.md")), (2, None)]
+    assert_same_as_rebuild([site], wh, tmp_path)
+
+
 def test_unchanged_child_rows_are_not_rewritten(site, tmp_path):
     wh = tmp_path / "wh"
     pipeline.run([site], wh, workers=1)

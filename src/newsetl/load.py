@@ -143,7 +143,7 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
     prev_articles = previous / "articles" if previous else None
     if prev_articles is not None and any(prev_articles.glob("*.parquet")):
         con.execute("CREATE OR REPLACE TEMP TABLE prev_ids AS SELECT article_id, "
-                    "coalesce(url, substr(source_path, strpos(source_path, '/') + 1)) AS identity FROM "
+                    "article_identity(url, source_path) AS identity FROM "
                     f"read_parquet({sql_literal(str(prev_articles / '*.parquet'))})")
     else:
         _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string()),

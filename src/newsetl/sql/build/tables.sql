@@ -3,14 +3,17 @@
 -- stg_related_images and stg_data_issues holding only the rows of the files
 -- in this run's manifest (one current version per source_path).
 
+-- What article_id hashes: the URL, else the file's path below its input
+-- folder (source_path is `<input folder name>/<that path>`).
+CREATE OR REPLACE TEMP MACRO article_identity(url, source_path) AS
+    coalesce(url, substr(source_path, strpos(source_path, '/') + 1));
+
 -- Several files with one article_id are one article: the greatest
 -- (published_at, source_path) wins; a missing date sorts lowest.
 CREATE OR REPLACE TEMP TABLE winners AS
 SELECT article_id, identity, source_path, batch_id, duplicate_files
 FROM (
-    -- what article_id hashes: the URL, else the path below the input folder
-    SELECT article_id, coalesce(url, substr(source_path, strpos(source_path, '/') + 1)) AS identity,
-           source_path, batch_id,
+    SELECT article_id, article_identity(url, source_path) AS identity, source_path, batch_id,
            row_number() OVER (PARTITION BY article_id
                               ORDER BY published_at DESC NULLS LAST, source_path DESC) AS rank,
            count(*) OVER (PARTITION BY article_id) - 1 AS duplicate_files
