@@ -326,7 +326,9 @@ def test_a_new_article_updates_links_to_it_and_edits_to_links_are_picked_up(tmp_
 
 
 def test_links_to_an_article_that_goes_away_or_has_no_url_follow_it(tmp_path):
-    # a's file never changes: only the targets of its links come and go
+    # A link points at an article when its URL is what that article's id hashes:
+    # its webUrl, or, for a record without one, its path below the input folder.
+    # a's file never changes: only the targets of its links come and go.
     site = tmp_path / "site"
     (site / "posts").mkdir(parents=True)
     (site / "a.md").write_text('---\ntitle: A\nwebUrl: "https://news.example/a"\nrelated:\n'

@@ -166,18 +166,3 @@ def test_catalog_file_has_every_table(wh):
     finally:
         con.close()
 
-
-def test_related_article_id_is_the_target_identity(tmp_path):
-    # a link points at an article when its URL is what that article's id hashes:
-    # its webUrl, or, for a record without a URL, its path inside the input folder
-    site = tmp_path / "site"
-    (site / "posts").mkdir(parents=True)
-    (site / "a.md").write_text('---\ntitle: A\nwebUrl: "https://x.example/a"\nrelated:\n'
-                               '  - webUrl: "https://x.example/b"\n  - webUrl: "posts/c.md"\n'
-                               '  - webUrl: "https://x.example/elsewhere"\n---\n')
-    (site / "b.md").write_text('---\ntitle: B\nwebUrl: "https://x.example/b"\n---\n')
-    (site / "posts" / "c.md").write_text("---\ntitle: C\n---\n")
-    pipeline.run([site], tmp_path / "wh", workers=1)
-    con = newsetl.connect(tmp_path / "wh")
-    assert q(con, "SELECT position, related_article_id FROM related_links ORDER BY position") == [
-        (0, sha16("https://x.example/b")), (1, sha16("posts/c.md")), (2, None)]
