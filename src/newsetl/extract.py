@@ -208,8 +208,20 @@ def parse_front_matter(fm: str, fast: bool = True, utf8: bytes | None = None) ->
     `utf8`, if given, is `fm` encoded (the fast parser reads bytes).
     Only the safe loader runs: YAML tags never construct Python objects.
     """
+    value, fast, _ = _parse(fm, fast, utf8, None)
+    return value, fast
+
+
+def _parse(fm: str, fast: bool, utf8: bytes | None, split: str | None) -> tuple[dict, bool, bytes | None]:
+    """parse_front_matter, and with `split` the fast parser's JSON of that key (see fastyaml.load_split)."""
+    part = None
     try:
-        value, fast = fastyaml.load(fm, utf8) if fast else (fastyaml.load_reference(fm), False)
+        if not fast:
+            value, fast = fastyaml.load_reference(fm), False
+        elif split:
+            value, fast, part = fastyaml.load_split(fm, utf8, split)
+        else:
+            value, fast = fastyaml.load(fm, utf8)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
@@ -227,7 +239,7 @@ def parse_front_matter(fm: str, fast: bool = True, utf8: bytes | None = None) ->
         raise RejectedFile(
             f"alias bomb: YAML aliases expand past {MAX_EXPANDED_NODES:,} nodes (or refer to themselves)"
         )
-    return value, fast
+    return value, fast, part
 
 
 def _kind(v) -> str:
@@ -245,6 +257,10 @@ class Extracted:
     body: str | None = None
     error: str | None = None
     fast: bool = False
+    # with extract(split_related=True): rapidyaml's JSON of the `related` key, left
+    # out of `record` for flatten_json; `front_matter` is kept for its fallback
+    related_json: bytes | None = None
+    front_matter: str | None = None
 
 
 def read_bytes(path: str) -> bytes:
@@ -252,17 +268,20 @@ def read_bytes(path: str) -> bytes:
         return fh.read()
 
 
-def extract(file: SourceFile, data: bytes | None = None, fast: bool = True) -> Extracted:
+def extract(file: SourceFile, data: bytes | None = None, fast: bool = True, split_related: bool = False) -> Extracted:
     """Read and parse one file; never raises for bad content.
 
-    `fast=False` parses with PyYAML only (the reference the fast parser is tested against)."""
+    `fast=False` parses with PyYAML only (the reference the fast parser is tested against).
+    `split_related=True` leaves a fast-parsed `related` list as JSON (`related_json`)."""
     if data is None:
         data = read_bytes(file.path)
     digest = hashlib.sha256(data).hexdigest()
     out = Extracted(file, digest, len(data))
     try:
         fm, fm_bytes, body = split_record(data)
-        out.record, out.fast = parse_front_matter(fm, fast, fm_bytes)
+        out.record, out.fast, out.related_json = _parse(fm, fast, fm_bytes, "related" if split_related else None)
+        if out.related_json is not None:
+            out.front_matter = fm
         out.body = body
     except RejectedFile as e:
         out.error = str(e)

@@ -56,7 +56,7 @@ except ImportError:  # pragma: no cover - exercised only on broken installs
     orjson = None
     ryml = None
 
-__all__ = ["NeedsFallback", "load", "load_fast", "load_reference"]
+__all__ = ["NeedsFallback", "load", "load_fast", "load_fast_split", "load_reference", "load_split"]
 
 
 class NeedsFallback(Exception):
@@ -250,29 +250,60 @@ _JSON_TS_START = re.compile(rb'"[0-9]{4}-')
 _KNOWN_TS = "publishedDateTime"
 
 
-def _ryml_to_python(data: bytes) -> tuple[object, int]:
-    """rapidyaml parse -> JSON bytes -> orjson, and how many string values start like a date.
+def _emit_json(tree, node: int, size: int) -> tuple[bytearray, int]:
+    """rapidyaml's JSON of `node` into a reused buffer: (buffer, length)."""
+    buf = _json_buffer(2 * size + 256)
+    failed, n = ryml.emit_json_to_substr(tree, node, buf)
+    if failed:  # deep nesting made the JSON bigger than the guess: retry, sized
+        buf = _json_buffer(n + 256)
+        failed, n = ryml.emit_json_to_substr(tree, node, buf)
+        if failed:
+            raise ValueError("rapidyaml JSON size changed")
+    return buf, n
 
-    Raises whatever rapidyaml and orjson raise."""
+
+def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, int, bytes | None]:
+    """rapidyaml parse -> JSON bytes -> orjson: (value, how many string values start
+    like a date, JSON of the top-level key `split` or None).
+
+    With `split`, that key's value is not decoded: its JSON comes back as bytes
+    (`"key": value`) and the key is left out of the value. Raises whatever
+    rapidyaml and orjson raise."""
     tree = ryml.Tree()
     ryml.parse_csubstr(data, tree)
     root = tree.root_id()
-    buf = _json_buffer(2 * len(data) + 256)
-    failed, size = ryml.emit_json_to_substr(tree, root, buf)
-    if failed:  # deep nesting made the JSON bigger than the guess: retry, sized
-        buf = _json_buffer(size + 256)
-        failed, size = ryml.emit_json_to_substr(tree, root, buf)
-        if failed:
-            raise ValueError("rapidyaml JSON size changed")
+    part = None
+    if split is not None and tree.is_map(root):
+        node = tree.find_child(root, split)
+        if node != ryml.NONE:
+            buf, n = _emit_json(tree, node, len(data))
+            part = bytes(buf[:n])
+            tree.remove(node)
+            if tree.find_child(root, split) != ryml.NONE:
+                raise ValueError("duplicate key")  # PyYAML keeps the last one: let it judge
+    buf, size = _emit_json(tree, root, len(data))
     with memoryview(buf) as view:
         json = view[:size]
-        return orjson.loads(json), len(_JSON_TS_START.findall(json))
+        return orjson.loads(json), len(_JSON_TS_START.findall(json)), part
 
 
 def load_fast(text: str, utf8: bytes | None = None) -> object:
     """What `yaml.load(text, Loader=yaml.CSafeLoader)` returns, or raise NeedsFallback.
 
     `utf8`, if given, must be `text` encoded as UTF-8 (saves encoding it again)."""
+    return _load_fast(text, utf8, None)[0]
+
+
+def load_fast_split(text: str, utf8: bytes | None = None, key: str = "related") -> tuple[dict, bytes | None]:
+    """Like `load_fast`, but the top-level `key` is not decoded into Python objects:
+    (the mapping without `key`, rapidyaml's JSON `"key": value` or None if absent).
+
+    The JSON is exactly what `load_fast` would decode for that key, except that
+    plain timestamps are still strings in it (see `flatten_json`)."""
+    return _load_fast(text, utf8, key.encode("utf-8"))
+
+
+def _load_fast(text: str, utf8: bytes | None, split: bytes | None) -> tuple[dict, bytes | None]:
     if ryml is None or orjson is None:
         raise NeedsFallback("rapidyaml or orjson is not installed")
     if text.__class__ is not str:
@@ -285,7 +316,7 @@ def load_fast(text: str, utf8: bytes | None = None) -> object:
     if _DOC.fullmatch(text) is None:
         raise NeedsFallback("outside the fast subset")
     try:
-        value, candidates = _ryml_to_python(text.encode("utf-8") if utf8 is None else utf8)
+        value, candidates, part = _ryml_to_python(text.encode("utf-8") if utf8 is None else utf8, split)
     except Exception as e:  # any rapidyaml or orjson error: let PyYAML judge
         raise NeedsFallback(f"fast parser failed: {type(e).__name__}") from None
     if value.__class__ is not dict:  # also None: empty or comment-only text
@@ -295,7 +326,7 @@ def load_fast(text: str, utf8: bytes | None = None) -> object:
             _convert_timestamps(value)  # some are elsewhere: look everywhere
     except Exception as e:  # e.g. month 13: PyYAML raises its own error
         raise NeedsFallback(f"timestamp: {e}") from None
-    return value
+    return value, part
 
 
 def load(text: str, utf8: bytes | None = None) -> tuple[object, bool]:
@@ -304,3 +335,13 @@ def load(text: str, utf8: bytes | None = None) -> tuple[object, bool]:
         return load_fast(text, utf8), True
     except NeedsFallback:
         return load_reference(text), False
+
+
+def load_split(text: str, utf8: bytes | None = None, key: str = "related") -> tuple[object, bool, bytes | None]:
+    """(value, used_fast, JSON of `key`): `load_fast_split` when it is sure, else
+    PyYAML's whole value (`key` included) and None."""
+    try:
+        value, part = load_fast_split(text, utf8, key)
+        return value, True, part
+    except NeedsFallback:
+        return load_reference(text), False, None

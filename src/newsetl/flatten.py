@@ -21,10 +21,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.json as pj
 
+from . import fastyaml
 from . import schema as S
 from .clean import (
     as_bool,
@@ -39,6 +42,8 @@ from .clean import (
     as_unstripped,
     raw_text,
     to_json,
+    INT32_MAX,
+    INT32_MIN,
 )
 from .extract import Extracted
 
@@ -119,6 +124,11 @@ def _digest(value) -> str | None:
     return hashlib.sha256(data).hexdigest()[:24]
 
 
+def _json_digest(part: bytes) -> str:
+    """The digest of a list the fast parser left as JSON (see `_digest`)."""
+    return hashlib.sha256(part).hexdigest()[:24]
+
+
 def type_column(values: list, kind: str) -> tuple[pa.Array, list[tuple[int, str, str]]]:
     """Raw values -> typed Arrow array, and (row, raw value, problem) for values set to NULL.
 
@@ -137,7 +147,7 @@ def type_column(values: list, kind: str) -> tuple[pa.Array, list[tuple[int, str,
                 if len(issues) > n:
                     bad.append((i, issues[-1][1], issues[-1][2]))
             values = converted
-        return _clean_strings(pa.array(values, arrow_type), values, kind), bad
+        return _clean_strings(pa.array(values, arrow_type), kind), bad
     if set(map(type, values)) <= types:
         arr = pa.array(values, arrow_type)
         if kind != "int":
@@ -156,8 +166,8 @@ def type_column(values: list, kind: str) -> tuple[pa.Array, list[tuple[int, str,
     return pa.array(out, target), bad
 
 
-def _clean_strings(arr: pa.Array, values: list, kind: str) -> pa.Array:
-    arr = pc.utf8_trim_whitespace(arr)
+def _clean_strings(raw: pa.Array, kind: str) -> pa.Array:
+    arr = pc.utf8_trim_whitespace(raw)
     if kind == "domain":
         arr = pc.utf8_lower(arr)
     pattern = _NEEDS_PYTHON.get(kind)
@@ -165,12 +175,108 @@ def _clean_strings(arr: pa.Array, values: list, kind: str) -> pa.Array:
         mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)
         if pc.any(mask).as_py():
             fn = _SLOW[kind]
-            idx = pc.indices_nonzero(mask).to_pylist()
-            arr = pc.replace_with_mask(arr, mask, pa.array([fn(values[i], [], "") for i in idx], pa.string()))
+            fixed = [fn(v, [], "") for v in raw.filter(mask).to_pylist()]
+            arr = pc.replace_with_mask(arr, mask, pa.array(fixed, pa.string()))
     empty = pc.fill_null(pc.equal(arr, ""), False)
     if pc.any(empty).as_py():
         arr = pc.if_else(empty, _NULL_STR, arr)
     return arr
+
+# -- related lists from JSON -----------------------------------------------------
+#
+# The related links and their images are most of a record (about 30 links and
+# 20 images in a 20 KB file): decoding them into Python objects and walking
+# them cost more than parsing the YAML. For fast-parsed records the parser
+# hands the list over as JSON (fastyaml.load_fast_split) and Arrow's JSON
+# reader types a whole batch of them in C++.
+#
+# The rows are the Python path's: the reader is strict (explicit schema: an
+# unknown key, a key given twice or a value of another JSON type is an error),
+# and what it cannot vouch for is checked after reading: a timestamp not in the
+# plain `2021-02-12T20:25:00Z` form, any other string that may have been a plain
+# timestamp (PyYAML makes it a datetime), an integer past int32. A record that
+# fails anything is parsed again by fastyaml.load and goes through `_related`.
+
+_JSON_TYPE = {"str": pa.string(), "text": pa.string(), "name": pa.string(), "domain": pa.string(),
+              "int": pa.int64(), "bool": pa.bool_(), "ts": pa.string()}
+_JSON_IMAGE = pa.struct([(key, _JSON_TYPE[kind]) for kind, key in IMAGE_RAW.values()])
+_JSON_LINK = pa.struct(
+    [(key, _JSON_TYPE[kind]) for kind, key in LINK_RAW.values() if "." not in key]
+    + [("provider", pa.struct([(key.split(".", 1)[1], _JSON_TYPE[kind]) for kind, key in LINK_RAW.values() if "." in key])),
+       ("images", pa.list_(_JSON_IMAGE))]
+)
+assert {f.name for f in _JSON_LINK} == KNOWN_RELATED and {f.name for f in _JSON_IMAGE} == KNOWN_IMAGE
+_JSON_PARSE = pj.ParseOptions(explicit_schema=pa.schema([("related", pa.list_(_JSON_LINK))]),
+                              unexpected_field_behavior="error", newlines_in_values=True)
+_PLAIN_TS = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"  # what PyYAML gives a UTC datetime
+_MAYBE_TS = "^[0-9]{4}-"  # every plain timestamp starts so; a plain string starts with a letter
+_NOT_BLANK = "[!-~]"  # a visible ASCII character: surely not blank for str.strip()
+
+
+def _read_json_lists(parts: list[bytes]) -> tuple[pa.ListArray, list[int]]:
+    """Arrow's strict reading of `"related": ...` JSON texts: (the lists it read, in
+    order, and the indices of the parts it refused)."""
+
+    def read(chunk: list[bytes]) -> pa.ListArray:
+        data = b"\n".join([b"{" + p + b"}" for p in chunk])
+        opts = pj.ReadOptions(use_threads=False, block_size=len(data) + 1)  # one block: one chunk
+        return pj.read_json(pa.BufferReader(data), read_options=opts, parse_options=_JSON_PARSE).column(0).combine_chunks()
+
+    try:
+        return read(parts), []
+    except (pa.ArrowException, OverflowError):
+        pass  # some part is odd: find which, one by one
+    arrays, refused = [], []
+    for i, p in enumerate(parts):
+        try:
+            arrays.append(read([p]))
+        except (pa.ArrowException, OverflowError):
+            refused.append(i)
+    return (pa.concat_arrays(arrays) if arrays else pa.array([], pa.list_(_JSON_LINK))), refused
+
+
+def _children(lists: pa.ListArray) -> tuple[pa.Array, np.ndarray, np.ndarray, np.ndarray]:
+    """Items of non-null lists: (items, the index of each item's list, its position
+    in that list, whether the item is not null)."""
+    items = pc.list_flatten(lists)
+    parent = pc.list_parent_indices(lists).to_numpy()
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy()
+    starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    position = np.arange(len(items)) - starts[parent]
+    return items, parent, position, items.is_valid().to_numpy(zero_copy_only=False)
+
+
+def _suspect(struct: pa.StructArray, kinds: dict[str, str]) -> np.ndarray:
+    """Rows of `struct` that the JSON path cannot vouch for (see above)."""
+    bad = None
+    for key, kind in kinds.items():
+        arr = struct.field(key)
+        if kind == "int":
+            hit = pc.or_(pc.less(arr, INT32_MIN), pc.greater(arr, INT32_MAX))
+        elif kind == "ts":
+            hit = pc.invert(pc.match_substring_regex(arr, _PLAIN_TS))
+        elif kind == "bool":
+            continue
+        else:
+            hit = pc.match_substring_regex(arr, _MAYBE_TS)
+        bad = hit if bad is None else pc.or_kleene(bad, hit)
+    return pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
+
+
+def _typed_json(arr: pa.Array, kind: str) -> pa.Array:
+    """A column read from JSON, typed as type_column types the same values."""
+    if kind == "int":
+        return arr.cast(pa.int32())  # in range: checked by _suspect
+    if kind == "bool":
+        return arr
+    if kind == "ts":
+        return pc.strptime(arr, format="%Y-%m-%dT%H:%M:%SZ", unit="us").cast(S.TS)
+    return _clean_strings(arr, kind)
+
+
+_LINK_KINDS = {key: kind for kind, key in LINK_RAW.values() if "." not in key}
+_LINK_PROVIDER_KINDS = {key.split(".", 1)[1]: kind for kind, key in LINK_RAW.values() if "." in key}
+_IMAGE_KINDS = {key: kind for kind, key in IMAGE_RAW.values()}
 
 
 class _Table:
@@ -217,6 +323,9 @@ class BatchBuilder:
         self.related_images = _Table(S.STG_RELATED_IMAGES, IMAGE_RAW)
         # structural issues found in pass 1: (source_path, article_id, field, raw, problem)
         self.issues: list[tuple[str, str, str, str, str]] = []
+        # records whose related list is still JSON: (file row, article row, article_id, extra, Extracted)
+        self._deferred: list[tuple[int, int, str, dict, Extracted]] = []
+        self._json_tables: dict[str, list[pa.Table]] = {"stg_related_links": [], "stg_related_images": []}
         # (list.append, key) per raw column, bound once: this loop runs for every link and image
         self._image_appends = [(self.images.cols[c].append, key) for c, (_k, key) in IMAGE_RAW.items()]
         self._related_image_appends = [(self.related_images.cols[c].append, key) for c, (_k, key) in IMAGE_RAW.items()]
@@ -246,7 +355,10 @@ class BatchBuilder:
         f["error"].append(None)
         f["article_id"].append(self._record(ex))
         f["images_digest"].append(_digest(ex.record.get("images")))
-        f["related_digest"].append(_digest(ex.record.get("related")))
+        if ex.related_json is None:
+            f["related_digest"].append(_digest(ex.record.get("related")))
+        else:
+            f["related_digest"].append(_json_digest(ex.related_json))
         f["parser"].append("fast" if ex.fast else "pyyaml")
 
     def _record(self, ex: Extracted) -> str:
@@ -285,9 +397,13 @@ class BatchBuilder:
                 topics.append(t)
 
         image_count = self._images(article_id, sp, get("images"), issues, extra)
-        related_count = self._related(article_id, sp, get("related"), issues, extra)
-
         a = self.articles
+        if ex.related_json is None:
+            related_count = self._related(article_id, sp, get("related"), issues, extra)
+        else:  # counted (and extra completed, if it must) by _related_from_json
+            related_count = None
+            self._deferred.append((len(self.files["source_path"]) - 1, len(a["article_id"]), article_id, extra, ex))
+
         a["article_id"].append(article_id)
         a["url"].append(url)
         a["web_url"].append(web_url)
@@ -388,10 +504,89 @@ class BatchBuilder:
             n += 1
         return n
 
+    # -- the related lists left as JSON ----------------------------------------------
+
+    def _related_from_json(self) -> None:
+        """Rows of the related lists left as JSON, a batch at once (see `_read_json_lists`)."""
+        deferred, self._deferred = self._deferred, []
+        if not deferred:
+            return
+        lists, refused = _read_json_lists([d[4].related_json for d in deferred])
+        read = [d for i, d in enumerate(deferred) if i not in set(refused)] if refused else deferred
+        links, link_rec, link_pos, link_ok = _children(lists)
+        provider = links.field("provider")
+        image_lists = links.field("images")
+        images, img_link, img_pos, img_ok = _children(image_lists)
+        img_ok &= link_ok[img_link]  # the images of a null link are no images (never happens: belt and braces)
+
+        # records with anything the JSON path cannot vouch for go the Python way
+        suspect = np.zeros(len(read), dtype=bool)
+        bad = (_suspect(links, _LINK_KINDS) | _suspect(provider, _LINK_PROVIDER_KINDS)) & link_ok
+        suspect[link_rec[bad]] = True
+        suspect[link_rec[img_link[_suspect(images, _IMAGE_KINDS) & img_ok]]] = True
+        link_keep = link_ok & ~suspect[link_rec]
+        img_keep = img_ok & ~suspect[link_rec[img_link]]
+
+        # (a null item is skipped, as _related skips it, keeping the others' positions)
+        a = self.articles
+        for r, count in enumerate(np.bincount(link_rec[link_keep], minlength=len(read)).tolist()):
+            if not suspect[r]:
+                a["related_count"][read[r][1]] = count
+        image_count = np.bincount(img_link[img_keep], minlength=len(links))
+        ids = pa.array([d[2] for d in read], pa.string())
+        paths = pa.array([d[4].file.source_path for d in read], pa.string())
+
+        keep = pa.array(link_keep)
+        rec = pa.array(link_rec[link_keep])
+        cols = {"article_id": ids.take(rec), "source_path": paths.take(rec),
+                "position": pa.array(link_pos[link_keep], pa.int32()),
+                "image_count": pa.array(image_count[link_keep], pa.int32())}
+        for col, (kind, key) in LINK_RAW.items():
+            src = provider.field(key.split(".", 1)[1]) if "." in key else links.field(key)
+            cols[col] = _typed_json(src.filter(keep), kind)
+        self._json_tables["stg_related_links"].append(
+            pa.Table.from_arrays([cols[n] for n in S.STG_RELATED_LINKS.names], schema=S.STG_RELATED_LINKS.schema))
+
+        keep = pa.array(img_keep)
+        rec = pa.array(link_rec[img_link[img_keep]])
+        cols = {"article_id": ids.take(rec), "source_path": paths.take(rec),
+                "related_position": pa.array(link_pos[img_link[img_keep]], pa.int32()),
+                "position": pa.array(img_pos[img_keep], pa.int32())}
+        for col, (kind, key) in IMAGE_RAW.items():
+            cols[col] = _typed_json(images.field(key).filter(keep), kind)
+        self._json_tables["stg_related_images"].append(
+            pa.Table.from_arrays([cols[n] for n in S.STG_RELATED_IMAGES.names], schema=S.STG_RELATED_IMAGES.schema))
+
+        # a link without a webUrl is an issue, as in _related
+        web = links.field("webUrl")
+        visible = pc.fill_null(pc.match_substring_regex(web, _NOT_BLANK), False)
+        maybe = pc.and_(pa.array(link_keep), pc.invert(visible))
+        for i in pc.indices_nonzero(maybe).to_pylist():
+            w = web[i].as_py()
+            if w is None or not w.strip():
+                d = read[link_rec[i]]
+                self.issues.append((d[4].file.source_path, d[2], f"related[{link_pos[i]}].webUrl", w or "",
+                                    "missing: the related link has no webUrl"))
+
+        for d in [deferred[i] for i in refused] + [d for r, d in enumerate(read) if suspect[r]]:
+            self._related_from_python(*d)
+
+    def _related_from_python(self, file_row: int, row: int, article_id: str, extra: dict, ex: Extracted) -> None:
+        """A related list the JSON path refused: parsed again, the Python way."""
+        sp = ex.file.source_path
+        issues: list = []
+        value, fast = fastyaml.load(ex.front_matter)
+        if not fast:  # PyYAML had the last word on this record after all
+            self.files["parser"][file_row] = "pyyaml"
+        self.articles["related_count"][row] = self._related(article_id, sp, value.get("related"), issues, extra)
+        self.articles["extra"][row] = to_json(extra) if extra else None
+        self.issues.extend((sp, article_id, field, raw, problem) for field, raw, problem in issues)
+
     # -- pass 2: typed tables --------------------------------------------------------
 
     def tables(self) -> dict[str, pa.Table]:
         """Arrow tables with the staging schemas, keyed by table name."""
+        self._related_from_json()
         out: dict[str, pa.Table] = {}
         issues = list(self.issues)
 
@@ -410,6 +605,9 @@ class BatchBuilder:
         typed(self.related_links, lambda row, key: f"related[{lpos[row]}].{key}")
         rpos, ipos = self.related_images["related_position"], self.related_images["position"]
         typed(self.related_images, lambda row, key: f"related[{rpos[row]}].images[{ipos[row]}].{key}")
+        for name, parts in self._json_tables.items():
+            if parts:
+                out[name] = pa.concat_tables([out[name], *parts])
 
         cols = list(zip(*issues)) if issues else [[]] * 5
         out["stg_data_issues"] = pa.Table.from_arrays(

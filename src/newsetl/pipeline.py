@@ -206,7 +206,7 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
             builder.add(ex)
             continue
         nbytes += len(data)
-        ex = extract(f, data, fast=spec.parser == "fast")
+        ex = extract(f, data, fast=spec.parser == "fast", split_related=True)
         if old_sha is not None and ex.sha256 == old_sha:
             same.append((f.source_path, f.mtime_ns))
             continue
