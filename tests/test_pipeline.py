@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
+import threading
 
 import pyarrow.parquet as pq
 import pytest
 
 import newsetl
-from newsetl import pipeline, schema
+from newsetl import demo, pipeline, schema
 
 from .conftest import BAD_INPUT
+from .test_differential import assert_same_tables
 
 REJECTED = {
     "alias_bomb.md", "binary.md", "empty.md", "invalid_yaml.md", "latin1.md",
@@ -166,3 +169,28 @@ def test_catalog_file_has_every_table(wh):
     finally:
         con.close()
 
+
+
+def test_workers_start_from_a_forkserver_while_another_thread_runs():
+    stop = threading.Event()
+    t = threading.Thread(target=stop.wait)
+    t.start()
+    try:
+        assert pipeline._start_method() == "forkserver"  # a fork could copy that thread's locks held
+    finally:
+        stop.set()
+        t.join()
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+def test_worker_processes_give_the_in_process_tables(method, tmp_path, monkeypatch):
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method on this platform")
+    site = tmp_path / "site"
+    demo.generate(site, records=120, seed=5, profile="bench")
+    pipeline.run([site], tmp_path / "one", workers=1)
+    monkeypatch.setattr(pipeline, "_start_method", lambda: method)
+    monkeypatch.setattr(pipeline, "IN_PROCESS_BYTES", 0)  # even this little goes to the workers
+    r = pipeline.run([site], tmp_path / "two", workers=2, batch_files=20)
+    assert r.run["files_parsed"] == r.run["files_seen"] > 120
+    assert_same_tables(tmp_path / "one", tmp_path / "two")

@@ -14,6 +14,8 @@ import multiprocessing
 import os
 import secrets
 import shutil
+import sys
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -229,11 +231,29 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
     )
 
 
+def _start_method() -> str:
+    """How worker processes start: forked from this process when that is safe, else
+    from a forkserver that imports newsetl first.
+
+    A fork starts a worker at once, with every module already imported; the
+    forkserver costs about 0.4 s of imports before the first batch. Forking is
+    safe here on Linux when no other Python thread runs (a Prefect flow, a web
+    server: their locks could be copied held). The only other threads are
+    OpenBLAS's and jemalloc's, which prepare for fork themselves; Python 3.12+
+    still warns about any thread at fork, so there the forkserver is used.
+    """
+    if (sys.platform == "linux" and sys.version_info < (3, 12) and threading.active_count() == 1
+            and "fork" in multiprocessing.get_all_start_methods()):
+        return "fork"
+    return "forkserver"
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
-    # forkserver: workers fork from a clean process that already imported us,
-    # not from a parent holding Prefect's or DuckDB's threads
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["newsetl.pipeline"])
+    ctx = multiprocessing.get_context(_start_method())
+    if ctx.get_start_method() == "forkserver":
+        # workers fork from a clean process that already imported us, not
+        # from a parent holding other threads
+        ctx.set_forkserver_preload(["newsetl.pipeline"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
 
 
@@ -429,10 +449,11 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
     with wh.lock(lock_timeout), contextlib.ExitStack() as stack:
         pool = None
         if workers > 1 and wh.current() is None:
-            # a first run has every file to parse: start the workers (half a
-            # second of imports) while this process lists the files. (A first
-            # run on a few files parses in-process and pays that half second
-            # at the end instead; later runs start workers only when needed.)
+            # a first run has every file to parse: start the workers (with a
+            # forkserver, half a second of imports) while this process lists
+            # the files. (A first run on a few files parses in-process and
+            # pays for that start at the end instead; later runs start
+            # workers only when needed.)
             pool = stack.enter_context(_pool(workers))
             pool.submit(os.getpid)
         ensure_catalog(wh)
