@@ -64,6 +64,9 @@ def _files(staging: Path, batches: list[str], table: str) -> str:
 def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(temp_dir),
                                  "preserve_insertion_order": False})
+    # DuckDB would draw its own progress bar on stdout during long builds, in
+    # the middle of the caller's output
+    con.execute("SET enable_progress_bar = false")
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
