@@ -292,6 +292,8 @@ class _Table:
 
     def typed(self, field_path) -> tuple[pa.Table, list[tuple[int, str, str, str]]]:
         """The Arrow table, and (row, field, raw, problem) for every value that could not be typed."""
+        if not self.cols[self.table.names[0]]:  # nothing to type (the related lists went the JSON way)
+            return self.table.schema.empty_table(), []
         arrays, problems = [], []
         for f in self.table.schema:
             values = self.cols[f.name]
