@@ -35,6 +35,11 @@ How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
    PyYAML's timestamp resolver came from a plain timestamp; it is converted
    exactly as PyYAML's SafeConstructor does.
 4. The top level must be a mapping.
+
+`load_fast_split` gives the same guarantee but leaves one top-level key's
+value undecoded, as rapidyaml's JSON, for a reader that types it without
+Python objects (flatten's Arrow path). Its plain timestamps are still strings
+there, which that reader must check (see flatten).
 """
 
 from __future__ import annotations

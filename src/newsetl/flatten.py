@@ -11,6 +11,12 @@ Two passes, so the per-value work runs in Arrow's C++ rather than in Python:
    `clean.as_*`, and each value that cannot be typed becomes NULL plus a
    data_issues row whose field path is rebuilt from the row's positions.
 
+A record's `related` list, most of its bytes, can skip Python altogether: when
+the fast parser left it as JSON (`Extracted.related_json`), pass 2 reads the
+whole batch's lists with Arrow's strict JSON reader and flattens them with
+Arrow kernels (see "related lists from JSON" below); a list it cannot vouch
+for goes through pass 1's Python walk after all.
+
 `frames()` gives the same tables as pandas DataFrames (Arrow-backed, so the
 declared types hold). Choosing the winner among files with one article_id is
 the build stage's job, since it needs every batch.
