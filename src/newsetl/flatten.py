@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -36,6 +37,8 @@ import pyarrow.json as pj
 from . import fastyaml
 from . import schema as S
 from .clean import (
+    INT32_MAX,
+    INT32_MIN,
     as_bool,
     as_domain,
     as_int,
@@ -48,8 +51,6 @@ from .clean import (
     as_unstripped,
     raw_text,
     to_json,
-    INT32_MAX,
-    INT32_MIN,
 )
 from .extract import Extracted
 
@@ -285,6 +286,16 @@ _LINK_PROVIDER_KINDS = {key.split(".", 1)[1]: kind for kind, key in LINK_RAW.val
 _IMAGE_KINDS = {key: kind for kind, key in IMAGE_RAW.values()}
 
 
+class _Deferred(NamedTuple):
+    """A record whose related list is still JSON, and where its counts go."""
+
+    file_row: int
+    row: int  # in articles
+    article_id: str
+    extra: dict  # its unknown keys so far: the Python path may add some
+    ex: Extracted
+
+
 class _Table:
     """Column lists of one staging table: final values, and raw ones typed later."""
 
@@ -331,8 +342,7 @@ class BatchBuilder:
         self.related_images = _Table(S.STG_RELATED_IMAGES, IMAGE_RAW)
         # structural issues found in pass 1: (source_path, article_id, field, raw, problem)
         self.issues: list[tuple[str, str, str, str, str]] = []
-        # records whose related list is still JSON: (file row, article row, article_id, extra, Extracted)
-        self._deferred: list[tuple[int, int, str, dict, Extracted]] = []
+        self._deferred: list[_Deferred] = []
         self._json_tables: dict[str, list[pa.Table]] = {"stg_related_links": [], "stg_related_images": []}
         # (list.append, key) per raw column, bound once: this loop runs for every link and image
         self._image_appends = [(self.images.cols[c].append, key) for c, (_k, key) in IMAGE_RAW.items()]
@@ -410,7 +420,7 @@ class BatchBuilder:
             related_count = self._related(article_id, sp, get("related"), issues, extra)
         else:  # counted (and extra completed, if it must) by _related_from_json
             related_count = None
-            self._deferred.append((len(self.files["source_path"]) - 1, len(a["article_id"]), article_id, extra, ex))
+            self._deferred.append(_Deferred(len(self.files["source_path"]) - 1, len(a["article_id"]), article_id, extra, ex))
 
         a["article_id"].append(article_id)
         a["url"].append(url)
@@ -519,8 +529,9 @@ class BatchBuilder:
         deferred, self._deferred = self._deferred, []
         if not deferred:
             return
-        lists, refused = _read_json_lists([d[4].related_json for d in deferred])
-        read = [d for i, d in enumerate(deferred) if i not in set(refused)] if refused else deferred
+        lists, refused = _read_json_lists([d.ex.related_json for d in deferred])
+        refused_set = set(refused)
+        read = [d for i, d in enumerate(deferred) if i not in refused_set]
         links, link_rec, link_pos, link_ok = _children(lists)
         provider = links.field("provider")
         image_lists = links.field("images")
@@ -539,10 +550,10 @@ class BatchBuilder:
         a = self.articles
         for r, count in enumerate(np.bincount(link_rec[link_keep], minlength=len(read)).tolist()):
             if not suspect[r]:
-                a["related_count"][read[r][1]] = count
+                a["related_count"][read[r].row] = count
         image_count = np.bincount(img_link[img_keep], minlength=len(links))
-        ids = pa.array([d[2] for d in read], pa.string())
-        paths = pa.array([d[4].file.source_path for d in read], pa.string())
+        ids = pa.array([d.article_id for d in read], pa.string())
+        paths = pa.array([d.ex.file.source_path for d in read], pa.string())
 
         keep = pa.array(link_keep)
         rec = pa.array(link_rec[link_keep])
@@ -573,22 +584,22 @@ class BatchBuilder:
             w = web[i].as_py()
             if w is None or not w.strip():
                 d = read[link_rec[i]]
-                self.issues.append((d[4].file.source_path, d[2], f"related[{link_pos[i]}].webUrl", w or "",
+                self.issues.append((d.ex.file.source_path, d.article_id, f"related[{link_pos[i]}].webUrl", w or "",
                                     "missing: the related link has no webUrl"))
 
         for d in [deferred[i] for i in refused] + [d for r, d in enumerate(read) if suspect[r]]:
-            self._related_from_python(*d)
+            self._related_from_python(d)
 
-    def _related_from_python(self, file_row: int, row: int, article_id: str, extra: dict, ex: Extracted) -> None:
+    def _related_from_python(self, d: _Deferred) -> None:
         """A related list the JSON path refused: parsed again, the Python way."""
-        sp = ex.file.source_path
+        sp = d.ex.file.source_path
         issues: list = []
-        value, fast = fastyaml.load(ex.front_matter)
+        value, fast = fastyaml.load(d.ex.front_matter)
         if not fast:  # PyYAML had the last word on this record after all
-            self.files["parser"][file_row] = "pyyaml"
-        self.articles["related_count"][row] = self._related(article_id, sp, value.get("related"), issues, extra)
-        self.articles["extra"][row] = to_json(extra) if extra else None
-        self.issues.extend((sp, article_id, field, raw, problem) for field, raw, problem in issues)
+            self.files["parser"][d.file_row] = "pyyaml"
+        self.articles["related_count"][d.row] = self._related(d.article_id, sp, value.get("related"), issues, d.extra)
+        self.articles["extra"][d.row] = to_json(d.extra) if d.extra else None
+        self.issues.extend((sp, d.article_id, field, raw, problem) for field, raw, problem in issues)
 
     # -- pass 2: typed tables --------------------------------------------------------
 
