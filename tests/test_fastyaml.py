@@ -12,11 +12,13 @@ import datetime
 import math
 import os
 import random
+import re
 import threading
 import time
 import warnings
 from pathlib import Path
 
+import orjson
 import pytest
 import yaml
 
@@ -66,7 +68,24 @@ def check(text: str) -> bool:
         return False
     assert err is None, f"fast path accepted {text!r}, PyYAML refuses it: {err!r}"
     assert_identical(got, want)
+    check_split(text, want)
     return True
+
+
+def check_split(text: str, want: dict) -> None:
+    """load_fast_split on the last top-level key: the rest is PyYAML's, and that
+    key's JSON decodes (plain timestamps converted) to PyYAML's value."""
+    key = next(reversed(want), None) if type(want) is dict else None
+    if type(key) is not str or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+        return
+    try:
+        rest, part = fastyaml.load_fast_split(text, key=key)
+    except NeedsFallback:  # allowed (a key given twice): refusing is always safe
+        return
+    assert_identical(rest, {k: v for k, v in want.items() if k != key})
+    split = orjson.loads(b"{" + part + b"}")
+    fastyaml._convert_timestamps(split)
+    assert_identical(split, {key: want[key]})
 
 
 def split_front_matter(text: str) -> str | None:
