@@ -129,3 +129,23 @@ def test_rows_by_hand(tmp_path):
                       ("related", "soon", "expected a list, got text"),
                       ("related[0].quality", "3000000000", "integer out of range")]
     assert con.execute("SELECT related_count FROM articles WHERE title = 'null-items'").fetchall() == [(1,)]
+
+
+def test_a_list_that_cannot_be_read_again_is_an_issue_not_a_crash(tmp_path, monkeypatch):
+    # fault injection: PyYAML has accepted every text the fast path did (test_fastyaml's fuzz);
+    # should a re-read ever fail, the batch goes on and the file says why
+    site = _site(tmp_path)
+    exs = _extracted(site, ["clean", "unknown-key"])
+
+    def broken(text, utf8=None):
+        raise ValueError("simulated")
+
+    monkeypatch.setattr(flatten.fastyaml, "load", broken)
+    b = flatten.BatchBuilder("r")
+    for ex in exs:
+        b.add(ex)
+    t = b.tables()
+    assert t["stg_articles"].column("related_count").to_pylist() == [2, 0]
+    assert t["stg_related_links"].num_rows == 2
+    assert t["stg_data_issues"].select(["source_path", "field", "problem"]).to_pylist() == [
+        {"source_path": "site/unknown-key.md", "field": "related", "problem": "could not be read again: ValueError: simulated"}]

@@ -594,7 +594,12 @@ class BatchBuilder:
         """A related list the JSON path refused: parsed again, the Python way."""
         sp = d.ex.file.source_path
         issues: list = []
-        value, fast = fastyaml.load(d.ex.front_matter)
+        try:
+            value, fast = fastyaml.load(d.ex.front_matter)
+        except Exception as e:  # noqa: BLE001 - PyYAML accepts what the fast path did; if not, one file must not stop the batch
+            self.articles["related_count"][d.row] = 0
+            self.issues.append((sp, d.article_id, "related", "", f"could not be read again: {type(e).__name__}: {e}"))
+            return
         if not fast:  # PyYAML had the last word on this record after all
             self.files["parser"][d.file_row] = "pyyaml"
         self.articles["related_count"][d.row] = self._related(d.article_id, sp, value.get("related"), issues, d.extra)
