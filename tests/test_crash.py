@@ -8,6 +8,7 @@ nothing lost and nothing doubled.
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import random
 import signal
@@ -21,6 +22,7 @@ import pytest
 
 import newsetl
 from newsetl import demo, pipeline
+from newsetl.store import Warehouse
 
 from .test_incremental import assert_same_as_rebuild
 
@@ -172,3 +174,51 @@ def test_readers_are_not_blocked_and_see_old_or_new(setup):
     shell.stdin.close()
     shell.wait(timeout=30)
     reader.close()
+
+
+def _processes_with(marker: str) -> list[int]:
+    """Live processes whose command line mentions `marker`."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if marker in (d / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_run_leaves_no_worker_behind_and_no_lock(tmp_path):
+    site = tmp_path / "site"
+    demo.generate(site, records=400, seed=9, profile="bench", malformed=False)  # > 8 MB: parsed by workers
+    wh = tmp_path / "wh"
+    proc = start_run(site, wh, "parsing:kill")  # the run dies while its workers are alive
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.read()
+    deadline = time.monotonic() + 10
+    while _processes_with(str(wh)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processes_with(str(wh)) == []
+    with Warehouse(wh).lock(timeout=1):  # free at once
+        pass
+    assert pipeline.run([site], wh, workers=1).run["status"] == "completed"
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+@pytest.mark.skipif("fork" not in multiprocessing.get_all_start_methods(), reason="no fork on this platform")
+def test_a_forked_child_does_not_keep_the_run_lock(tmp_path):
+    wh = Warehouse(tmp_path / "wh")
+    with wh.lock(timeout=1):
+        child = multiprocessing.get_context("fork").Process(target=_sleep, args=(30,))
+        child.start()
+    try:
+        with wh.lock(timeout=2):  # the child still runs, and the lock is free
+            assert child.is_alive()
+    finally:
+        child.kill()
+        child.join()

@@ -8,12 +8,14 @@ small explicit values, so any of them can be called and tested alone.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import datetime as dt
 import json
 import multiprocessing
 import os
 import secrets
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -59,7 +61,8 @@ def new_run_id(now: dt.datetime | None = None) -> str:
 def fault_point(name: str) -> None:
     """Crash tests set NEWSETL_FAULT=<point>:kill (or <point>:sleep=<s>) to stop a real run here.
 
-    Points: parsed, built, committed, cataloged. Unset, this costs one dict lookup.
+    Points: parsing (each parsed batch, while workers run), parsed, built, committed,
+    cataloged. Unset, this costs one dict lookup.
     """
     spec = os.environ.get("NEWSETL_FAULT")
     if not spec or not spec.startswith(name + ":"):
@@ -248,13 +251,28 @@ def _start_method() -> str:
     return "forkserver"
 
 
+def _worker_init(parent: int | None) -> None:
+    """Parse workers die with the process that forked them (Linux): a killed run
+    must not leave workers behind, holding memory and waiting for work forever."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no prctl: orphans are possible, as elsewhere
+        return
+    if parent is not None and os.getppid() != parent:  # it died before prctl
+        os._exit(1)
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     ctx = multiprocessing.get_context(_start_method())
+    parent = os.getpid()
     if ctx.get_start_method() == "forkserver":
         # workers fork from a clean process that already imported us, not
         # from a parent holding other threads
         ctx.set_forkserver_preload(["newsetl.pipeline"])
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        parent = None  # the forkserver, whose pid we do not know
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
 
 
 def parse_all(batches: list[BatchSpec], workers: int | None = None, progress=None,
@@ -281,6 +299,7 @@ def parse_all(batches: list[BatchSpec], workers: int | None = None, progress=Non
             futures = {pool.submit(parse_batch, b): b for b in batches}
             for fut in as_completed(futures):
                 results.append(fut.result())
+                fault_point("parsing")
                 done_files += len(futures[fut].files)
                 if progress:
                     progress(done_files, sum_files)

@@ -28,6 +28,27 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 KEEP_SNAPSHOTS = 3
+
+# File descriptors of the run locks this process holds. A flock belongs to the
+# open file, which a forked child (a parse worker) shares: the child must let
+# go of it, or a worker outliving a killed run would keep the warehouse locked.
+_held_locks: set[int] = set()
+
+
+def _drop_locks_in_child() -> None:
+    if not _held_locks:
+        return
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        for fd in _held_locks:
+            os.dup2(null, fd)  # not close: the child's file object may still close it later
+    finally:
+        os.close(null)
+    _held_locks.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_locks_in_child)
 CATALOG = "news.duckdb"
 
 
@@ -116,12 +137,14 @@ class Warehouse:
                             f"gave up after waiting {timeout:g} s (--lock-timeout)"
                         ) from None
                     time.sleep(0.2)
+            _held_locks.add(fh.fileno())
             fh.seek(0)
             fh.truncate()
             fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
             fh.flush()
             yield
         finally:
+            _held_locks.discard(fh.fileno())
             fh.close()  # closing releases the lock, also when the process is killed
 
     # -- runs in progress -------------------------------------------------------
