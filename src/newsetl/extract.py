@@ -248,7 +248,7 @@ class Extracted:
     error: str | None = None
     fast: bool = False
     # with extract(split_related=True): rapidyaml's JSON of the `related` key, left
-    # out of `record` for flatten_json; `front_matter` is kept for its fallback
+    # out of `record` for flatten's Arrow path; `front_matter` is kept for its fallback
     related_json: bytes | None = None
     front_matter: str | None = None
 

@@ -304,7 +304,7 @@ def load_fast_split(text: str, utf8: bytes | None = None, key: str = "related") 
     (the mapping without `key`, rapidyaml's JSON `"key": value` or None if absent).
 
     The JSON is exactly what `load_fast` would decode for that key, except that
-    plain timestamps are still strings in it (see `flatten_json`)."""
+    plain timestamps are still strings in it (flatten checks them)."""
     return _load_fast(text, utf8, key.encode("utf-8"))
 
 
