@@ -26,6 +26,8 @@ How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
    keys, flow collections, block scalars, multi-line quoted scalars, octal /
    hex / sexagesimal / underscored numbers, `~`, `.inf`, directives, several
    documents, indentless sequences...) never reaches rapidyaml.
+   For a batch, `precheck` tests a narrower language in one pass of RE2
+   (Arrow's regex engine) and NumPy; only texts it cannot vouch for get `_DOC`.
 2. rapidyaml parses, emits JSON, orjson loads it; any error on the way means
    fallback. Structural errors (bad indentation) are caught by rapidyaml as
    by libyaml within this subset, except indentless sequences, refused in 1.
@@ -49,6 +51,9 @@ import re
 import threading
 import warnings
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import yaml
 import yaml.constructor
 import yaml.nodes
@@ -61,7 +66,7 @@ except ImportError:  # pragma: no cover - exercised only on broken installs
     orjson = None
     ryml = None
 
-__all__ = ["NeedsFallback", "load", "load_fast", "load_fast_split", "load_reference", "load_split"]
+__all__ = ["NeedsFallback", "load", "load_fast", "load_fast_split", "load_reference", "load_split", "precheck"]
 
 
 class NeedsFallback(Exception):
@@ -90,7 +95,8 @@ def load_reference(text: str) -> object:
 # Characters PyYAML reads as printable, minus the YAML 1.1 line breaks NEL
 # (\x85), LS (\u2028), PS (\u2029) that rapidyaml does not treat as breaks,
 # minus the BOM, tab and CR (handled before). Surrogates are excluded too.
-_NONASCII = "\u00a0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff"
+_NONASCII_RANGES = ((0xA0, 0x2027), (0x202A, 0xD7FF), (0xE000, 0xFEFE), (0xFF00, 0xFFFD), (0x10000, 0x10FFFF))
+_NONASCII = "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _NONASCII_RANGES)
 _PRINT = f"[ -~{_NONASCII}]"
 _DQ_CHAR = f'[ !#-\\[\\]-~{_NONASCII}]'  # printable except " and \
 _SQ_CHAR = f"[ -&(-~{_NONASCII}]"  # printable except '
@@ -169,6 +175,225 @@ _LINE = (
     f"|(?P<i> {{0,64}}+)(?:{_KEY}:{_EMPTY}(?!{_NEXT}- )|- {_KEY}:{_EMPTY}(?!{_NEXT}  - ))"
 )
 _DOC = re.compile(f"(?:(?>(?:{_LINE})?+ *+)(?:\\n|\\Z))*+")  # used with fullmatch
+
+# --- the same test, a batch at a time -------------------------------------------
+#
+# _DOC costs about 150 µs on a 20 KB record: Python's backtracking engine
+# spends half a microsecond on each line. RE2 (Arrow's regex engine, a DFA)
+# reads a whole batch of texts in one call at a byte or so per nanosecond,
+# but has no lookarounds, backreferences or possessive quantifiers. So
+# `precheck` tests a narrower language, in two steps:
+#
+# 1. `_RE2_DOC`: _DOC with each lookahead spelled out as the strings it lets
+#    through (a key or plain scalar that is not a bool/null word, a quoted
+#    scalar that does not start like a date), and a little narrower where
+#    that is simpler: plain keys only, `key:` with no comment after it, quoted
+#    scalars not starting `YYYY-N`, \u escapes without low surrogates.
+# 2. `_indentless`: _NEXT's backreference (an empty `key:` followed by `- ` at
+#    its own column) compared with NumPy over the lines after `key:`.
+#
+# A text that passes both is one _DOC matches; any other text gets _DOC
+# itself, so the narrowing costs only speed. tests/test_fastyaml.py checks
+# that direction on the fuzz corpus, the tricky table and edge cases.
+# (Leaving out the possessive quantifiers does not widen the language: each
+# stops where nothing that may follow could match.)
+
+_WORD_LIST = ("yes", "no", "null", "nan", "true", "false", "on", "off", "inf", "infinity")  # _WORDS, lowercased
+
+
+def _re2_set(chars: set[str], nonascii: bool) -> str:
+    """An RE2 character class: these ASCII characters, and _NONASCII if asked."""
+    body = "".join("\\" + c if c in "\\]^-[" else c for c in sorted(chars))
+    if nonascii:
+        body += "".join(f"\\x{{{lo:x}}}-\\x{{{hi:x}}}" for lo, hi in _NONASCII_RANGES)
+    return f"[{body}]"
+
+
+def _ascii(lo: str, hi: str) -> set[str]:
+    return {chr(c) for c in range(ord(lo), ord(hi) + 1)}
+
+
+_LETTERS = _ascii("a", "z") | _ascii("A", "Z")
+_DIGITS = _ascii("0", "9")
+_PRINTABLE = _ascii(" ", "~")
+_R_PRINT = _re2_set(_PRINTABLE, True)
+_R_DQ_CHAR = _re2_set(_PRINTABLE - {'"', "\\"}, True)
+_R_SQ_CHAR = _re2_set(_PRINTABLE - {"'"}, True)
+_STR_ASCII = _PRINTABLE - {" ", "#", ":"}
+_R_STR_CHAR = _re2_set(_STR_ASCII, True)
+_R_C = _re2_set(_STR_ASCII | {"#"}, True)  # what may follow a `:` run inside a plain scalar
+_R_BODY = f"(?:{_R_C}|:+{_R_C}| +{_R_STR_CHAR}| +:+{_R_C})"  # _STR's loop, lookaheads spelled out
+_KEY_ASCII = _LETTERS | _DIGITS | {"_", ".", "-"}
+
+
+def _without_words(first: set[str], first_other: str | None, item: set[str], leave: str | None, tail: str,
+                   after_word: set[str]) -> str:
+    """The tokens `first`-character, items..., minus the words of _WORDS in any case.
+
+    A token starts with an ASCII character of `first` or with `first_other`,
+    and goes on with single ASCII characters of `item` or items of `leave`,
+    then `tail`. Walking the words' trie (a letter of the next word
+    character, either case): the token may end inside it only at a node that
+    is not a word, and leaving it after a whole word, the next character may
+    not be one of `after_word`. Each part is written once, so RE2's program
+    stays small."""
+
+    def kids(prefix: str) -> list[str]:
+        return sorted({w[len(prefix)] for w in _WORD_LIST if w.startswith(prefix) and len(w) > len(prefix)})
+
+    def letter(k: str) -> str:
+        return f"[{k}{k.upper()}]"
+
+    def ended(prefix: str) -> str | None:  # nonempty tokens that are a prefix of a word, not a word
+        alts = [] if prefix in _WORD_LIST or not prefix else [""]
+        for k in kids(prefix):
+            sub = ended(prefix + k)
+            if sub is not None:
+                alts.append(letter(k) + sub)
+        return f"(?:{'|'.join(alts)})" if alts else None
+
+    def path(prefix: str) -> str:  # any nonempty walk down from `prefix`
+        return "(?:" + "|".join(letter(k) + (f"{path(prefix + k)}?" if kids(prefix + k) else "")
+                                for k in kids(prefix)) + ")"
+
+    def left(prefix: str) -> str:  # a walk, then an ASCII character that leaves the trie
+        out = set(kids(prefix)) | {k.upper() for k in kids(prefix)}
+        if prefix in _WORD_LIST:
+            out |= after_word
+        alts = [_re2_set(item - out, False)] if prefix else []
+        alts += [letter(k) + left(prefix + k) for k in kids(prefix)]
+        return "(?:" + "|".join(alts) + ")"
+
+    initials = {w[0] for w in _WORD_LIST} | {w[0].upper() for w in _WORD_LIST}
+    starts = [_re2_set(first - initials, False), left("")]
+    if first_other is not None:
+        starts.append(first_other)
+    if leave is not None:
+        starts.append(path("") + leave)
+    return f"(?:{ended('')}|(?:{'|'.join(starts)}){tail})"
+
+
+# a key that is not a bool/null word (_KEY's `(?!{_WORDS}:)`), 120 characters
+# at most (_KEY allows 128; a word's walk is 8 at most)
+_R_KEY = _without_words(_LETTERS | {"_"}, None, _KEY_ASCII, None, f"{_re2_set(_KEY_ASCII, False)}{{0,111}}", set())
+# a plain scalar that is not such a word, alone or followed by `#` (_STR's
+# lookahead; true, false and null are scalars of their own below)
+_R_STR = _without_words(_LETTERS, _re2_set(set(), True), _STR_ASCII | {"#"},
+                        f"(?:{_re2_set(set(), True)}|:+{_R_C}| +{_R_STR_CHAR}| +:+{_R_C})", f"{_R_BODY}*", {"#"})
+
+
+def _quoted(quote: str, char_set: set[str], escape: str) -> str:
+    """A quoted scalar (`char_set` plus `escape` inside) whose text does not start
+    like a date, `YYYY-N` (so never _TS_LEAD)."""
+    item = f"(?:{_re2_set(char_set, True)}|{escape})"
+    not_digit = f"(?:{_re2_set(char_set - _DIGITS, True)}|{escape})"
+    not_dash = f"(?:{_re2_set(char_set - {'-'}, True)}|{escape})"
+    # the text is all of `YYYY-` or less, or leaves that form at its first items
+    start = f"(?:[0-9]{{0,3}}{not_digit}|[0-9]{{4}}(?:{not_dash}|-{not_digit}))"
+    return f"{quote}(?:(?:[0-9]{{0,4}}|[0-9]{{4}}-)|{start}{item}*){quote}"
+
+
+_R_DQ = _quoted('"', _PRINTABLE - {'"', "\\"},
+                r"""\\(?:["\\/ nrtbfN_]|x[89a-fA-F][0-9a-fA-F]"""
+                r"|u(?:[1-9a-cA-CeEfF][0-9a-fA-F]{3}|0[1-9a-fA-F][0-9a-fA-F]{2}|00[89a-fA-F][0-9a-fA-F]|[dD][0-7][0-9a-fA-F]{2})"
+                r"|U(?:000[1-9a-fA-F]|0010)[0-9a-fA-F]{4})")
+_R_SQ = _quoted("'", _PRINTABLE - {"'"}, "''")
+_R_YEAR = "(?:[1-9][0-9]{3}|0[1-9][0-9]{2}|00[1-9][0-9]|000[1-9])"  # _TS's (?!0000)
+_R_TS = (
+    f"(?:(?:{_R_YEAR}-{_MD12}|{_LEAP}-0?2-29)(?:[Tt]| +){_HOUR}:[0-5][0-9]:[0-5][0-9](?:\\.[0-9]*)?"
+    f"(?: *(?:Z|[-+]{_HOUR}(?::[0-5][0-9])?))?|{_R_YEAR}-{_MD2}|{_LEAP}-02-29)"
+)
+_R_SCALAR = f"(?:{_R_DQ}|{_R_SQ}|{_R_TS}|-?(?:0|[1-9][0-9]{{0,17}})(?:\\.[0-9]{{1,17}})?|true|false|null|{_R_STR})"
+_R_TAIL = f"(?: +(?:#{_R_PRINT}*)?)?"
+# _LINE, with the scalar written once. An empty `key:` is a line of its own,
+# with nothing after the colon: `_indentless` looks for `:` ending a line.
+_R_LINE = (
+    f" {{0,64}}(?:(?:(?:- ){{1,16}}(?:{_R_KEY}: +)?|{_R_KEY}: +){_R_SCALAR}{_R_TAIL}|#{_R_PRINT}*)? *"
+    f"| {{0,64}}(?:- )?{_R_KEY}:"
+)
+_RE2_DOC = f"\\A(?:(?:{_R_LINE})(?:\\n|\\z))*\\z"
+
+
+_KEY_BYTES = np.zeros(256, bool)
+_KEY_BYTES[[ord(c) for c in _KEY_ASCII]] = True
+
+
+def _colon_newlines(joined: bytes) -> np.ndarray:
+    """Where `:` is followed by a newline: compared two bytes at a time (as
+    16-bit numbers at even, then odd offsets), twice as fast as byte by byte."""
+    pair = int.from_bytes(b":\n", "little")
+    found = []
+    for offset in (0, 1):
+        words = np.frombuffer(joined, "<u2", count=(len(joined) - offset) // 2, offset=offset)
+        found.append(np.flatnonzero(words == pair) * 2 + offset)
+    return np.sort(np.concatenate(found))
+
+
+def _indentless(joined: bytes, starts: np.ndarray) -> np.ndarray:
+    """Per text (each starting at `starts` in `joined`, each ending in a newline):
+    True where a line ending in `:` may be followed by an indentless `- `
+    (_NEXT's test), or by a blank or comment line (not worth skipping).
+
+    Indentless means a `- ` at the column of that line's key: at its
+    indentation after `key:`, two columns right of it after `- key:`. The
+    key column is found walking back from the colon, which is exact for the
+    empty-key lines `_RE2_DOC` accepts."""
+    buf = np.frombuffer(joined, np.uint8)
+    n = len(buf)
+    colons = _colon_newlines(joined)
+    hit = np.zeros(len(starts), bool)
+    if not len(colons):
+        return hit
+    # back over the key, then `- ` and the indentation, to the line's start
+    key = colons.copy()
+    while True:
+        more = _KEY_BYTES[buf.take(key - 1, mode="clip")] & (key > 0)
+        if not more.any():
+            break
+        key -= more
+    begin = key - 2 * ((buf.take(key - 2, mode="clip") == 45) & (buf.take(key - 1, mode="clip") == 32) & (key >= 2))
+    while True:
+        more = (buf.take(begin - 1, mode="clip") == 32) & (begin > 0)
+        if not more.any():
+            break
+        begin -= more
+    column = key - begin
+    # the next line: its indentation and first characters
+    nxt = colons + 2
+    indent = np.zeros(len(nxt), np.int64)
+    while True:
+        more = buf.take(nxt + indent, mode="clip") == 32
+        more &= nxt + indent < n
+        if not more.any():
+            break
+        indent += more
+    first = buf.take(nxt + indent, mode="clip")
+    dash = (first == 45) & (buf.take(nxt + indent + 1, mode="clip") == 32)
+    blank = (first == 10) | (first == 35)
+    own = np.searchsorted(starts, colons, side="right") - 1
+    last = nxt >= np.append(starts[1:], n)[own]  # the text's last line: nothing follows
+    bad = ~last & (blank | (dash & (indent == column)))
+    hit[own[bad]] = True
+    return hit
+
+
+def precheck(texts: list[bytes]) -> list[bool]:
+    """For each UTF-8 text (decoded already), True if `_DOC` surely matches it;
+    False if that is not known.
+
+    One RE2 pass over the whole batch and a little NumPy: several times
+    cheaper than `_DOC` text by text. (A text with a CR is never True: CRLF
+    must be replaced first.)"""
+    if not texts:
+        return []
+    # each text gets a newline (an empty last line, which changes nothing
+    # for _DOC), so one buffer holds them all; Arrow reads it in place
+    joined = b"\n".join([*texts, b""])
+    offsets = np.zeros(len(texts) + 1, np.int64)
+    np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1, out=offsets[1:])
+    arr = pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(joined))
+    ok = pc.match_substring_regex(arr, _RE2_DOC).to_numpy(zero_copy_only=False)
+    return (ok & ~_indentless(joined, offsets[:-1])).tolist()
 
 # --- timestamps -----------------------------------------------------------------
 
@@ -299,16 +524,18 @@ def load_fast(text: str, utf8: bytes | None = None) -> object:
     return _load_fast(text, utf8, None)[0]
 
 
-def load_fast_split(text: str, utf8: bytes | None = None, key: str = "related") -> tuple[dict, bytes | None]:
+def load_fast_split(text: str, utf8: bytes | None = None, key: str = "related",
+                    checked: bool = False) -> tuple[dict, bytes | None]:
     """Like `load_fast`, but the top-level `key` is not decoded into Python objects:
     (the mapping without `key`, rapidyaml's JSON `"key": value` or None if absent).
 
     The JSON is exactly what `load_fast` would decode for that key, except that
-    plain timestamps are still strings in it (flatten checks them)."""
-    return _load_fast(text, utf8, key.encode("utf-8"))
+    plain timestamps are still strings in it (flatten checks them).
+    `checked=True` says `precheck` passed `utf8` (which must then be given)."""
+    return _load_fast(text, utf8, key.encode("utf-8"), checked)
 
 
-def _load_fast(text: str, utf8: bytes | None, split: bytes | None) -> tuple[dict, bytes | None]:
+def _load_fast(text: str, utf8: bytes | None, split: bytes | None, checked: bool = False) -> tuple[dict, bytes | None]:
     if ryml is None or orjson is None:
         raise NeedsFallback("rapidyaml or orjson is not installed")
     if text.__class__ is not str:
@@ -318,7 +545,7 @@ def _load_fast(text: str, utf8: bytes | None, split: bytes | None) -> tuple[dict
         # for PyYAML only) stays and fails the regex below.
         text = text.replace("\r\n", "\n")
         utf8 = None
-    if _DOC.fullmatch(text) is None:
+    if not (checked and utf8 is not None) and _DOC.fullmatch(text) is None:
         raise NeedsFallback("outside the fast subset")
     try:
         value, candidates, part = _ryml_to_python(text.encode("utf-8") if utf8 is None else utf8, split)
@@ -342,11 +569,12 @@ def load(text: str, utf8: bytes | None = None) -> tuple[object, bool]:
         return load_reference(text), False
 
 
-def load_split(text: str, utf8: bytes | None = None, key: str = "related") -> tuple[object, bool, bytes | None]:
+def load_split(text: str, utf8: bytes | None = None, key: str = "related",
+               checked: bool = False) -> tuple[object, bool, bytes | None]:
     """(value, used_fast, JSON of `key`): `load_fast_split` when it is sure, else
     PyYAML's whole value (`key` included) and None."""
     try:
-        value, part = load_fast_split(text, utf8, key)
+        value, part = load_fast_split(text, utf8, key, checked)
         return value, True, part
     except NeedsFallback:
         return load_reference(text), False, None

@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from . import schema as S
 from .catalog import ensure_catalog, write_catalog
-from .extract import SourceFile, discover, extract, read_bytes
+from .extract import SourceFile, discover, extract, extract_all, read_bytes
 from .flatten import BatchBuilder
 from .load import (
     BUILD_MEMORY,
@@ -200,19 +200,20 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
     """
     builder = BatchBuilder(spec.run_id)
     same = []
-    nbytes = 0
+    read, old = [], {}
     for f, old_sha in spec.files:
         try:
-            data = read_bytes(f.path)
+            read.append((f, read_bytes(f.path)))
+            old[f.source_path] = old_sha
         except OSError as e:
             # vanished or unreadable since listing: reported, never fatal
             ex = extract(f, b"")
             ex.error = f"cannot read file: {e.strerror or e}"
             builder.add(ex)
-            continue
-        nbytes += len(data)
-        ex = extract(f, data, fast=spec.parser == "fast", split_related=True)
-        if old_sha is not None and ex.sha256 == old_sha:
+    nbytes = sum(len(data) for _, data in read)
+    for ex in extract_all(read, fast=spec.parser == "fast", split_related=True):
+        f = ex.file
+        if old[f.source_path] is not None and ex.sha256 == old[f.source_path]:
             same.append((f.source_path, f.mtime_ns))
             continue
         builder.add(ex)
