@@ -41,15 +41,29 @@ PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000"
 BUILD_MEMORY = "384MB"
 
 
-def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table]) -> None:
-    """Write one batch's staging tables; each row gets the batch id (to tell versions apart)."""
+def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table], sync: bool = True) -> None:
+    """Write one batch's staging tables; each row gets the batch id (to tell versions apart).
+
+    `sync=False` leaves `sync_staging` to the caller (the run's main process,
+    which waits for workers anyway)."""
     directory.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
         table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
-        path = directory / f"{name}.parquet"
         # staging is written once and read by every build: lz4 is the fastest both ways
-        pq.write_table(table, path, compression="lz4")
+        pq.write_table(table, directory / f"{name}.parquet", compression="lz4")
+    if sync:
+        sync_staging(directory)
+
+
+def sync_staging(directory: Path) -> None:
+    """Make a staging batch durable: its files, and its entry in the staging folder.
+    (Later runs reuse it, so it must be on disk before a snapshot names it.)"""
+    if not directory.is_dir():  # a batch whose files were all unchanged writes nothing
+        return
+    for path in directory.iterdir():
         fsync_path(path)
+    fsync_path(directory)
+    fsync_path(directory.parent)
 
 
 def sql_literal(s: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import datetime as dt
 import json
 import multiprocessing
@@ -39,6 +40,7 @@ from .load import (
     compact_staging,
     link_table,
     read_parts,
+    sync_staging,
     write_parts,
     write_staging,
     write_table,
@@ -158,6 +160,7 @@ class BatchSpec:
     staging_dir: str
     files: list[tuple[SourceFile, str | None]]
     parser: str = "fast"  # or "pyyaml": PyYAML only, the reference
+    sync: bool = True  # fsync the staging files here; False: the caller does (sync_staging)
 
 
 @dataclass
@@ -221,7 +224,7 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
     files = tables["stg_files"]
     if files.num_rows:
         write_staging(Path(spec.staging_dir) / spec.batch_id, spec.batch_id,
-                      {name[4:]: t for name, t in tables.items()})
+                      {name[4:]: t for name, t in tables.items()}, sync=spec.sync)
     status = files.column("status")
     return BatchResult(
         batch_id=spec.batch_id,
@@ -297,9 +300,12 @@ def parse_all(batches: list[BatchSpec], workers: int | None = None, progress=Non
         with contextlib.ExitStack() as stack:
             if pool is None:
                 pool = stack.enter_context(_pool(min(workers, len(batches))))
-            futures = {pool.submit(parse_batch, b): b for b in batches}
+            # the workers do not wait for the disk: this process, idle
+            # meanwhile, makes each finished batch durable
+            futures = {pool.submit(parse_batch, dataclasses.replace(b, sync=False)): b for b in batches}
             for fut in as_completed(futures):
                 results.append(fut.result())
+                sync_staging(Path(futures[fut].staging_dir) / futures[fut].batch_id)
                 fault_point("parsing")
                 done_files += len(futures[fut].files)
                 if progress:
