@@ -13,6 +13,7 @@ from newsetl.extract import (
     SourceFile,
     discover,
     extract,
+    extract_all,
     parse_front_matter,
     split_front_matter,
     split_record,
@@ -148,3 +149,16 @@ def test_sha256_and_size_are_of_the_raw_bytes():
     ex = _ex("bom_crlf.md")
     assert ex.sha256 == hashlib.sha256(p.read_bytes()).hexdigest()
     assert ex.size == p.stat().st_size
+
+
+def test_extract_all_gives_what_extract_gives_file_by_file():
+    """A batch (where the fast parser's subset test runs once for all files) and
+    single files agree on every field, for good, odd and rejected files alike."""
+    files = discover([BAD_INPUT])
+    one_by_one = [extract(f, split_related=True) for f in files]
+    batch = extract_all([(f, Path(f.path).read_bytes()) for f in files], split_related=True)
+    assert len(batch) == len(files) > 15
+    for a, b in zip(one_by_one, batch):
+        assert (a.file, a.sha256, a.error, a.record, a.fast, a.related_json, a.body) == \
+               (b.file, b.sha256, b.error, b.record, b.fast, b.related_json, b.body), a.file.source_path
+    assert any(b.fast for b in batch) and any(b.error for b in batch) and any(not b.fast and b.record for b in batch)

@@ -684,3 +684,14 @@ def test_precheck_passes_every_real_record(corpus_front_matter):
 
 def test_precheck_empty_batch():
     assert fastyaml.precheck([]) == []
+
+
+def test_precheck_off_when_re2_refuses(monkeypatch):
+    """An Arrow whose RE2 cannot compile the pattern: nothing passes, with one warning."""
+    monkeypatch.setattr(fastyaml, "_RE2_DOC", "(")
+    monkeypatch.setattr(fastyaml, "_precheck_warned", False)
+    with pytest.warns(RuntimeWarning, match="precheck is off"):
+        assert fastyaml.precheck([b"a: 1\n", b"b: 2\n"]) == [False, False]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fastyaml.precheck([b"a: 1\n"]) == [False]

@@ -392,8 +392,19 @@ def precheck(texts: list[bytes]) -> list[bool]:
     offsets = np.zeros(len(texts) + 1, np.int64)
     np.cumsum(np.fromiter(map(len, texts), np.int64, len(texts)) + 1, out=offsets[1:])
     arr = pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets), pa.py_buffer(joined))
-    ok = pc.match_substring_regex(arr, _RE2_DOC).to_numpy(zero_copy_only=False)
+    try:
+        ok = pc.match_substring_regex(arr, _RE2_DOC).to_numpy(zero_copy_only=False)
+    except pa.ArrowException as e:  # an RE2 that refuses the pattern: slower, never wrong
+        global _precheck_warned
+        if not _precheck_warned:
+            _precheck_warned = True
+            warnings.warn(f"fastyaml.precheck is off ({e}): every record gets the slower per-record regex",
+                          RuntimeWarning, stacklevel=2)
+        return [False] * len(texts)
     return (ok & ~_indentless(joined, offsets[:-1])).tolist()
+
+
+_precheck_warned = False
 
 # --- timestamps -----------------------------------------------------------------
 
