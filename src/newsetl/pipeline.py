@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import multiprocessing
 import os
@@ -203,22 +204,24 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
     """
     builder = BatchBuilder(spec.run_id)
     same = []
-    read, old = [], {}
+    read = []
+    nbytes = 0
     for f, old_sha in spec.files:
         try:
-            read.append((f, read_bytes(f.path)))
-            old[f.source_path] = old_sha
+            data = read_bytes(f.path)
         except OSError as e:
             # vanished or unreadable since listing: reported, never fatal
             ex = extract(f, b"")
             ex.error = f"cannot read file: {e.strerror or e}"
             builder.add(ex)
-    nbytes = sum(len(data) for _, data in read)
-    for ex in extract_all(read, fast=spec.parser == "fast", split_related=True):
-        f = ex.file
-        if old[f.source_path] is not None and ex.sha256 == old[f.source_path]:
+            continue
+        nbytes += len(data)
+        # touched but not changed (a checkout, a copy): not worth parsing
+        if old_sha is not None and hashlib.sha256(data).hexdigest() == old_sha:
             same.append((f.source_path, f.mtime_ns))
             continue
+        read.append((f, data))
+    for ex in extract_all(read, fast=spec.parser == "fast", split_related=True):
         builder.add(ex)
     tables = builder.tables()
     files = tables["stg_files"]
