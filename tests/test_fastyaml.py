@@ -283,8 +283,16 @@ TABLE = [
     ('"1": 1', FAST),
     ('"<<": 1', FAST),
     ("k" * 200 + ": long key", SLOW),
-    ("a: 1\na: 2\nb: 3", FAST),  # duplicates: last value, first position
-    ("a: 1\nb: 2\na: 3", FAST),
+    # a key given twice: PyYAML keeps the last value; safeyaml also records the dropped one
+    ("a: 1\na: 2\nb: 3", SLOW),
+    ("a:\n  x: 1\n  x: 2\n", SLOW),
+    ("a:\n  - x: 1\n    y: 2\n    x: 3\n", SLOW),
+    # a timestamp whose UTC value leaves the years 1-9999
+    ("d: 9999-12-31T23:59:59-14:00", SLOW),
+    ("d: 0001-01-01T00:00:00+01:00", SLOW),
+    ("d: 9999-12-31T23:59:59+14:00", FAST),
+    ("d: 0001-01-01T00:00:00-01:00", FAST),
+    ("a: 1\nb: 2\na: 3", SLOW),
     ("a: 2021-02-30\na: 1", SLOW),  # PyYAML raises for the overwritten value too
     # anchors, aliases, tags, merge, documents
     ("a: &x 1\nb: *x", SLOW),
@@ -553,7 +561,8 @@ def test_fuzz():
             fast += check(text)
         except AssertionError as e:
             raise AssertionError(f"{e}\ntext: {text!r}") from None
-    assert fast > n // 5, f"only {fast} of {n} documents took the fast path: the fuzz tests little"
+    # (a fifth of the documents repeat a key, which always falls back)
+    assert fast > n // 6, f"only {fast} of {n} documents took the fast path: the fuzz tests little"
 
 
 # --- the batch pre-check ----------------------------------------------------------

@@ -88,19 +88,22 @@ def as_bool(value, issues: Issues, field: str, sub: str = ""):
 def as_timestamp(value, issues: Issues, field: str, sub: str = ""):
     """A point in time, in UTC. Naive times are taken as UTC; a date is its midnight UTC."""
     t = type(value)
-    if t is dt.datetime:
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if value is None:
         return None
     if t is dt.date:
         return dt.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    parsed = value if t is dt.datetime else None
     if t is str and value.strip():
         try:
             parsed = dt.datetime.fromisoformat(value.strip())
         except ValueError:
             pass
-        else:
+    if parsed is not None:
+        try:
             return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except OverflowError:
+            issues.append((field + sub, raw_text(value), "date outside the years 1-9999 in UTC"))
+            return None
     issues.append((field + sub, raw_text(value), f"expected a date and time, got {_kind(value)}" if t is not str else "not a date and time"))
     return None
 
@@ -181,5 +184,61 @@ def as_mapping(value, issues: Issues, field: str, sub: str = "") -> dict:
     return {}
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+def key_path(parent: str, key) -> str:
+    """The field path of `key` under `parent` in data_issues: `provider.name`, or, for
+    a key that is not a plain word, the key as `json_key` writes it in brackets:
+    `["provider.x"]`, `["!!int 1"]`."""
+    if key.__class__ is str and _PLAIN_KEY.fullmatch(key):
+        return f"{parent}.{key}" if parent else key
+    return f"{parent}[{orjson.dumps(json_key(key)).decode()}]"
+
+
+def item_path(parent: str, index: int) -> str:
+    return f"{parent}[{index}]"
+
+
+def json_key(key) -> str:
+    """A YAML mapping key as a JSON object key, so that no two distinct keys collide.
+
+    A string is itself, unless it starts with `!`: then it gets `!!str ` in
+    front. Any other key is written with its YAML tag: `!!int 1`, `!!bool true`,
+    `!!null`, `!!float 1.5`, `!!timestamp 2021-01-01`, and a value the warehouse
+    cannot hold as `!!int 123...` with its text as written. (`1` and `"1"`,
+    `true` and `"true"` stay two keys.)"""
+    t = type(key)
+    if t is str:
+        return "!!str " + key if key.startswith("!") else key
+    if key is None:
+        return "!!null"
+    if t is bool:
+        return "!!bool true" if key else "!!bool false"
+    if t is int:
+        return f"!!int {key}"
+    if t is float:
+        return f"!!float {key!r}"
+    if t is dt.datetime or t is dt.date:
+        return f"!!timestamp {key.isoformat()}"
+    tag = getattr(key, "tag", None)
+    if isinstance(tag, str) and hasattr(key, "raw"):  # safeyaml.Unrepresentable
+        return f"!!{tag.rsplit(':', 1)[-1]} {key.raw}"
+    if isinstance(tag, str) and hasattr(key, "value"):  # safeyaml.Key
+        return json_key(key.value)
+    return f"!!{t.__name__} {key!r}"
+
+
+def _json_ready(value):
+    """`value` with every mapping key made a string by `json_key`."""
+    t = type(value)
+    if t is list:
+        return [_json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {json_key(k): _json_ready(v) for k, v in value.items()}
+    return value
+
+
 def to_json(value) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str).decode()
+    """JSON text of a value of a record (dates as ISO 8601, keys as `json_key` writes them)."""
+    return orjson.dumps(_json_ready(value), default=str).decode()

@@ -1,25 +1,34 @@
 """Extract: find record files, split off the front matter, parse it safely.
 
 Nothing here knows about tables. A file either yields a mapping (the record)
-and its body, or a `RejectedFile` error that names the file and the problem.
+and its body, or an error in one line that names the problem: whatever happens
+while one file is listed, read, split or parsed stays with that file.
+
+Listing rules (the README says them to users):
+- every `*.md` / `*.markdown` under an input folder; hidden entries (`.git`) are skipped;
+- a symbolic link, to a file or a folder alike, is followed when its target lies
+  inside the same input folder, and listed as not read otherwise (outside,
+  dangling, or a loop); a folder reached twice is read once;
+- an entry with a record's name that is not a regular file (a FIFO, a socket, a
+  device), and a folder that cannot be listed, are listed as not read;
+- a name that is not valid UTF-8 is written in `source_path` with each
+  undecodable byte as `\\xHH` and each backslash doubled (`display_name`), which
+  `os_name` reverses.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from . import fastyaml
+from . import fastyaml, limits, safeyaml
 
 SUFFIXES = (".md", ".markdown")
-# A record whose aliases expand past this many nodes is an alias bomb. The real
-# records have a few thousand nodes at most and no aliases at all.
-MAX_EXPANDED_NODES = 100_000
 
 
 class InputError(Exception):
@@ -32,28 +41,95 @@ class RejectedFile(Exception):
 
 @dataclass(frozen=True)
 class SourceFile:
-    """One input file. `source_path` is `<input folder name>/<path inside it>`."""
+    """One input entry. `source_path` is `<input folder name>/<path inside it>`
+    (a folder's ends with `/`), in `display_name` form."""
 
     source_path: str
-    path: str  # absolute path on disk
+    path: str  # absolute path on disk (the link's target for a followed link)
     rel_path: str  # path relative to its input root (POSIX), used for identity
     size: int
     mtime_ns: int
+    problem: str | None = None  # why this entry cannot be read as a file: listed, never read
 
 
-def _walk(root: Path):
+_SURROGATE = re.compile("[\udc80-\udcff]")
+
+
+def display_name(name: str) -> str:
+    """A path from the OS as text that UTF-8 can hold: undecodable bytes (which Python
+    keeps as surrogates) as `\\xHH`, backslashes doubled. Reversible: see `os_name`."""
+    if name.isascii() and "\\" not in name:
+        return name
+    return _SURROGATE.sub(lambda m: f"\\x{ord(m.group()) - 0xDC00:02x}", name.replace("\\", "\\\\"))
+
+
+def os_name(text: str) -> str:
+    """The inverse of `display_name`."""
+    return re.sub(r"\\(\\|x([0-9a-f]{2}))",
+                  lambda m: "\\" if m.group(1) == "\\" else chr(0xDC00 + int(m.group(2), 16)), text)
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder"))
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def _is_record(name: str) -> bool:
+    return name.lower().endswith(SUFFIXES)
+
+
+def _walk(root: str):
+    """(relative path, OS path to read, stat result or None, problem or None) of every
+    record entry under `root` (a resolved folder), by the listing rules above."""
     # os.scandir is several times cheaper than Path.rglob on large folders
-    stack = [root]
+    seen = {(st.st_dev, st.st_ino) for st in [os.stat(root)]}
+    inside = os.path.join(root, "")
+    stack = [(root, "")]
     while stack:
-        d = stack.pop()
-        with os.scandir(d) as it:
-            for e in it:
-                if e.name.startswith("."):
-                    continue  # .git, editor swap folders: never records
-                if e.is_dir(follow_symlinks=False):
-                    stack.append(Path(e.path))
-                elif e.is_file() and e.name.lower().endswith(SUFFIXES):
-                    yield e
+        d, rel_dir = stack.pop()
+        try:
+            with os.scandir(d) as it:
+                entries = list(it)
+        except OSError as e:
+            yield rel_dir, d, None, f"cannot list folder: {e.strerror or e}"
+            continue
+        for e in entries:
+            if e.name.startswith("."):
+                continue  # .git, editor swap folders: never records
+            rel = rel_dir + e.name
+            try:
+                if e.is_symlink():
+                    try:
+                        target = os.path.realpath(e.path, strict=True)
+                    except OSError as err:
+                        if _is_record(e.name):
+                            why = "a loop" if err.errno == errno.ELOOP else "dangling"
+                            yield rel, e.path, None, f"symbolic link not followed: {why}"
+                        continue
+                    if not (target + os.sep).startswith(inside):
+                        yield rel + ("/" if os.path.isdir(target) else ""), e.path, None, \
+                            "symbolic link not followed: its target is outside the input folder"
+                        continue
+                    st = os.stat(target)
+                    path = target
+                else:
+                    st = e.stat(follow_symlinks=False)
+                    path = e.path
+                if stat.S_ISDIR(st.st_mode):
+                    if (st.st_dev, st.st_ino) not in seen:  # a folder reached twice is read once
+                        seen.add((st.st_dev, st.st_ino))
+                        stack.append((path, rel + "/"))
+                elif _is_record(e.name):
+                    problem = None if stat.S_ISREG(st.st_mode) else f"not a regular file: {_kind(st.st_mode)}"
+                    yield rel, path, st, problem
+            except FileNotFoundError:
+                continue  # gone since the folder was listed: not an input any more
+            except OSError as err:
+                if _is_record(e.name):
+                    yield rel, e.path, None, f"cannot read file: {err.strerror or err}"
 
 
 def resolve_inputs(inputs) -> dict[str, Path]:
@@ -86,17 +162,18 @@ def resolve_inputs(inputs) -> dict[str, Path]:
 
 
 def discover(inputs) -> list[SourceFile]:
-    """Every record file under the input folders, sorted by source_path."""
+    """Every record entry under the input folders, sorted by source_path: files to
+    read, and the entries that cannot be read as files, with their problem."""
     roots = resolve_inputs(inputs)
     files = []
     for name, root in roots.items():
-        cut = len(os.path.join(str(root), ""))  # e.path is root + separator + the relative path
-        for e in _walk(root):
-            st = e.stat()
-            rel = e.path[cut:]
+        name = display_name(name)
+        for rel, path, st, problem in _walk(str(root)):
             if os.sep != "/":
                 rel = rel.replace(os.sep, "/")
-            files.append(SourceFile(f"{name}/{rel}", e.path, rel, st.st_size, st.st_mtime_ns))
+            rel = display_name(rel)
+            size, mtime = (st.st_size, st.st_mtime_ns) if st is not None and problem is None else (0, 0)
+            files.append(SourceFile(f"{name}/{rel}", path, rel, size, mtime, problem))
     files.sort(key=lambda f: f.source_path)
     return files
 
@@ -160,81 +237,48 @@ def split_front_matter(data: bytes) -> tuple[str, str]:
     return fm, body
 
 
-def _expanded_size(value, limit: int) -> int:
-    """Nodes the value has when every alias is expanded; stops past `limit`.
-
-    PyYAML shares aliased objects instead of copying them, so the parse itself
-    is cheap; the bomb goes off in whoever walks the result. Memoised by id so
-    this is linear in the distinct objects; a cycle (`&a [*a]`) counts as over.
-    """
-    memo: dict[int, int] = {}
-    active: set[int] = set()
-
-    def size(v) -> int:
-        if not isinstance(v, (dict, list)):
-            return 1
-        k = id(v)
-        if k in memo:
-            return memo[k]
-        if k in active:
-            return limit + 1
-        active.add(k)
-        n = 1
-        items = v.items() if isinstance(v, dict) else enumerate(v)
-        for _, child in items:
-            n += size(child)
-            if n > limit:
-                break
-        active.discard(k)
-        memo[k] = n
-        return n
-
-    return size(value)
-
-
 def parse_front_matter(fm: str, fast: bool = True, utf8: bytes | None = None) -> tuple[dict, bool]:
     """YAML text -> (mapping, parsed by the fast parser). Raises RejectedFile.
 
     `utf8`, if given, is `fm` encoded (the fast parser reads bytes).
     Only the safe loader runs: YAML tags never construct Python objects.
     """
-    value, fast, _ = _parse(fm, fast, utf8, None)
+    value, fast, _, _ = _parse(fm, fast, utf8, None)
     return value, fast
 
 
 def _parse(fm: str, fast: bool, utf8: bytes | None, split: str | None,
-           checked: bool = False) -> tuple[dict, bool, bytes | None]:
+           checked: bool = False) -> tuple[dict, bool, bytes | None, list]:
     """parse_front_matter, and with `split` the fast parser's JSON of that key (see
-    fastyaml.load_split); `checked`: fastyaml.precheck passed `utf8`."""
-    part = None
+    fastyaml.load_split); `checked`: fastyaml.precheck passed `utf8`. Also returns
+    the issues of values the warehouse cannot hold (safeyaml.settle)."""
+    part, issues = None, []
     try:
+        value = None
+        if fast:
+            try:
+                if split:
+                    value, part = fastyaml.load_fast_split(fm, utf8, split, checked)
+                else:
+                    value = fastyaml.load_fast(fm, utf8)
+            except fastyaml.NeedsFallback:
+                fast = False
         if not fast:
-            value, fast = fastyaml.load_reference(fm), False
-        elif split:
-            value, fast, part = fastyaml.load_split(fm, utf8, split, checked)
-        else:
-            value, fast = fastyaml.load(fm, utf8)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f" at line {mark.line + 2}, column {mark.column + 1}" if mark else ""
-        problem = e.problem or e.context or "invalid YAML"
-        raise RejectedFile(f"invalid YAML{where}: {problem}") from None
-    except yaml.YAMLError as e:
-        raise RejectedFile(f"invalid YAML: {e}") from None
-    except RecursionError:
-        raise RejectedFile("invalid YAML: nesting too deep") from None
+            value, issues = safeyaml.load_record(fm)
+    except safeyaml.YAMLProblem as e:
+        where = f" at line {e.line + 2}, column {e.column + 1}" if e.line is not None else ""
+        text = " ".join(e.problem.split())
+        if isinstance(e, safeyaml.YAMLLimit):
+            raise RejectedFile(f"{text}{where.replace(' at', ', at', 1) if where else ''}") from None
+        raise RejectedFile(f"invalid YAML{where}: {text}") from None
     if value is None:
         raise RejectedFile("front matter is empty")
     if not isinstance(value, dict):
-        raise RejectedFile(f"front matter is a {_kind(value)}, not a mapping")
-    if not fast and "*" in fm and _expanded_size(value, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES:
-        raise RejectedFile(
-            f"alias bomb: YAML aliases expand past {MAX_EXPANDED_NODES:,} nodes (or refer to themselves)"
-        )
-    return value, fast, part
+        raise RejectedFile(f"front matter is a {_value_kind(value)}, not a mapping")
+    return value, fast, part, issues
 
 
-def _kind(v) -> str:
+def _value_kind(v) -> str:
     return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(v), type(v).__name__)
 
 
@@ -253,26 +297,94 @@ class Extracted:
     # out of `record` for flatten's Arrow path; `front_matter` is kept for its fallback
     related_json: bytes | None = None
     front_matter: str | None = None
+    # (field path, raw text, problem) of values the warehouse cannot hold as written
+    issues: list = None  # type: ignore[assignment]
+
+    def __post_init__(self):
+        if self.issues is None:
+            self.issues = []
+
+
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def read_file(file: SourceFile, cap: int = limits.RECORD.file_bytes) -> bytes:
+    """The bytes of `file`. Raises RejectedFile when it is not a regular file or is
+    larger than `cap` (checked on the open descriptor, before reading: the entry may
+    have changed since it was listed), OSError when it cannot be read.
+
+    Opened without blocking (a FIFO would wait for a writer forever) and without
+    following a symbolic link that was not one when the folder was listed."""
+    if file.problem is not None:
+        raise RejectedFile(file.problem)
+    try:
+        fd = os.open(file.path, _OPEN_FLAGS)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise RejectedFile("cannot read file: it became a symbolic link after it was listed") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RejectedFile(f"not a regular file: {_kind(st.st_mode)}")
+        if st.st_size > cap:
+            raise RejectedFile(f"file too large: {st.st_size:,} bytes, the cap per record is {cap:,}")
+        chunks, size = [], 0
+        while size <= cap:  # it may grow while read: never hold more than the cap
+            chunk = os.read(fd, min(cap + 1 - size, 1 << 24) or 1)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > cap:
+            raise RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def read_bytes(path: str) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+    """The bytes of a regular file by its path (see `read_file`)."""
+    return read_file(SourceFile(path, path, path, 0, 0))
+
+
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def read_error(e: BaseException) -> str:
+    """The one-line error of a file that could not be read."""
+    if isinstance(e, RejectedFile):
+        return str(e)
+    if isinstance(e, OSError):
+        return f"cannot read file: {e.strerror or e}"
+    return unexpected("read", e)
+
+
+def unexpected(step: str, e: BaseException) -> str:
+    """The one-line error of a file on which newsetl itself failed (a bug, reported
+    with the file rather than stopping the run)."""
+    text = " ".join(str(e).split())[:300]
+    return f"could not {step} this file: {type(e).__name__}{': ' + text if text else ''}"
 
 
 def extract(file: SourceFile, data: bytes | None = None, fast: bool = True, split_related: bool = False) -> Extracted:
     """Read and parse one file; never raises for bad content.
 
-    `fast=False` parses with PyYAML only (the reference the fast parser is tested against).
-    `split_related=True` leaves a fast-parsed `related` list as JSON (`related_json`)."""
+    `fast=False` parses with safeyaml only (PyYAML's meaning: the reference the fast
+    parser is tested against). `split_related=True` leaves a fast-parsed `related`
+    list as JSON (`related_json`)."""
     if data is None:
-        data = read_bytes(file.path)
+        try:
+            data = read_file(file)
+        except Exception as e:  # noqa: BLE001 - one file must never stop its batch
+            return Extracted(file, EMPTY_SHA256, 0, error=read_error(e))
     return extract_all([(file, data)], fast, split_related)[0]
 
 
 def extract_all(items: list[tuple[SourceFile, bytes]], fast: bool = True, split_related: bool = False) -> list[Extracted]:
     """`extract` for a batch of files already read: the fast parser's subset test
-    (fastyaml.precheck) runs once over all their front matter."""
+    (fastyaml.precheck) runs once over all their front matter. Whatever goes wrong
+    with one file becomes that file's error."""
     outs, split = [], []
     for file, data in items:
         out = Extracted(file, hashlib.sha256(data).hexdigest(), len(data))
@@ -280,15 +392,24 @@ def extract_all(items: list[tuple[SourceFile, bytes]], fast: bool = True, split_
             split.append((out, *split_record(data)))
         except RejectedFile as e:
             out.error = str(e)
+        except Exception as e:  # noqa: BLE001 - one file must never stop its batch
+            out.error = unexpected("split", e)
         outs.append(out)
-    checked = fastyaml.precheck([fm_bytes for _, _, fm_bytes, _ in split]) if fast and len(split) > 1 else []
+    try:
+        checked = fastyaml.precheck([fm_bytes for _, _, fm_bytes, _ in split]) if fast and len(split) > 1 else []
+    except Exception:  # noqa: BLE001 - the batch test only saves time: each text is tested alone instead
+        checked = []
     for i, (out, fm, fm_bytes, body) in enumerate(split):
         try:
-            out.record, out.fast, out.related_json = _parse(fm, fast, fm_bytes, "related" if split_related else None,
-                                                            i < len(checked) and checked[i])
+            out.record, out.fast, out.related_json, out.issues = _parse(
+                fm, fast, fm_bytes, "related" if split_related else None, i < len(checked) and checked[i])
             if out.related_json is not None:
                 out.front_matter = fm
             out.body = body
         except RejectedFile as e:
             out.error = str(e)
+        except RecursionError:
+            out.error = "invalid YAML: nesting too deep"
+        except Exception as e:  # noqa: BLE001 - one file must never stop its batch
+            out.error = unexpected("parse", e)
     return outs

@@ -4,7 +4,8 @@
 module parses with rapidyaml (C++), emits JSON and decodes it with orjson,
 which is several times faster, but only for texts where that gives *exactly*
 what PyYAML gives (same values, same types, same key order). Anything else
-raises `NeedsFallback` and `load` runs PyYAML.
+raises `NeedsFallback` and `load` runs `safeyaml` (PyYAML's meaning, with
+bounded resources).
 
 How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
 
@@ -37,6 +38,12 @@ How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
    PyYAML's timestamp resolver came from a plain timestamp; it is converted
    exactly as PyYAML's SafeConstructor does.
 4. The top level must be a mapping.
+5. Where PyYAML's value is one the warehouse cannot hold as it is (a key
+   given twice, a timestamp whose UTC value leaves the years 1-9999) or a
+   record goes past a cap of `limits`, the text falls back, so that `safeyaml`
+   says what happens, the same way for every record. A key given twice is
+   seen by counting: rapidyaml's tree has one node more than the decoded
+   value per dropped key.
 
 `load_fast_split` gives the same guarantee but leaves one top-level key's
 value undecoded, as rapidyaml's JSON, for a reader that types it without
@@ -58,6 +65,8 @@ import yaml
 import yaml.constructor
 import yaml.nodes
 import yaml.resolver
+
+from . import limits, safeyaml
 
 try:  # the fast path is optional: without these, everything goes to PyYAML
     import orjson
@@ -426,7 +435,10 @@ def _timestamp(v: str) -> datetime.date:
     # 20 characters; hour 24 goes the slow way (newer Pythons may accept it).
     if len(v) == 20 and v[19] == "Z" and v[10] == "T" and v[13] == ":" and v[16] == ":" and v[11:13] < "24":
         return _fromisoformat(v)
-    return _SAFE_CONSTRUCTOR.construct_yaml_timestamp(yaml.nodes.ScalarNode(_TS_TAG, v))
+    out = _SAFE_CONSTRUCTOR.construct_yaml_timestamp(yaml.nodes.ScalarNode(_TS_TAG, v))
+    if out.__class__ is datetime.datetime and out.tzinfo is not None and out.year in (1, 9999):
+        out.astimezone(datetime.timezone.utc)  # OverflowError past the years 1-9999 in UTC: safeyaml decides
+    return out
 
 
 def _convert_timestamps(node: dict | list) -> None:
@@ -501,15 +513,18 @@ def _emit_json(tree, node: int, size: int) -> tuple[bytearray, int]:
     return buf, n
 
 
-def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, int, bytes | None]:
+def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, int, bytes | None, int]:
     """rapidyaml parse -> JSON bytes -> orjson: (value, how many string values start
-    like a date, JSON of the top-level key `split` or None).
+    like a date, JSON of the top-level key `split` or None, the tree's nodes
+    without that key).
 
     With `split`, that key's value is not decoded: its JSON comes back as bytes
     (`"key": value`) and the key is left out of the value. Raises whatever
-    rapidyaml and orjson raise."""
+    rapidyaml and orjson raise, and NeedsFallback past the node cap."""
     tree = ryml.Tree()
     ryml.parse_csubstr(data, tree)
+    if tree.size() > limits.RECORD.nodes:
+        raise NeedsFallback("past the node cap")
     root = tree.root_id()
     part = None
     if split is not None and tree.is_map(root):
@@ -523,7 +538,17 @@ def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, in
     buf, size = _emit_json(tree, root, len(data))
     with memoryview(buf) as view:
         json = view[:size]
-        return orjson.loads(json), len(_JSON_TS_START.findall(json)), part
+        return orjson.loads(json), len(_JSON_TS_START.findall(json)), part, tree.size()
+
+
+def _nodes(value) -> int:
+    """Values in `value`, itself included, counted as rapidyaml counts its nodes."""
+    c = value.__class__
+    if c is dict:
+        return 1 + sum(map(_nodes, value.values()))
+    if c is list:
+        return 1 + sum(map(_nodes, value))
+    return 1
 
 
 def load_fast(text: str, utf8: bytes | None = None) -> object:
@@ -557,11 +582,13 @@ def _load_fast(text: str, utf8: bytes | None, split: bytes | None, checked: bool
     if not (checked and utf8 is not None) and _DOC.fullmatch(text) is None:
         raise NeedsFallback("outside the fast subset")
     try:
-        value, candidates, part = _ryml_to_python(text.encode("utf-8") if utf8 is None else utf8, split)
+        value, candidates, part, nodes = _ryml_to_python(text.encode("utf-8") if utf8 is None else utf8, split)
     except Exception as e:  # any rapidyaml or orjson error: let PyYAML judge
         raise NeedsFallback(f"fast parser failed: {type(e).__name__}") from None
     if value.__class__ is not dict:  # also None: empty or comment-only text
         raise NeedsFallback("top level is not a mapping")
+    if _nodes(value) != nodes:  # orjson kept the last of a key given twice
+        raise NeedsFallback("a key is given twice")
     try:
         if candidates and _convert_known(value) < candidates:
             _convert_timestamps(value)  # some are elsewhere: look everywhere
@@ -571,19 +598,20 @@ def _load_fast(text: str, utf8: bytes | None, split: bytes | None, checked: bool
 
 
 def load(text: str, utf8: bytes | None = None) -> tuple[object, bool]:
-    """(value, used_fast): the fast path when it is sure, else PyYAML."""
+    """(value, used_fast): the fast path when it is sure, else `safeyaml.load`
+    (which raises safeyaml.YAMLProblem for text it refuses)."""
     try:
         return load_fast(text, utf8), True
     except NeedsFallback:
-        return load_reference(text), False
+        return safeyaml.load(text), False
 
 
 def load_split(text: str, utf8: bytes | None = None, key: str = "related",
                checked: bool = False) -> tuple[object, bool, bytes | None]:
     """(value, used_fast, JSON of `key`): `load_fast_split` when it is sure, else
-    PyYAML's whole value (`key` included) and None."""
+    `safeyaml.load`'s whole value (`key` included) and None."""
     try:
         value, part = load_fast_split(text, utf8, key, checked)
         return value, True, part
     except NeedsFallback:
-        return load_reference(text), False, None
+        return safeyaml.load(text), False, None

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from . import fastyaml
+from . import fastyaml, safeyaml
 from . import schema as S
 from .clean import (
     INT32_MAX,
@@ -52,7 +52,7 @@ from .clean import (
     raw_text,
     to_json,
 )
-from .extract import Extracted
+from .extract import Extracted, unexpected
 
 KNOWN = frozenset(
     "category title excerpt publishedDateTime originalUrl webUrl ampWebUrl cdnAmpWebUrl type "
@@ -292,7 +292,7 @@ class _Deferred(NamedTuple):
     file_row: int
     row: int  # in articles
     article_id: str
-    extra: dict  # its unknown keys so far: the Python path may add some
+    extra: "_Extra"  # its unknown keys so far: the Python path may add some
     ex: Extracted
 
 
@@ -324,10 +324,58 @@ class _Table:
         return pa.Table.from_arrays(arrays, schema=self.table.schema), problems
 
 
-def _unknown(mapping: dict, known: frozenset, prefix: str, extra: dict) -> None:
-    for k, v in mapping.items():
-        if k not in known:
-            extra[f"{prefix}{k}"] = v
+class _Extra:
+    """The keys of one record that newsetl does not know, nested as in the record.
+
+    `articles.extra` is the front matter with every known key taken out: an
+    unknown top-level key is a key of it, an unknown key of the provider is under
+    `provider`, one of the third image under `images` at position 2 of a list
+    (null where an item has no unknown key), and so on down `related`. Keys are
+    written by `clean.json_key`, so no two YAML keys collide."""
+
+    __slots__ = ("root",)
+
+    def __init__(self):
+        self.root: dict = {}
+
+    def add(self, mapping: dict, known: frozenset, where: tuple = ()) -> None:
+        """Put the unknown keys of `mapping`, found at `where` (keys and list positions)."""
+        node = None
+        for k, v in mapping.items():
+            if k not in known:
+                if node is None:
+                    node = self._at(where)
+                node[k] = v
+
+    def _at(self, where: tuple) -> dict:
+        node = self.root
+        for i, step in enumerate(where):
+            if step.__class__ is int:
+                while len(node) <= step:
+                    node.append(None)
+                if node[step] is None:
+                    node[step] = {}
+                node = node[step]
+            else:
+                node = node.setdefault(step, [] if i + 1 < len(where) and where[i + 1].__class__ is int else {})
+        return node
+
+    def json(self) -> str | None:
+        return to_json(self.root) if self.root else None
+
+
+_NULL_ITEM = "empty list item (null): skipped"
+
+
+def _item(value, issues: list, field: str) -> dict | None:
+    """A list item that should be a mapping; None (and an issue) when it is not."""
+    if value.__class__ is dict:
+        return value
+    if value is None:
+        issues.append((field, "null", _NULL_ITEM))
+    else:
+        as_mapping(value, issues, field)
+    return None
 
 
 class BatchBuilder:
@@ -355,6 +403,31 @@ class BatchBuilder:
     # -- pass 1: one file ---------------------------------------------------------
 
     def add(self, ex: Extracted) -> None:
+        """Add one file's rows. Whatever goes wrong while flattening one record takes
+        back that record's rows and rejects the file: it never fails the batch."""
+        marks = self._marks()
+        try:
+            self._add(ex)
+        except Exception as e:  # noqa: BLE001 - one file must never stop its batch
+            self._rollback(marks)
+            self._add(Extracted(ex.file, ex.sha256, ex.size, error=unexpected("flatten", e)))
+
+    def _marks(self) -> tuple:
+        return ([{n: len(c) for n, c in t.cols.items()} for t in self._all_tables()],
+                len(self.issues), len(self._deferred))
+
+    def _rollback(self, marks: tuple) -> None:
+        sizes, issues, deferred = marks
+        for t, size in zip(self._all_tables(), sizes):
+            for n, c in t.cols.items():
+                del c[size[n]:]
+        del self.issues[issues:]
+        del self._deferred[deferred:]
+
+    def _all_tables(self) -> tuple:
+        return self.files, self.articles, self.images, self.related_links, self.related_images
+
+    def _add(self, ex: Extracted) -> None:
         f = self.files
         f["source_path"].append(ex.file.source_path)
         f["sha256"].append(ex.sha256)
@@ -382,10 +455,10 @@ class BatchBuilder:
     def _record(self, ex: Extracted) -> str:
         rec = ex.record
         sp = ex.file.source_path
-        issues: list = []  # (field, raw, problem), for this record
-        extra: dict = {}
+        issues: list = list(ex.issues)  # (field, raw, problem), for this record
+        extra = _Extra()
         if not rec.keys() <= KNOWN:
-            _unknown(rec, KNOWN, "", extra)
+            extra.add(rec, KNOWN)
         get = rec.get
 
         # identity is needed now, so these two are typed here rather than in pass 2
@@ -398,18 +471,23 @@ class BatchBuilder:
         if type(provider) is not dict:
             provider = as_mapping(provider, issues, "provider")
         elif not provider.keys() <= KNOWN_PROVIDER:
-            _unknown(provider, KNOWN_PROVIDER, "provider.", extra)
+            extra.add(provider, KNOWN_PROVIDER, ("provider",))
         logo = None
         if "images" in provider:
             for i, img in enumerate(as_list(provider["images"], issues, "provider.images")):
-                img = as_mapping(img, issues, f"provider.images[{i}]")
+                img = _item(img, issues, f"provider.images[{i}]")
+                if img is None:
+                    continue
                 if not img.keys() <= KNOWN_IMAGE:
-                    _unknown(img, KNOWN_IMAGE, f"provider.images[{i}].", extra)
+                    extra.add(img, KNOWN_IMAGE, ("provider", "images", i))
                 if logo is None:
                     logo = as_str(img.get("url"), issues, f"provider.images[{i}].url")
 
         topics = []
         for i, t in enumerate(as_list(get("topics"), issues, "topics")):
+            if t is None:
+                issues.append((f"topics[{i}]", "null", _NULL_ITEM))
+                continue
             t = as_text(t, issues, f"topics[{i}]")
             if t is not None:
                 topics.append(t)
@@ -430,7 +508,7 @@ class BatchBuilder:
         a["topics"].append(topics)
         a["image_count"].append(image_count)
         a["related_count"].append(related_count)
-        a["extra"].append(to_json(extra) if extra else None)
+        a["extra"].append(extra.json())
         body = ex.body
         a["body"].append(body if body and not body.isspace() else None)
         a["source_path"].append(sp)
@@ -446,7 +524,7 @@ class BatchBuilder:
             self.issues.append((sp, article_id, field, raw, problem))
         return article_id
 
-    def _images(self, article_id: str, sp: str, images, issues: list, extra: dict) -> int:
+    def _images(self, article_id: str, sp: str, images, issues: list, extra: _Extra) -> int:
         if images is None:
             return 0
         images = as_list(images, issues, "images")
@@ -456,10 +534,10 @@ class BatchBuilder:
         n = 0
         for i, img in enumerate(images):
             if type(img) is not dict:
-                as_mapping(img, issues, f"images[{i}]")
+                _item(img, issues, f"images[{i}]")
                 continue
             if not img.keys() <= KNOWN_IMAGE:
-                _unknown(img, KNOWN_IMAGE, f"images[{i}].", extra)
+                extra.add(img, KNOWN_IMAGE, ("images", i))
             aid(article_id)
             spc(sp)
             pos(i)
@@ -469,7 +547,7 @@ class BatchBuilder:
             n += 1
         return n
 
-    def _related(self, article_id: str, sp: str, related, issues: list, extra: dict) -> int:
+    def _related(self, article_id: str, sp: str, related, issues: list, extra: _Extra) -> int:
         if related is None:
             return 0
         related = as_list(related, issues, "related")
@@ -480,10 +558,10 @@ class BatchBuilder:
         n = 0
         for i, link in enumerate(related):
             if type(link) is not dict:
-                as_mapping(link, issues, f"related[{i}]")
+                _item(link, issues, f"related[{i}]")
                 continue
             if not link.keys() <= KNOWN_RELATED:
-                _unknown(link, KNOWN_RELATED, f"related[{i}].", extra)
+                extra.add(link, KNOWN_RELATED, ("related", i))
             g = link.get
             web = g("webUrl")
             if web is None or (type(web) is str and not web.strip()):
@@ -492,16 +570,16 @@ class BatchBuilder:
             if type(prov) is not dict:
                 prov = as_mapping(prov, issues, f"related[{i}].provider")
             elif not prov.keys() <= KNOWN_LINK_PROVIDER:
-                _unknown(prov, KNOWN_LINK_PROVIDER, f"related[{i}].provider.", extra)
+                extra.add(prov, KNOWN_LINK_PROVIDER, ("related", i, "provider"))
             n_img = 0
             imgs = g("images")
             if imgs is not None:
                 for j, img in enumerate(as_list(imgs, issues, f"related[{i}].images")):
                     if type(img) is not dict:
-                        as_mapping(img, issues, f"related[{i}].images[{j}]")
+                        _item(img, issues, f"related[{i}].images[{j}]")
                         continue
                     if not img.keys() <= KNOWN_IMAGE:
-                        _unknown(img, KNOWN_IMAGE, f"related[{i}].images[{j}].", extra)
+                        extra.add(img, KNOWN_IMAGE, ("related", i, "images", j))
                     i_aid(article_id)
                     i_sp(sp)
                     i_rpos(i)
@@ -587,6 +665,17 @@ class BatchBuilder:
                 self.issues.append((d.ex.file.source_path, d.article_id, f"related[{link_pos[i]}].webUrl", w or "",
                                     "missing: the related link has no webUrl"))
 
+        # a null link or image is skipped, and an issue, as in _related
+        for i in np.flatnonzero(~link_ok & ~suspect[link_rec]).tolist():
+            d = read[link_rec[i]]
+            self.issues.append((d.ex.file.source_path, d.article_id, f"related[{link_pos[i]}]", "null", _NULL_ITEM))
+        null_img = ~images.is_valid().to_numpy(zero_copy_only=False) & link_ok[img_link] & ~suspect[link_rec[img_link]]
+        for i in np.flatnonzero(null_img).tolist():
+            link = img_link[i]
+            d = read[link_rec[link]]
+            self.issues.append((d.ex.file.source_path, d.article_id, f"related[{link_pos[link]}].images[{img_pos[i]}]",
+                                "null", _NULL_ITEM))
+
         for d in [deferred[i] for i in refused] + [d for r, d in enumerate(read) if suspect[r]]:
             self._related_from_python(d)
 
@@ -596,14 +685,17 @@ class BatchBuilder:
         issues: list = []
         try:
             value, fast = fastyaml.load(d.ex.front_matter)
+            if not fast:  # PyYAML's meaning had the last word on this record after all
+                # (the rest of the record passed the fast path: every issue is in `related`)
+                value = safeyaml.settle(value, issues)
         except Exception as e:  # noqa: BLE001 - PyYAML accepts what the fast path did; if not, one file must not stop the batch
             self.articles["related_count"][d.row] = 0
-            self.issues.append((sp, d.article_id, "related", "", f"could not be read again: {type(e).__name__}: {e}"))
+            self.issues.append((sp, d.article_id, "related", "", unexpected("read again the related list of", e)))
             return
-        if not fast:  # PyYAML had the last word on this record after all
+        if not fast:
             self.files["parser"][d.file_row] = "pyyaml"
         self.articles["related_count"][d.row] = self._related(d.article_id, sp, value.get("related"), issues, d.extra)
-        self.articles["extra"][d.row] = to_json(d.extra) if d.extra else None
+        self.articles["extra"][d.row] = d.extra.json()
         self.issues.extend((sp, d.article_id, field, raw, problem) for field, raw, problem in issues)
 
     # -- pass 2: typed tables --------------------------------------------------------

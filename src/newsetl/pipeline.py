@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from . import __version__
 from . import schema as S
 from .catalog import ensure_catalog, write_catalog
-from .extract import SourceFile, discover, extract, extract_all, read_bytes
+from .extract import EMPTY_SHA256, Extracted, SourceFile, discover, extract_all, read_error, read_file, unexpected
 from .flatten import BatchBuilder
 from .load import (
     BUILD_MEMORY,
@@ -46,7 +46,7 @@ from .load import (
     write_staging,
     write_table,
 )
-from .store import Warehouse, read_manifest, write_info, write_manifest
+from .store import Warehouse, read_info, read_manifest, write_info, write_manifest
 
 BATCH_FILES = 1000  # a batch is at most this many files ...
 BATCH_BYTES = 8 << 20  # ... or this many bytes, so memory stays flat per worker
@@ -54,6 +54,9 @@ LOCK_TIMEOUT = 600.0
 IN_PROCESS_BYTES = 8 << 20  # less to parse than this: no worker processes
 
 MANIFEST_SCHEMA = S.STG_FILES.schema.append(pa.field("batch_id", pa.string()))
+# The meaning of staging rows: bump it when the same bytes would give other
+# rows, and the first run of the new version parses every file again.
+PARSE_VERSION = 2
 
 
 def new_run_id(now: dt.datetime | None = None) -> str:
@@ -110,14 +113,17 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
     previous = wh.current()
     as_of, racy_ns = _check_as_of(as_of or started, previous)
     old = {}
-    manifest = read_manifest(previous)
+    manifest = read_manifest(previous) if previous is not None and _parse_version(previous) == PARSE_VERSION else None
     if manifest is not None:
         cols = manifest.select(["source_path", "bytes", "mtime_ns", "sha256"]).to_pydict()
         old = {p: (b, m, h) for p, b, m, h in zip(cols["source_path"], cols["bytes"], cols["mtime_ns"], cols["sha256"])}
     to_read, unchanged, new = [], [], 0
     for f in files:
         before = old.get(f.source_path)
-        if before is None:
+        if f.problem is not None:  # not a readable file: looked at again every run
+            new += before is None
+            to_read.append((f, None))
+        elif before is None:
             new += 1
             to_read.append((f, None))
         elif before[0] == f.size and before[1] == f.mtime_ns and f.mtime_ns < racy_ns:
@@ -125,9 +131,19 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
         else:
             to_read.append((f, before[2]))
     seen = {f.source_path for f in files}
+    if previous is not None and manifest is None:  # parsed by another version: every old row goes
+        old = {p: None for p in read_manifest(previous).column("source_path").to_pylist()}
+        new = sum(f.source_path not in old for f in files)
     deleted = sorted(p for p in old if p not in seen)
     return Plan(run_id, started, as_of, [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)],
                 str(wh.root), str(previous) if previous else None, len(files), to_read, unchanged, deleted, new)
+
+
+def _parse_version(snapshot: Path) -> int:
+    try:
+        return read_info(snapshot).get("parse_version", 1)
+    except FileNotFoundError:
+        return 1
 
 
 RACY_NS = 2_000_000_000  # mtime resolution to distrust: some filesystems keep whole (even 2) seconds
@@ -200,20 +216,19 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
     """Read, parse and flatten one batch of files; write its staging tables.
 
     A file whose content hash equals the one it had before is not parsed again.
-    Never raises for bad file content: such files come back rejected.
+    Whatever happens to one file while it is read, split, parsed, typed or
+    flattened makes that file `rejected` with a one-line error; only the
+    warehouse (writing the staging files) can make this raise.
     """
-    builder = BatchBuilder(spec.run_id)
     same = []
     read = []
+    unreadable = []
     nbytes = 0
     for f, old_sha in spec.files:
         try:
-            data = read_bytes(f.path)
-        except OSError as e:
-            # vanished or unreadable since listing: reported, never fatal
-            ex = extract(f, b"")
-            ex.error = f"cannot read file: {e.strerror or e}"
-            builder.add(ex)
+            data = read_file(f)
+        except Exception as e:  # noqa: BLE001 - vanished, unreadable or not a file since listing: never fatal
+            unreadable.append(Extracted(f, EMPTY_SHA256, 0, error=read_error(e)))
             continue
         nbytes += len(data)
         # touched but not changed (a checkout, a copy): not worth parsing
@@ -221,9 +236,7 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
             same.append((f.source_path, f.mtime_ns))
             continue
         read.append((f, data))
-    for ex in extract_all(read, fast=spec.parser == "fast", split_related=True):
-        builder.add(ex)
-    tables = builder.tables()
+    tables = flatten_files(spec.run_id, unreadable + extract_all(read, fast=spec.parser == "fast", split_related=True))
     files = tables["stg_files"]
     if files.num_rows:
         write_staging(Path(spec.staging_dir) / spec.batch_id, spec.batch_id,
@@ -239,6 +252,23 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
         bytes=nbytes,
         rows={name: t.num_rows for name, t in tables.items()},
     )
+
+
+def flatten_files(run_id: str, extracted: list[Extracted]) -> dict[str, pa.Table]:
+    """The staging tables of extracted files. Typing runs a column at a time over
+    the batch; should one file's values still break that, each file is typed on
+    its own, so that only the file that breaks is rejected."""
+    builder = BatchBuilder(run_id)
+    for ex in extracted:
+        builder.add(ex)
+    try:
+        return builder.tables()
+    except Exception as e:  # noqa: BLE001 - one file must never stop its batch
+        if len(extracted) == 1:
+            ex = extracted[0]
+            return flatten_files(run_id, [Extracted(ex.file, ex.sha256, ex.size, error=unexpected("type", e))])
+    parts = [flatten_files(run_id, [ex]) for ex in extracted]
+    return {name: pa.concat_tables([p[name] for p in parts]) for name in parts[0]}
 
 
 def _start_method() -> str:
@@ -407,6 +437,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     write_manifest(out, manifest)
     write_info(out, {
         "run_id": p.run_id,
+        "parse_version": PARSE_VERSION,
         "batches": sorted(set(manifest.column("batch_id").to_pylist())),
         "counts": counts,
         "inputs": p.inputs,
