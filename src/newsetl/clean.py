@@ -229,6 +229,16 @@ def json_key(key) -> str:
     return f"!!{t.__name__} {key!r}"
 
 
+def _plain_keys(value) -> bool:
+    """Whether every mapping key in `value` is a string that `json_key` leaves as it is."""
+    t = type(value)
+    if t is list:
+        return all(map(_plain_keys, value))
+    if isinstance(value, dict):
+        return all(type(k) is str and not k.startswith("!") for k in value) and all(map(_plain_keys, value.values()))
+    return True
+
+
 def _json_ready(value):
     """`value` with every mapping key made a string by `json_key`."""
     t = type(value)
@@ -241,4 +251,5 @@ def _json_ready(value):
 
 def to_json(value) -> str:
     """JSON text of a value of a record (dates as ISO 8601, keys as `json_key` writes them)."""
-    return orjson.dumps(_json_ready(value), default=str).decode()
+    # copying a record's mappings to rewrite keys costs memory: only when a key needs it
+    return orjson.dumps(value if _plain_keys(value) else _json_ready(value), default=str).decode()

@@ -329,16 +329,16 @@ def read_file(file: SourceFile, cap: int = limits.RECORD.file_bytes) -> bytes:
             raise RejectedFile(f"not a regular file: {_kind(st.st_mode)}")
         if st.st_size > cap:
             raise RejectedFile(f"file too large: {st.st_size:,} bytes, the cap per record is {cap:,}")
-        chunks, size = [], 0
-        while size <= cap:  # it may grow while read: never hold more than the cap
-            chunk = os.read(fd, min(cap + 1 - size, 1 << 24) or 1)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        # one read of the size it has (one allocation); it may grow meanwhile:
+        # read on, but never hold more than the cap
+        chunks = [os.read(fd, st.st_size + 1)]
+        size = len(chunks[0])
+        while size <= cap and chunks[-1]:
+            chunks.append(os.read(fd, min(cap + 1 - size, 1 << 20)))
+            size += len(chunks[-1])
         if size > cap:
             raise RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
-        return b"".join(chunks)
+        return chunks[0] if len(chunks) <= 2 and not chunks[-1] else b"".join(chunks)
     finally:
         os.close(fd)
 

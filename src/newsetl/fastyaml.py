@@ -521,10 +521,14 @@ def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, in
     With `split`, that key's value is not decoded: its JSON comes back as bytes
     (`"key": value`) and the key is left out of the value. Raises whatever
     rapidyaml and orjson raise, and NeedsFallback past the node cap."""
+    # rapidyaml's tree and JSON take about 500 bytes a node: a huge record would
+    # take gigabytes before it could be counted (limits.FAST_NODES). In the
+    # subset every node but the root is an entry (`key:`) or an item (`- `), so
+    # their count bounds the nodes; below 2 bytes a node, a short text cannot pass.
+    if len(data) > 2 * limits.FAST_NODES and data.count(b":") + data.count(b"- ") >= limits.FAST_NODES:
+        raise NeedsFallback("too many keys and items for the fast parser")
     tree = ryml.Tree()
     ryml.parse_csubstr(data, tree)
-    if tree.size() > limits.RECORD.nodes:
-        raise NeedsFallback("past the node cap")
     root = tree.root_id()
     part = None
     if split is not None and tree.is_map(root):

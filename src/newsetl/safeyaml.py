@@ -241,6 +241,7 @@ def _load(text: str, cap: limits.Limits) -> tuple[object, bool]:
             event = parser.get_event()
             cls = event.__class__
             if cls is E.ScalarEvent or cls is E.AliasEvent:
+                is_key = bool(stack) and stack[-1].kind == "map" and not stack[-1].has_key
                 if cls is E.ScalarEvent:
                     tag = event.tag
                     if tag is None or tag == "!":
@@ -248,9 +249,9 @@ def _load(text: str, cap: limits.Limits) -> tuple[object, bool]:
                     if tag in (SEQ, MAP, SET, OMAP, PAIRS):
                         raise _problem(f"expected a {'mapping' if tag in (MAP, SET) else 'sequence'} node, "
                                        "but found scalar", event.start_mark)
-                    if tag == MERGE and stack and stack[-1].kind == "map" and not stack[-1].has_key:
+                    if tag == MERGE and is_key:
                         value = _MERGE_KEY  # a merge key: never constructed
-                    elif tag == VALUE and stack and stack[-1].kind == "map" and not stack[-1].has_key:
+                    elif tag == VALUE and is_key:
                         value = event.value  # `=` as a key is the string "=" (PyYAML)
                     else:
                         value = _scalar(tag, event.value, event.start_mark)
@@ -267,6 +268,8 @@ def _load(text: str, cap: limits.Limits) -> tuple[object, bool]:
                     if name not in anchors:
                         raise _problem(f"found undefined alias {name!r}", event.start_mark)
                     value, nodes, nbytes, height = anchors[name]
+                if is_key:  # a mapping entry counts once, as its value (as rapidyaml counts)
+                    nodes = 0
                 total_nodes += nodes
                 total_bytes += nbytes
                 _check(total_nodes, total_bytes, len(stack) + height, cap, event.start_mark, cls is E.AliasEvent)
@@ -338,13 +341,13 @@ def _define(anchors: dict, name: str, entry: tuple, mark) -> None:
 
 
 def _check(nodes: int, nbytes: int, depth: int, cap: limits.Limits, mark, alias: bool = False) -> None:
-    what = "alias bomb: YAML aliases expand" if alias else "record too large: it has"
+    what = "alias bomb: with its aliases expanded, the record has" if alias else "record too large:"
     if nodes > cap.nodes:
-        raise _limit(f"{what} more than {cap.nodes:,} keys and items, the cap per record", mark)
+        raise _limit(f"{what} more than {cap.nodes:,} keys and items (the cap per record)", mark)
     if nbytes > cap.expanded_bytes:
-        raise _limit(f"{what} more than {cap.expanded_bytes:,} characters of text, the cap per record", mark)
+        raise _limit(f"{what} more than {cap.expanded_bytes:,} characters of text (the cap per record)", mark)
     if depth > cap.depth:
-        raise _limit(f"nesting deeper than {cap.depth} levels, the cap per record", mark)
+        raise _limit(f"nesting deeper than {cap.depth} levels (the cap per record)", mark)
 
 
 def _add(frame: _Frame, value, nodes: int, nbytes: int, height: int, mark) -> None:
