@@ -8,12 +8,13 @@ DEMO_DIR  ?= data/demo
 DEMO_RECORDS ?= 2000
 SEED   ?= 42
 
-.PHONY: install install-dev run test bench demo clean help serve prefect-server chromium
+.PHONY: install install-dev run test fuzz bench demo clean help serve prefect-server chromium
 
 help:
 	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell"
 	@echo "make run       run the ETL flow (demo data unless INPUT=folder) and print top providers"
 	@echo "make test      install dev dependencies and run the test suite"
+	@echo "make fuzz      the property tests with a long budget (hours; tests/test_properties.py)"
 	@echo "make bench     benchmarks against the naive way (see bench/)"
 	@echo "make prefect-server   start a local Prefect server (then export PREFECT_API_URL=http://127.0.0.1:4200/api)"
 	@echo "make serve     serve news-etl on the demo data every 30 minutes (needs PREFECT_API_URL)"
@@ -48,6 +49,9 @@ endif
 
 test: install-dev chromium
 	$(BIN)/python -m pytest -q
+
+fuzz: install-dev
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:randomly tests/test_properties.py
 
 bench: install-dev
 	$(BIN)/python bench/run.py

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -26,3 +27,16 @@ def _quiet_prefect(tmp_path_factory):
     os.environ.setdefault("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     yield
+
+
+# Hypothesis: a small budget in `make test`, a long one in `make fuzz` (HYPOTHESIS_PROFILE=fuzz)
+# (each property sets its own number of examples: helpers.examples)
+settings.register_profile("default", deadline=None, print_blob=True)
+settings.register_profile("fuzz", deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def corpus_files(corpus) -> list[Path]:
+    """Every real record file (for mutations)."""
+    return sorted(p for p in corpus.rglob("*.md") if p.name != "README.md")

@@ -24,7 +24,7 @@ import newsetl
 from newsetl import demo, pipeline
 from newsetl.store import Warehouse
 
-from .test_incremental import assert_same_as_rebuild
+from .helpers.tables import assert_same_as_rebuild
 
 RUN = "import sys; from newsetl import pipeline; pipeline.run([sys.argv[1]], sys.argv[2], workers=2, lock_timeout=float(sys.argv[3]))"
 

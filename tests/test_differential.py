@@ -6,20 +6,9 @@ from __future__ import annotations
 import pytest
 
 import newsetl
-from newsetl import demo, pipeline, schema
+from newsetl import demo, pipeline
 
-from .test_incremental import table_rows
-
-
-def assert_same_tables(a, b) -> None:
-    for t in schema.WAREHOUSE_TABLES:
-        if t.name == "runs":
-            continue
-        rows_a, rows_b = table_rows(a, t.name), table_rows(b, t.name)
-        if t.name == "article_versions":  # valid_from is each run's own time
-            rows_a = [r[:2] + r[3:] for r in rows_a]
-            rows_b = [r[:2] + r[3:] for r in rows_b]
-        assert rows_a == rows_b, t.name
+from .helpers.tables import assert_same_tables
 
 
 def _build_both(inputs, tmp_path):

@@ -9,7 +9,7 @@ import newsetl
 from newsetl import flatten, pipeline
 from newsetl.extract import SourceFile, extract
 
-from .test_differential import assert_same_tables
+from .helpers.tables import assert_same_tables
 
 HEAD = '---\ntitle: "{name}"\nwebUrl: "https://site.example/{name}"\npublishedDateTime: 2021-03-01T10:00:00Z\n'
 LINK = ('  - title: "Link {i}"\n    webUrl: "https://other.example/{i}"\n    publishedDateTime: 2021-02-0{i}T08:30:00Z\n'

@@ -8,36 +8,12 @@ import os
 import shutil
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 import newsetl
-from newsetl import demo, pipeline, schema
+from newsetl import demo, pipeline
 
-# columns that say *when* or *by which run* a row was loaded: they differ
-# between an incremental warehouse and a rebuild by design
-RUN_COLUMNS = {"run_id"}
-HISTORY_TABLES = {"runs", "article_versions"}
-
-
-def table_rows(wh: Path, name: str) -> list[tuple]:
-    con = newsetl.connect(wh)
-    try:
-        t = con.sql(f"SELECT * FROM {name}").to_arrow_table()
-    finally:
-        con.close()
-    keep = [c for c in t.column_names if c not in RUN_COLUMNS]
-    return sorted(tuple(repr(v) for v in row.values()) for row in t.select(keep).to_pylist())
-
-
-def assert_same_as_rebuild(inputs: list[Path], wh: Path, tmp_path: Path) -> None:
-    fresh = tmp_path / f"rebuild-{len(list(tmp_path.iterdir()))}"
-    pipeline.run(inputs, fresh, workers=1)
-    for t in schema.WAREHOUSE_TABLES:
-        if t.name in HISTORY_TABLES:
-            continue
-        assert table_rows(wh, t.name) == table_rows(fresh, t.name), t.name
-
+from .helpers.tables import assert_same_as_rebuild
 
 def last_run(wh: Path) -> dict:
     con = newsetl.connect(wh)

@@ -15,7 +15,7 @@ import newsetl
 from newsetl import demo, pipeline, schema
 
 from .conftest import BAD_INPUT
-from .test_differential import assert_same_tables
+from .helpers.tables import assert_same_tables
 
 REJECTED = {
     "alias_bomb.md", "binary.md", "empty.md", "invalid_yaml.md", "latin1.md",

@@ -85,11 +85,20 @@ def _walk(root: str):
     """(relative path, OS path to read, stat result or None, problem or None) of every
     record entry under `root` (a resolved folder), by the listing rules above."""
     # os.scandir is several times cheaper than Path.rglob on large folders
-    seen = {(st.st_dev, st.st_ino) for st in [os.stat(root)]}
+    seen: set[tuple[int, int]] = set()
     inside = os.path.join(root, "")
     stack = [(root, "")]
-    while stack:
-        d, rel_dir = stack.pop()
+    linked: list[tuple[str, str]] = []  # folders reached by a link: after the real ones, so a folder keeps its own path
+    while stack or linked:
+        d, rel_dir = stack.pop() if stack else linked.pop()
+        try:
+            st = os.stat(d)
+        except OSError:
+            st = None
+        if st is not None:
+            if (st.st_dev, st.st_ino) in seen:
+                continue  # a folder reached twice is read once
+            seen.add((st.st_dev, st.st_ino))
         try:
             with os.scandir(d) as it:
                 entries = list(it)
@@ -119,9 +128,7 @@ def _walk(root: str):
                     st = e.stat(follow_symlinks=False)
                     path = e.path
                 if stat.S_ISDIR(st.st_mode):
-                    if (st.st_dev, st.st_ino) not in seen:  # a folder reached twice is read once
-                        seen.add((st.st_dev, st.st_ino))
-                        stack.append((path, rel + "/"))
+                    (linked if path is not e.path else stack).append((path, rel + "/"))
                 elif _is_record(e.name):
                     problem = None if stat.S_ISREG(st.st_mode) else f"not a regular file: {_kind(st.st_mode)}"
                     yield rel, path, st, problem

@@ -49,7 +49,6 @@ from .clean import (
     as_text,
     as_timestamp,
     as_unstripped,
-    raw_text,
     to_json,
 )
 from .extract import Extracted, unexpected

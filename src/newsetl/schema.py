@@ -78,7 +78,7 @@ ARTICLES = _t(
     ("related_count", I32, "number of rows in related_links for this article"),
     ("featured_content", STR, "featuredContent (embedded HTML), as written"),
     ("secured", STR, "secured (an opaque token), as written"),
-    ("extra", STR, "JSON object of the keys newsetl does not know; NULL if none"),
+    ("extra", STR, "JSON of the keys newsetl does not know, at any depth, nested as in the record (keys of other YAML types tagged: `!!int 1`); NULL if none"),
     ("body", STR, "Markdown text after the front matter; NULL when empty"),
     ("source_path", STR, "the file this row came from: input folder name / path inside it"),
     ("source_sha256", STR, "SHA-256 of that file's bytes"),

@@ -92,7 +92,10 @@ class _Constructor(yaml.constructor.SafeConstructor):
                 explicit.append((key_node, value_node))
         out = {}
         for sub in reversed(merges):
-            out.update(self.construct_object(sub, deep=True))
+            value = self.construct_object(sub, deep=True)
+            if not isinstance(value, dict):  # a !!set or !!omap is not merged (safeyaml's rule)
+                raise yaml.constructor.ConstructorError(None, None, "expected a mapping for merging", sub.start_mark)
+            out.update(value)
         seen, dropped = set(), []
         for key_node, value_node in explicit:
             key = key_node.value if key_node.tag == VALUE else _key(self.construct_object(key_node, deep=True))
