@@ -259,6 +259,8 @@ def _load(text: str, cap: limits.Limits) -> tuple[object, bool]:
                             dirty = True
                     nodes, nbytes, height = 1, len(event.value), 1
                     if event.anchor is not None:
+                        if event.anchor in open_anchors:
+                            raise _problem(f"found duplicate anchor {event.anchor!r}", event.start_mark)
                         _define(anchors, event.anchor, (value, nodes, nbytes, height), event.start_mark)
                 else:
                     name = event.anchor
