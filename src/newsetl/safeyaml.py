@@ -257,7 +257,7 @@ def _load(text: str, cap: limits.Limits) -> tuple[object, bool]:
                         value = _scalar(tag, event.value, event.start_mark)
                         if value.__class__ is Unrepresentable:
                             dirty = True
-                    nodes, nbytes, height = 1, len(event.value), 1
+                    nodes, nbytes, height = 1, len(event.value), 0  # depth counts lists and mappings
                     if event.anchor is not None:
                         if event.anchor in open_anchors:
                             raise _problem(f"found duplicate anchor {event.anchor!r}", event.start_mark)
