@@ -228,3 +228,41 @@ def test_property_punycode_and_unicode_spellings_are_one_domain(label):
         return  # not a DNS label
     assert normalize_domain(a_label.upper() + ".de.") == unicode_form
     assert normalize_domain(a_label + ".de") == unicode_form
+
+
+# -- --provider -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("given_, domain", [
+    ("İSTANBUL.TR", "istanbul.tr"), ("IstanBul.TR.", "istanbul.tr"), (" istanbul.tr ", "istanbul.tr"),
+    ("XN--BCHER-KVA.DE", "bücher.de"), ("bücher.de", "bücher.de"), ("BU\u0308CHER.DE.", "bücher.de"),
+    ("ıstanbul.tr", "ıstanbul.tr"), ("ＥＸＡＭＰＬＥ．ＣＯＭ", "example.com"),
+])
+def test_provider_filter_finds_the_provider_however_written(wh, given_, domain):
+    (row,) = reports.run(wh, "provider_stats", provider=given_).to_pylist()
+    assert row["provider_domain"] == domain and row["articles"] == len(articles_of(domain))
+    assert names(reports.run(wh, "top_articles", provider=given_)) == articles_of(domain)
+    cited = sum(r.count(domain) for _d, _t, r in STORED.values())
+    assert row["citations_received"] == cited
+
+
+def test_provider_filter_applies_to_citations_and_issues(wh):
+    rows = reports.run(wh, "provider_citations", provider="XN--BCHER-KVA.DE").to_pylist()
+    # links into or out of bücher.de: r01 (istanbul.tr -> bücher.de) and r04 (bücher.de -> bücher.de)
+    assert sorted((r["citing_provider_domain"], r["cited_provider_domain"], r["links"]) for r in rows) == [
+        ("bücher.de", "bücher.de", 1), ("istanbul.tr", "bücher.de", 1)]
+
+
+def test_provider_that_is_no_domain_is_a_one_line_error(wh):
+    with pytest.raises(reports.ReportError) as e:
+        reports.run(wh, "provider_stats", provider=" . ")
+    assert str(e.value) == "--provider ' . ' is not a domain"
+
+
+def test_provider_through_the_real_cli(wh):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    res = subprocess.run([sys.executable, "-m", "newsetl.cli", "report", "provider_stats", "--warehouse", str(wh),
+                          "--provider", "İSTANBUL.TR", "--format", "json"],
+                         capture_output=True, text=True, env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    (row,) = json.loads(res.stdout)
+    assert (row["provider_domain"], row["articles"]) == ("istanbul.tr", 3)

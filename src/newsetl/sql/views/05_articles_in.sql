@@ -4,7 +4,10 @@
 --                 session's TimeZone. Pass UTC wall-clock TIMESTAMPs, e.g.
 --                 since := TIMESTAMP '2021-01-01', until := TIMESTAMP '2021-03-31 23:59:59.999999'.
 --                 An article without published_at is out of scope as soon as a bound is given.
---   provider      provider_domain, compared case-insensitively
+--   provider      a provider_domain as stored: compared after lower(trim(provider)), which
+--                 leaves a stored domain unchanged and folds case as newsetl does (İ -> i).
+--                 Punycode (xn--), a trailing dot and NFKC are not undone here: pass the
+--                 stored form (Unicode labels); newsetl report --provider normalises for you.
 --   topic         one of the article's topics, compared case-insensitively
 -- Every parameter defaults to NULL, meaning "no filter":
 --   SELECT count(*) FROM articles_in(since := TIMESTAMP '2021-06-01', topic := 'AI');
