@@ -266,3 +266,85 @@ def test_provider_through_the_real_cli(wh):
     assert res.returncode == 0, res.stderr
     (row,) = json.loads(res.stdout)
     assert (row["provider_domain"], row["articles"]) == ("istanbul.tr", 3)
+
+
+# -- --topic ------------------------------------------------------------------------------
+
+TOPICS = ["ML", "ml", "AI", "ai", "AI\x1fML", "ai\x1fml", "a,b", "a", "b", "semi;colon", "semi", "colon",
+          'He said "hi"', "it's", "it", " Spaced ", "spaced", "ünïcode", "ÜNÏCODE", "Cloud, Edge", "Cloud", "Edge",
+          "AI\x1f", ",", ";", '"', "'"]
+
+
+def test_topic_filter_matches_whole_topics_only(con):
+    assert articles_with_topic("ML") == {"r02", "r09"}  # the model: "AI\x1fML" (r01) is no ML
+    for topic in TOPICS:
+        want = articles_with_topic(topic)
+        assert names(reports.run(con, "top_articles", topic=topic)) == want, topic
+
+
+def test_every_report_with_a_topic_counts_the_same_articles(con):
+    for topic in TOPICS:
+        want = articles_with_topic(topic)
+        n = len(want)
+        assert sum(r["articles"] for r in reports.run(con, "provider_stats", topic=topic).to_pylist()) == n, topic
+        assert sum(r["articles"] for r in reports.run(con, "top_providers", topic=topic).to_pylist()) == n, topic
+        assert sum(r["articles"] for r in reports.run(con, "quality_distribution", topic=topic).to_pylist()) == n, topic
+        assert sum(r["articles"] for r in reports.run(con, "quality_by_month", topic=topic).to_pylist()) == n, topic
+        citing = {n_ for n_ in want if STORED[n_][2]}
+        got = sum(r["citing_articles"] for r in reports.run(con, "provider_citations", topic=topic).to_pylist())
+        assert got == sum(len(set(STORED[n_][2])) for n_ in citing), topic  # one row per cited domain
+        stats = reports.run(con, "topic_stats", topic=topic).to_pylist()
+        written = {t for n_ in want for t in STORED[n_][1] if t.lower() == topic.strip().lower()}
+        assert {r["topic"] for r in stats} == written, topic
+        for r in stats:
+            assert r["articles"] == sum(r["topic"] in STORED[n_][1] for n_ in STORED), topic
+
+
+def test_macros_match_whole_topics_and_never_an_empty_one(con):
+    def count(topic):
+        return con.execute("SELECT count(*) FROM articles_in(topic := $t)", {"t": topic}).fetchone()[0]
+
+    assert count("") == count(" ") == 0  # r07 has no topics: no empty topic to match
+    assert count(None) == len(STORED)
+    assert count("ai" + chr(31) + "ml") == 1 and count("ml") == 2
+    assert con.execute("SELECT topic, articles FROM topic_stats_for(topic := $t)", {"t": "AI\x1fML"}).fetchall() == [
+        ("AI\x1fML", 1)]
+
+
+def test_html_page_scope_counts_whole_topics(wh):
+    from newsetl import html_report
+
+    page = html_report.build(wh, topic="ML")
+    assert "topic ML" in page
+    con = newsetl.connect(wh)
+    try:
+        assert html_report._summary(con, reports.check_filters({"topic": "ML"}))["articles"] == 2
+    finally:
+        con.close()
+
+
+def test_older_duckdb_shell_answers_the_same(wh):
+    shell = Path(sys.executable).parent / "duckdb"
+    if not shell.exists():
+        found = shutil.which("duckdb")
+        if not found:
+            pytest.skip("no DuckDB shell (.venv/bin/duckdb: pip install duckdb-cli)")
+        shell = Path(found)
+    queries = {
+        "ml": "SELECT count(*) FROM articles_in(topic := 'ml')",
+        "aiml": "SELECT count(*) FROM articles_in(topic := 'ai' || chr(31) || 'ml')",
+        "a": "SELECT count(*) FROM articles_in(topic := 'a')",
+        "ab": "SELECT count(*) FROM articles_in(topic := 'A,B')",
+        "quote": "SELECT count(*) FROM articles_in(topic := 'he said \"hi\"')",
+        "uni": "SELECT count(*) FROM articles_in(topic := 'ünïcode')",
+        "empty": "SELECT count(*) FROM articles_in(topic := '')",
+        "buecher": "SELECT articles FROM provider_stats_for(provider := 'BÜCHER.DE')",
+        "istanbul": "SELECT articles FROM provider_stats_for(provider := 'İSTANBUL.TR')",
+    }
+    sql = ";\n".join(f"SELECT '{k}', ({q})" for k, q in queries.items())
+    res = subprocess.run([str(shell), "-readonly", "-csv", "-noheader", str(wh / "news.duckdb"), "-c", sql],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    got = {k: int(v) for k, v in (line.rsplit(",", 1) for line in res.stdout.split())}
+    assert got == {"ml": 2, "aiml": 1, "a": 0, "ab": 1, "quote": 1, "uni": 2, "empty": 0, "buecher": 3,
+                   "istanbul": 3}
