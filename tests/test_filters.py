@@ -348,3 +348,80 @@ def test_older_duckdb_shell_answers_the_same(wh):
     got = {k: int(v) for k, v in (line.rsplit(",", 1) for line in res.stdout.split())}
     assert got == {"ml": 2, "aiml": 1, "a": 0, "ab": 1, "quote": 1, "uni": 2, "empty": 0, "buecher": 3,
                    "istanbul": 3}
+
+
+# -- --as-of --------------------------------------------------------------------------------
+
+def _run_cli(site: Path, warehouse: Path, as_of: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
+    return subprocess.run([sys.executable, "-m", "newsetl.cli", "run", str(site), "--warehouse", str(warehouse),
+                           "--no-prefect", "-q", "--workers", "1", "--as-of", as_of],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("as_of, message", [
+    ("2099-01-01T00:00:00Z", "is in the future"),
+    ("9999-12-31T23:59:59-14:00", "is out of range"),  # UTC: year 10000
+    ("0001-01-01T00:00:00+01:00", "is out of range"),  # UTC: year 0
+    ("last tuesday", "is not an ISO 8601 date or time"),
+])
+def test_cli_refuses_an_as_of_it_cannot_keep_before_writing_anything(site, tmp_path, as_of, message):
+    warehouse = tmp_path / "wh"
+    res = _run_cli(site, warehouse, as_of)
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith("newsetl run: error: ") and res.stderr.count("\n") == 1, res.stderr
+    assert message in res.stderr and res.stdout == ""
+    assert not warehouse.exists()
+
+
+def test_cli_future_message_names_the_skew(site, tmp_path):
+    res = _run_cli(site, tmp_path / "wh", (dt.datetime.now(UTC) + dt.timedelta(minutes=6)).isoformat())
+    assert res.returncode == 2 and "at most 5 minutes ahead" in res.stderr, res.stderr
+    assert pipeline.AS_OF_SKEW == dt.timedelta(minutes=5)
+    helptext = subprocess.run([sys.executable, "-m", "newsetl.cli", "run", "--help"], capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=60).stdout
+    assert "at most 5 minutes ahead" in " ".join(helptext.split())
+
+
+def test_cli_accepts_an_as_of_within_the_skew(site, tmp_path):
+    soon = (dt.datetime.now(UTC) + dt.timedelta(minutes=2)).replace(microsecond=0)
+    res = _run_cli(site, tmp_path / "wh", soon.isoformat())
+    assert res.returncode == 0, res.stderr
+    con = newsetl.connect(tmp_path / "wh")
+    try:
+        assert con.sql("SELECT as_of FROM runs").fetchall() == [(soon,)]
+        assert {v for (v,) in con.sql("SELECT valid_from FROM article_versions").fetchall()} == {soon}
+    finally:
+        con.close()
+
+
+def test_check_as_of_boundaries():
+    now = dt.datetime(2021, 6, 1, 12, 0, tzinfo=UTC)
+    assert pipeline.check_as_of(now + dt.timedelta(minutes=5), now=now) == now + dt.timedelta(minutes=5)
+    with pytest.raises(ValueError, match="in the future"):
+        pipeline.check_as_of(now + dt.timedelta(minutes=5, microseconds=1), now=now)
+    assert pipeline.check_as_of(dt.datetime(2021, 6, 1), now=now) == dt.datetime(2021, 6, 1, tzinfo=UTC)  # naive: UTC
+    tz = dt.timezone(dt.timedelta(hours=-14))
+    assert pipeline.check_as_of(dt.datetime(2021, 6, 1, 0, tzinfo=tz), now=now + dt.timedelta(hours=14)).utcoffset() == \
+        dt.timedelta(hours=-14)  # kept as given: same instant
+    with pytest.raises(ValueError, match="out of range"):
+        pipeline.check_as_of(dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))), now=now)
+    assert pipeline.check_as_of(dt.datetime(1, 1, 1, tzinfo=UTC), now=now).year == 1
+
+
+def test_library_and_flow_refuse_before_writing(site, tmp_path):
+    future = dt.datetime.now(UTC) + dt.timedelta(days=1)
+    with pytest.raises(ValueError, match="in the future"):
+        pipeline.run([site], tmp_path / "lib", workers=1, as_of=future)
+    assert not (tmp_path / "lib").exists()
+    from flows.etl import news_etl
+
+    with pytest.raises(ValueError, match="in the future"):
+        news_etl.fn(inputs=[str(site)], warehouse=str(tmp_path / "flow"), as_of=future)
+    assert not (tmp_path / "flow").exists()
+
+
+def test_an_as_of_far_ahead_no_longer_blocks_later_runs(site, tmp_path):
+    assert _run_cli(site, tmp_path / "wh", "9999-12-31T23:59:59-14:00").returncode == 2
+    assert pipeline.run([site], tmp_path / "wh", workers=1).run["files_new"] == len(RECORDS)
+    assert pipeline.run([site], tmp_path / "wh", workers=1).run["files_unchanged"] == len(RECORDS)
