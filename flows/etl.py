@@ -69,6 +69,8 @@ def _summary_table(row: dict, counts: dict) -> list[dict]:
 def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = pipeline.LOCK_TIMEOUT,
              reports_dir: str | None = None, as_of: dt.datetime | None = None) -> dict:
     """Run the ETL over `inputs` (folders of Markdown records) into `warehouse`."""
+    if as_of is not None:
+        as_of = pipeline.check_as_of(as_of)  # before anything is written
     log = get_run_logger()
     wh = Warehouse(warehouse)
     wh.prepare()

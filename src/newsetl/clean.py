@@ -9,8 +9,10 @@ because these run for every field of every record.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
+import unicodedata
 from urllib.parse import unquote
 
 import orjson
@@ -161,9 +163,84 @@ def as_name(value, issues: Issues, field: str, sub: str = ""):
     return s
 
 
+# -- provider domains --------------------------------------------------------------
+#
+# One definition of "the same domain", for stored domains (articles, related
+# links, providers) and for the --provider filter; see normalize_domain.
+
+# every white-space character (str.isspace) is below U+3001; plus the dot, for the right end
+_BLANK_OR_DOT = "." + "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+# IDNA's label separators (RFC 3490 3.1); NFKC already turns U+FF0E into "." and U+FF61 into U+3002
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+# characters that do not show as themselves: controls, format (bidi overrides, zero-width),
+# unassigned, private use, surrogates, line and paragraph separators
+_HIDDEN = frozenset(("Cc", "Cf", "Cn", "Co", "Cs", "Zl", "Zp"))
+_MAX_LABEL = 63  # DNS: a longer label is no host name; not converted (and punycode stays cheap)
+
+
+def _fold(s: str) -> str:
+    """NFKC, then one-to-one lower-casing (Unicode's simple case mapping, which Arrow's
+    utf8_lower and DuckDB's lower() use): str.lower() but İ -> i and Σ -> σ wherever
+    they stand (str.lower gives i + U+0307, and ς at the end of a word)."""
+    s = unicodedata.normalize("NFKC", s).translate(_DOTS)
+    s = s.replace("\u0130", "i").replace("\u03a3", "\u03c3").lower()
+    return unicodedata.normalize("NFKC", s)
+
+
+def _shows(label: str) -> bool:
+    return not any(unicodedata.category(c) in _HIDDEN for c in label)
+
+
+def _label(label: str) -> str:
+    """A label of a folded domain in its stored form: Unicode, unless it has a character
+    that does not show as itself, then its punycode A-label (xn--...)."""
+    if label.isascii():
+        if not label.startswith("xn--") or len(label) > _MAX_LABEL:
+            return label
+        try:
+            u = _fold(label[4:].encode("ascii").decode("punycode"))
+        except UnicodeError:
+            return label  # not punycode after all: kept as written
+        # a real A-label decodes to one non-ASCII label; anything else stays as written
+        if not u.isascii() and "." not in u and u == u.strip() and _shows(u):
+            return u
+        return label
+    if _shows(label):
+        return label
+    encoded = "xn--" + label.encode("punycode").decode("ascii")
+    return encoded if len(encoded) <= _MAX_LABEL else label
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a batch repeats a few hundred domains thousands of times
+def normalize_domain(text: str | None) -> str | None:
+    """A provider domain in the one form newsetl stores and compares (None if nothing is left).
+
+    - white space is stripped, then trailing dots (`example.com.` is `example.com`);
+    - ASCII is lower-cased and otherwise kept byte for byte;
+    - other text: NFKC (fullwidth `ｅｘａｍｐｌｅ．ｃｏｍ` is `example.com`), then simple
+      lower-casing, one character to one, locale-free: `I` and `İ` become `i`, `ı` stays
+      `ı` (a letter of its own), `ß` stays `ß` (IDNA 2008 keeps `faß.de` apart from
+      `fass.de`), `Σ` becomes `σ` and `ς` stays;
+    - a label written in punycode is stored as the Unicode it spells (`XN--BCHER-KVA.DE`
+      is `bücher.de`, what an editor reads), when that is one label of characters that
+      show; a label with a character that does not show (a control, a bidi override, a
+      zero-width or unassigned one) is stored as its `xn--` form, so either spelling of a
+      domain lands on one provider.
+
+    Idempotent: a stored domain normalises to itself, and DuckDB's lower(trim()) leaves it
+    unchanged, so the view macros may compare it with lower(trim(provider)).
+    """
+    if text is None:
+        return None
+    s = text.lower() if text.isascii() else _fold(text)
+    s = s.strip().rstrip(_BLANK_OR_DOT)
+    if not s.isascii() or "xn--" in s:
+        s = ".".join(map(_label, s.split(".")))
+    return s or None
+
+
 def as_domain(value, issues: Issues, field: str, sub: str = ""):
-    s = as_str(value, issues, field, sub)
-    return s.lower() if s is not None else None
+    return normalize_domain(as_str(value, issues, field, sub))
 
 
 def as_list(value, issues: Issues, field: str, sub: str = "") -> list:

@@ -141,13 +141,27 @@ def cmd_sql(a) -> int:
 
 
 def _timestamp(text: str):
+    """--as-of: ISO 8601 (UTC without an offset), checked as pipeline.run checks it."""
     import datetime as dt
+
+    from .pipeline import check_as_of
 
     try:
         t = dt.datetime.fromisoformat(text.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 date or time: {text!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=dt.timezone.utc)
+        raise ValueError(f"--as-of {text!r} is not an ISO 8601 date or time") from None
+    return check_as_of(t)
+
+
+class _AsOf(argparse.Action):
+    """Checks --as-of while the command line is read, so a bad one stops the run before
+    anything is written, in one line (argparse's own errors print the usage first)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        try:
+            setattr(namespace, self.dest, _timestamp(values))
+        except ValueError as e:
+            parser.exit(EXIT_USAGE, f"{parser.prog}: error: {e}\n")
 
 
 def cmd_runs(a) -> int:
@@ -210,8 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
     r.add_argument("--top", type=int, default=0, metavar="N", help="print the top N providers after the run")
     r.add_argument("--reports", type=Path, default=None, metavar="DIR", help="export every report to DIR after loading")
-    r.add_argument("--as-of", type=_timestamp, default=None, metavar="TIME",
-                   help="when the files were observed (ISO 8601, UTC if no offset; default: now); "
+    r.add_argument("--as-of", action=_AsOf, default=None, metavar="TIME",
+                   help="when the files were observed (ISO 8601, UTC if no offset; default: now; "
+                        "at most 5 minutes ahead of this machine's clock, for clock skew); "
                         "sets valid_from in article_versions, for backfills and replays")
     r.add_argument("--no-prefect", action="store_true", help="run the stages in-process without Prefect")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress output")

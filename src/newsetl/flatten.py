@@ -176,6 +176,16 @@ def _clean_strings(raw: pa.Array, kind: str) -> pa.Array:
     arr = pc.utf8_trim_whitespace(raw)
     if kind == "domain":
         arr = pc.utf8_lower(arr)
+        # Arrow's lower-casing is clean.normalize_domain for plain ASCII only: the rest
+        # (non-ASCII, punycode labels, a trailing dot) goes through the one definition
+        odd = pc.or_(pc.or_(pc.invert(pc.string_is_ascii(arr)), pc.ends_with(arr, ".")),
+                     pc.match_substring(arr, "xn--"))
+        odd = pc.fill_null(odd, False)
+        if pc.any(odd).as_py():
+            from .clean import normalize_domain
+
+            fixed = [normalize_domain(v) for v in raw.filter(odd).to_pylist()]
+            arr = pc.replace_with_mask(arr, odd, pa.array(fixed, pa.string()))
     pattern = _NEEDS_PYTHON.get(kind)
     if pattern:
         mask = pc.fill_null(pc.match_substring_regex(arr, pattern), False)

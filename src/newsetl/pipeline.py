@@ -149,12 +149,40 @@ def _parse_version(snapshot: Path) -> int:
 RACY_NS = 2_000_000_000  # mtime resolution to distrust: some filesystems keep whole (even 2) seconds
 
 
+# how far ahead of this machine's clock an as-of time may be: the clocks of a scheduler
+# and of the machine that runs the flow may disagree by a little, never by more
+AS_OF_SKEW = dt.timedelta(minutes=5)
+
+
+def check_as_of(as_of: dt.datetime, now: dt.datetime | None = None) -> dt.datetime:
+    """An as-of time a run may use (a naive one is UTC), or a one-line ValueError.
+
+    Not in the future beyond AS_OF_SKEW: history only moves forward, so one run far
+    ahead would refuse every run after it. And in UTC within years 1 to 9999, what
+    Python's datetime, and so the CSV/JSON exports and the next run, can read back.
+    The CLI, `run` and the flow call this before anything is written.
+    """
+    if not isinstance(as_of, dt.datetime):
+        raise ValueError(f"as-of time must be a date and time, not {type(as_of).__name__}")
+    if as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=dt.timezone.utc)
+    try:
+        utc = as_of.astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise ValueError(f"as-of time {as_of.isoformat()} is out of range: in UTC it must fall "
+                         "between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z") from None
+    now = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
+    if utc > now + AS_OF_SKEW:
+        raise ValueError(f"as-of time {as_of.isoformat()} is in the future (now is {now:%Y-%m-%dT%H:%M:%SZ}; "
+                         f"at most {AS_OF_SKEW.seconds // 60} minutes ahead are allowed, for clock skew)")
+    return as_of
+
+
 def _check_as_of(as_of: dt.datetime, previous: Path | None) -> tuple[dt.datetime, int]:
     """The run's as-of time (never before the last run's), and the mtime from which
     an unchanged size and mtime prove nothing: a file written in the same
     tick as the last run listed it may have changed after that listing."""
-    if as_of.tzinfo is None:
-        as_of = as_of.replace(tzinfo=dt.timezone.utc)
+    as_of = check_as_of(as_of)
     racy_ns = 0
     if previous is not None:
         runs = pq.read_table(previous / "runs" / "part-0.parquet", columns=["as_of", "started_at"])
@@ -503,6 +531,8 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
     reference the fast parser's tables are tested against."""
     if parser not in ("fast", "pyyaml"):
         raise ValueError(f"unknown parser {parser!r}: fast or pyyaml")
+    if as_of is not None:
+        as_of = check_as_of(as_of)  # before the warehouse folder is made
     wh = Warehouse(warehouse)
     wh.prepare()
     workers = workers or os.cpu_count() or 1

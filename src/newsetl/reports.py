@@ -25,6 +25,7 @@ import duckdb
 import pyarrow as pa
 
 from .catalog import connect
+from .clean import normalize_domain
 
 FILTERS = ("since", "until", "provider", "topic", "min_articles", "limit")
 _DATES = ("since", "until")
@@ -178,7 +179,10 @@ def check_filters(filters: dict) -> dict:
         if key in _DATES:
             out[key] = parse_when(value, end=key == "until", name=key)
         elif key == "provider":
-            out[key] = _text(value, key).lower()
+            # the form domains are stored in (case, punycode, a trailing dot: see normalize_domain)
+            out[key] = normalize_domain(_text(value, key))
+            if out[key] is None:
+                raise ReportError(f"{flag(key)} {value!r} is not a domain")
         elif key == "topic":
             out[key] = _text(value, key)
         elif key == "min_articles":
