@@ -17,6 +17,10 @@ REGRESSIONS = {
     "merge-of-a-set": "<<: !!set {b, a, c}\n",
     # an anchor given again inside the collection it names was accepted
     "anchor-reused-while-open": "title: &a0 [&a0 null]\n",
+    # an explicit tag on text it does not fit: PyYAML raises AttributeError / KeyError
+    "timestamp-tag-on-text": "title:\n  title: !!timestamp 2021-02-30\n   title: x\n",
+    "bool-tag-on-text": "title:\n  title: !!bool yes\n   title: x\n",
+    "int-tag-on-text": "a: !!int abc\nb: !!int ''\nc: !!float x\nd: !!float ''\n",
 }
 EDGES = {
     "merge-precedence": "b: &x {p: 1, q: 2}\nd: &y {p: 2, r: 1}\nc:\n  <<: [*x, *y]\n  q: 3\n",

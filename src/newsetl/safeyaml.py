@@ -142,6 +142,8 @@ def _scalar(tag: str, value: str, mark):
         raise _problem(e.problem or str(e), mark) from None
     except (ValueError, OverflowError) as e:  # a date that does not exist; an int of too many digits
         return Unrepresentable(tag, value, f"{'not a valid date' if tag == TIMESTAMP else 'not a number'}: {e}")
+    except Exception:  # noqa: BLE001 - an explicit tag on text it does not fit (`!!bool maybe`): PyYAML raises anything
+        return Unrepresentable(tag, value, f"not a valid {tag[len(_T):]}")
     t = type(out)
     if t is int:
         if not INT64_MIN <= out <= INT64_MAX:

@@ -25,15 +25,28 @@ def _unkey(v):
 
 
 class _Constructor(yaml.constructor.SafeConstructor):
+    def construct_yaml_bool(self, node):
+        try:
+            return super().construct_yaml_bool(node)
+        except KeyError:  # an explicit !!bool on text that is no boolean
+            return Unrepresentable(node.tag, node.value, "not a valid bool")
+
     def construct_yaml_int(self, node):
         try:
             v = super().construct_yaml_int(node)
         except ValueError as e:
             return Unrepresentable(node.tag, node.value, f"not a number: {e}")
+        except (IndexError, KeyError):  # `!!int ''`
+            return Unrepresentable(node.tag, node.value, "not a valid int")
         return v if INT64_MIN <= v <= INT64_MAX else Unrepresentable(node.tag, node.value, "integer beyond 64 bits")
 
     def construct_yaml_float(self, node):
-        v = super().construct_yaml_float(node)
+        try:
+            v = super().construct_yaml_float(node)
+        except ValueError as e:
+            return Unrepresentable(node.tag, node.value, f"not a number: {e}")
+        except IndexError:  # `!!float ''`
+            return Unrepresentable(node.tag, node.value, "not a valid float")
         return v if math.isfinite(v) else Unrepresentable(node.tag, node.value, "not a finite number")
 
     def construct_yaml_timestamp(self, node):
@@ -41,6 +54,8 @@ class _Constructor(yaml.constructor.SafeConstructor):
             v = super().construct_yaml_timestamp(node)
         except (ValueError, OverflowError) as e:
             return Unrepresentable(node.tag, node.value, f"not a valid date: {e}")
+        except AttributeError:  # an explicit !!timestamp on text that is no timestamp
+            return Unrepresentable(node.tag, node.value, "not a valid timestamp")
         if isinstance(v, dt.datetime) and v.tzinfo is not None:
             try:
                 v.astimezone(dt.timezone.utc)
@@ -112,6 +127,7 @@ class _Constructor(yaml.constructor.SafeConstructor):
         return out
 
 
+_Constructor.add_constructor("tag:yaml.org,2002:bool", _Constructor.construct_yaml_bool)
 _Constructor.add_constructor("tag:yaml.org,2002:int", _Constructor.construct_yaml_int)
 _Constructor.add_constructor("tag:yaml.org,2002:float", _Constructor.construct_yaml_float)
 _Constructor.add_constructor("tag:yaml.org,2002:timestamp", _Constructor.construct_yaml_timestamp)
