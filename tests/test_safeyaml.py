@@ -21,6 +21,8 @@ REGRESSIONS = {
     "timestamp-tag-on-text": "title:\n  title: !!timestamp 2021-02-30\n   title: x\n",
     "bool-tag-on-text": "title:\n  title: !!bool yes\n   title: x\n",
     "int-tag-on-text": "a: !!int abc\nb: !!int ''\nc: !!float x\nd: !!float ''\n",
+    # the reference merged an !!omap's items as mappings; safeyaml refuses it, as it refuses a !!set
+    "merge-of-an-omap": "title: {<<: !!omap [a: 1, b: 2]}\n",
 }
 EDGES = {
     "merge-precedence": "b: &x {p: 1, q: 2}\nd: &y {p: 2, r: 1}\nc:\n  <<: [*x, *y]\n  q: 3\n",

@@ -97,6 +97,9 @@ class _Constructor(yaml.constructor.SafeConstructor):
         merges, explicit = [], []
         for key_node, value_node in node.value:
             if key_node.tag == MERGE:
+                if value_node.tag not in ("tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"):  # !!omap, !!set: refused
+                    raise yaml.constructor.ConstructorError(None, None, "expected a mapping for merging",
+                                                            value_node.start_mark)
                 subs = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
                 for sub in subs:
                     if not isinstance(sub, MappingNode):
