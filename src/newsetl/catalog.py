@@ -9,14 +9,16 @@ Two ways in, built by the same function:
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-from .load import sql_literal
+from .load import parquet_files, read_list, sql_literal
 from .schema import WAREHOUSE_TABLES
-from .store import Warehouse
+from .store import Warehouse, WarehouseError
 
 # Oldest storage format that holds what the catalog needs (views only), so a
 # DuckDB shell older than the Python package still opens it.
@@ -38,8 +40,10 @@ def view_sql_files() -> list[tuple[str, str]]:
 def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path) -> None:
     """Views over the tables of `snapshot` and every analytics view, in `con`'s current schema."""
     for table in WAREHOUSE_TABLES:
-        pattern = str(snapshot / table.name / "*.parquet")
-        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({sql_literal(pattern)})")
+        # the files by name, not a pattern: a snapshot never changes, and a
+        # warehouse path may hold glob characters
+        files = read_list(parquet_files(snapshot / table.name))
+        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({files})")
     for _name, sql in view_sql_files():
         con.execute(sql)
 
@@ -52,17 +56,43 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
     tmp = wh.root / f"{wh.catalog.name}.{snapshot.name}.tmp"
     for p in (tmp, Path(str(tmp) + ".wal")):
         p.unlink(missing_ok=True)
-    con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {sql_literal(str(tmp))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
-        con.execute("USE cat")
-        create_views(con, snapshot)
-        con.execute("USE memory")
-        con.execute("DETACH cat")
-    finally:
-        con.close()
-    os.replace(tmp, wh.catalog)
+        _write_views_file(tmp, snapshot)
+        os.replace(tmp, wh.catalog)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     (wh.root / MARKER).write_text(snapshot.name + "\n")
+
+
+def _write_views_file(path: Path, snapshot: Path) -> None:
+    # DuckDB names a database's WAL by cutting its real path at the first `?`
+    # (`w?x/news.duckdb` -> `w.wal?x/news.duckdb`): there, build the file
+    # elsewhere and copy it in (it holds views only, a few hundred KB)
+    detour = None
+    target = path
+    if "?" in os.path.realpath(path.parent):
+        detour = Path(tempfile.mkdtemp(prefix="newsetl-catalog-"))
+        if "?" in os.path.realpath(detour):
+            shutil.rmtree(detour, ignore_errors=True)
+            raise WarehouseError(f"cannot write the DuckDB catalog in {path.parent}: its path and the temporary "
+                                 f"folder {detour.parent} both hold a '?' (set TMPDIR to a folder without one)")
+        target = detour / "catalog.duckdb"
+    try:
+        con = duckdb.connect()
+        try:
+            con.execute(f"ATTACH {sql_literal(str(target))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
+            con.execute("USE cat")
+            create_views(con, snapshot)
+            con.execute("USE memory")
+            con.execute("DETACH cat")
+        finally:
+            con.close()
+        if detour is not None:
+            shutil.copyfile(target, path)
+    finally:
+        if detour is not None:
+            shutil.rmtree(detour, ignore_errors=True)
 
 
 def ensure_catalog(wh: Warehouse) -> None:

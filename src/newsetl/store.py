@@ -59,6 +59,10 @@ class WarehouseError(Exception):
 class Warehouse:
     def __init__(self, root):
         self.root = Path(root).expanduser().absolute()
+        if "\\" in str(self.root):
+            # DuckDB opens `a\b` as `a/b` (the catalog file, the spill folder): it could not work
+            raise WarehouseError(f"warehouse {self.root}: DuckDB reads a backslash in a path as a folder separator; "
+                                 "choose a folder whose path has none")
 
     # -- paths ------------------------------------------------------------------
     @property
