@@ -8,6 +8,7 @@ Two ways in, built by the same function:
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -58,11 +59,13 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
         p.unlink(missing_ok=True)
     try:
         _write_views_file(tmp, snapshot)
+        # the marker first, naming the new file by inode: whenever this is
+        # killed, the marker still tells which snapshot the catalog file shows
+        _write_marker(wh, {"snapshot": snapshot.name, "inode": os.stat(tmp).st_ino, "previous": _shown(wh)})
         os.replace(tmp, wh.catalog)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    (wh.root / MARKER).write_text(snapshot.name + "\n")
 
 
 def _write_views_file(path: Path, snapshot: Path) -> None:
@@ -95,17 +98,71 @@ def _write_views_file(path: Path, snapshot: Path) -> None:
             shutil.rmtree(detour, ignore_errors=True)
 
 
+def _read_marker(wh: Warehouse) -> dict:
+    try:
+        text = (wh.root / MARKER).read_text()
+    except OSError:
+        return {}
+    try:
+        m = json.loads(text)
+    except ValueError:
+        m = None
+    return m if isinstance(m, dict) else {"snapshot": text.strip()}  # older newsetl: the name alone
+
+
+def _write_marker(wh: Warehouse, marker: dict) -> None:
+    tmp = wh.root / f"{MARKER}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(marker) + "\n")
+    os.replace(tmp, wh.root / MARKER)
+
+
+def _shown(wh: Warehouse) -> dict | None:
+    """The marker entry of the catalog file as it is now, if known."""
+    try:
+        ino = os.stat(wh.catalog).st_ino
+    except OSError:
+        return None
+    m = _read_marker(wh)
+    for entry in (m, m.get("previous") or {}):
+        if entry.get("inode") == ino:
+            return {"snapshot": entry.get("snapshot"), "inode": ino}
+    if "inode" not in m and m.get("snapshot"):  # an older newsetl's marker, written after the file
+        return {"snapshot": m["snapshot"], "inode": ino}
+    return None
+
+
+def catalog_snapshot(wh: Warehouse) -> str | None:
+    """The name of the snapshot the catalog file shows (None: no catalog file, or not known)."""
+    shown = _shown(wh)
+    return shown["snapshot"] if shown else None
+
+
 def ensure_catalog(wh: Warehouse) -> None:
     """Rewrite the catalog if it does not show the current snapshot (a run killed after its commit)."""
     cur = wh.current()
     if cur is None:
         return
-    try:
-        marked = (wh.root / MARKER).read_text().strip()
-    except FileNotFoundError:
-        marked = ""
-    if marked != cur.name or not wh.catalog.exists():
+    if catalog_snapshot(wh) != cur.name:
         write_catalog(wh, cur)
+
+
+def heal_catalog(warehouse) -> bool:
+    """What read commands do first: rewrite a catalog file that shows another snapshot than
+    `current`, if that needs no waiting. A run holding the lock writes it itself when it
+    publishes; a folder this user may not write is left as it is (`status` says so).
+    Never raises: the reader reads `current` anyway. Returns whether it rewrote it."""
+    try:
+        wh = Warehouse(warehouse)
+        cur = wh.current()
+        if cur is None or catalog_snapshot(wh) == cur.name:
+            return False
+        with wh.try_lock() as held:
+            if held and catalog_snapshot(wh) != wh.current().name:
+                write_catalog(wh, wh.current())
+                return True
+    except (OSError, duckdb.Error, WarehouseError):
+        pass
+    return False
 
 
 def connect(warehouse="warehouse", *, snapshot: Path | None = None) -> duckdb.DuckDBPyConnection:

@@ -292,6 +292,10 @@ def main(argv=None) -> int:
     from .extract import InputError
     from .store import WarehouseError
 
+    if a.command in ("sql", "report", "runs", "status") and not getattr(a, "list", False):
+        from .catalog import heal_catalog
+
+        heal_catalog(a.warehouse)  # a run killed after publishing left news.duckdb behind: rewrite it if we can
     try:
         return a.func(a) or 0
     except CliError as e:

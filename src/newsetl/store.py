@@ -7,6 +7,7 @@
       snapshots/R/_state/      what the next run needs: manifest of live files, history
       staging/B/<table>.parquet            parsed rows of one batch of files, reused by later runs
       .lock                    held by the run that is writing
+      .catalog-snapshot        which snapshot news.duckdb shows (by inode: exact whenever a run died)
 
 A snapshot is never modified once published; a run writes a new one and swaps
 `current`. Readers holding an older snapshot keep reading it until it is
@@ -151,6 +152,47 @@ class Warehouse:
             _held_locks.discard(fh.fileno())
             fh.close()  # closing releases the lock, also when the process is killed
 
+    @contextmanager
+    def try_lock(self):
+        """The run lock if it is free right now: yields True while held, False if another
+        process holds it or the folder cannot be written. Never waits, never creates folders."""
+        try:
+            fh = open(self.root / ".lock", "a+")
+        except OSError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            _held_locks.add(fh.fileno())
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()} (rewriting the catalog) since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+            fh.flush()
+            yield True
+        finally:
+            _held_locks.discard(fh.fileno())
+            fh.close()
+
+    def locked_by(self) -> str | None:
+        """Who holds the run lock ("pid N since T"), or None if nobody does."""
+        try:
+            fh = open(self.root / ".lock")
+        except OSError:
+            return None
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    return None
+                return fh.read().strip() or "another process"
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return None
+
     # -- runs in progress -------------------------------------------------------
     @property
     def running_marker(self) -> Path:
@@ -219,8 +261,9 @@ class Warehouse:
                 shutil.rmtree(b, ignore_errors=True)
         for p in [*self.root.glob(".current-*"), *self.root.glob(".running-*.tmp")]:
             p.unlink(missing_ok=True)
-        for p in self.root.glob(f"{CATALOG}.*.tmp*"):
-            p.unlink(missing_ok=True)
+        for pattern in (f"{CATALOG}.*.tmp*", ".catalog-snapshot.*.tmp"):
+            for p in self.root.glob(pattern):
+                p.unlink(missing_ok=True)
 
 
 # -- snapshot state files ------------------------------------------------------

@@ -1,0 +1,156 @@
+"""Faults outside the records: a run killed between its commit and its catalog write, a
+full disk, a killed run's processes. Real SIGKILLs, a real full filesystem (tmpfs), real
+Prefect temporary servers; figures counted from the files, not asked of newsetl."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from newsetl import demo
+
+SHELL = Path(sys.executable).parent / "duckdb"
+
+
+def newsetl_cli(*args, env=None, timeout=600):
+    return subprocess.run([sys.executable, "-m", "newsetl.cli", *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, env=env)
+
+
+def env_with(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("NEWSETL_FAULT", "PREFECT_API_URL")}
+    env.update(extra)
+    return env
+
+
+def md_count(folder: Path) -> int:
+    return sum(1 for _d, _s, files in os.walk(folder) for f in files if f.endswith((".md", ".markdown")))
+
+
+def catalog_files(wh: Path) -> int:
+    """source_files rows as the catalog file shows them (what the DuckDB shell sees)."""
+    con = duckdb.connect(str(wh / "news.duckdb"), read_only=True)
+    try:
+        return con.sql("SELECT count(*) FROM source_files").fetchall()[0][0]
+    finally:
+        con.close()
+
+
+def current_files(wh: Path) -> int:
+    """source_files rows of the snapshot `current` points to, read straight from its Parquet."""
+    import pyarrow.parquet as pq
+
+    snap = wh / os.readlink(wh / "current")
+    return sum(pq.read_metadata(f).num_rows for f in (snap / "source_files").glob("*.parquet"))
+
+
+def grow(site: Path, n: int, seed: int) -> None:
+    more = site.parent / f"more-{seed}"
+    demo.generate(more, records=n, seed=seed, malformed=False)
+    for f in more.glob("*.md"):
+        f.rename(site / (f"new{seed}-" + f.name))
+
+
+# -- killed between the commit and the catalog write ------------------------------------------
+
+@pytest.fixture
+def killed_after_commit(tmp_path):
+    """A warehouse whose last run was SIGKILLed right after publishing `current`."""
+    site = tmp_path / "site"
+    demo.generate(site, records=60, seed=2)
+    wh = tmp_path / "wh"
+    r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with())
+    assert r.returncode == 0, r.stderr
+    old_snap, old_files = os.readlink(wh / "current").split("/")[-1], md_count(site)
+    grow(site, 15, seed=7)
+    r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with(NEWSETL_FAULT="committed:kill"))
+    assert r.returncode == -signal.SIGKILL, r.stderr
+    new_snap = os.readlink(wh / "current").split("/")[-1]
+    assert new_snap != old_snap
+    # the state this is about: `current` is the new run, the catalog file still the old one
+    assert current_files(wh) == md_count(site) == old_files + 15
+    assert catalog_files(wh) == old_files
+    return wh, site, old_snap, new_snap
+
+
+@pytest.mark.parametrize("command", [["sql", "SELECT 1"], ["report", "top_providers"], ["runs"], ["status"]],
+                         ids=["sql", "report", "runs", "status"])
+def test_the_next_read_command_heals_the_catalog(killed_after_commit, command):
+    wh, site, _old, new_snap = killed_after_commit
+    r = newsetl_cli(*command, "--warehouse", wh)
+    assert r.returncode == 0, r.stderr
+    assert catalog_files(wh) == md_count(site)
+    if SHELL.exists():  # what an analyst opens
+        s = subprocess.run([str(SHELL), "-readonly", "-csv", "-noheader", str(wh / "news.duckdb"), "-c",
+                            "SELECT count(*) FROM source_files"], capture_output=True, text=True, timeout=60)
+        assert s.stdout.strip() == str(md_count(site)), s.stderr
+    status = newsetl_cli("status", "--warehouse", wh)
+    assert f"snapshot  {new_snap}" in status.stdout and "STALE" not in status.stdout
+
+
+def test_a_run_holding_the_lock_is_left_to_write_the_catalog_and_status_says_so(killed_after_commit):
+    wh, site, old_snap, new_snap = killed_after_commit
+    with open(wh / ".lock", "a+") as fh:  # as a run in progress holds it
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write("pid 4242 since 2026-01-01T00:00:00Z\n")
+        fh.flush()
+        r = newsetl_cli("status", "--warehouse", wh)
+        assert r.returncode == 0, r.stderr
+        assert f"shows snapshot {old_snap}, not the current {new_snap}" in r.stdout
+        assert "the run that holds the lock (pid 4242 since 2026-01-01T00:00:00Z) rewrites it" in r.stdout
+        assert catalog_files(wh) == md_count(site) - 15  # untouched while the run holds the lock
+        # readers through newsetl see the current snapshot meanwhile
+        q = newsetl_cli("sql", "SELECT count(*) FROM source_files", "--warehouse", wh, "--format", "csv")
+        assert q.stdout.split() == ["count_star()", str(md_count(site))]
+    r = newsetl_cli("status", "--warehouse", wh)  # the lock is free: healed first
+    assert "STALE" not in r.stdout
+    assert catalog_files(wh) == md_count(site)
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A real, small filesystem of its own (as root), unmounted afterwards."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip() or r.returncode}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_a_read_only_warehouse_is_left_alone_and_status_says_how_to_fix(tmpfs, tmp_path):
+    site = tmp_path / "site"
+    demo.generate(site, records=40, seed=3)
+    wh = tmpfs / "wh"
+    assert newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with()).returncode == 0
+    old_snap = os.readlink(wh / "current").split("/")[-1]
+    grow(site, 5, seed=8)
+    r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with(NEWSETL_FAULT="committed:kill"))
+    assert r.returncode == -signal.SIGKILL
+    new_snap = os.readlink(wh / "current").split("/")[-1]
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    try:
+        r = newsetl_cli("status", "--warehouse", wh)
+        assert r.returncode == 0, r.stderr
+        assert f"shows snapshot {old_snap}, not the current {new_snap}" in r.stdout
+        assert "as a user who may write to that folder" in r.stdout
+        q = newsetl_cli("sql", "SELECT count(*) FROM source_files", "--warehouse", wh, "--format", "csv")
+        assert q.returncode == 0, q.stderr
+        assert q.stdout.split() == ["count_star()", str(md_count(site))]
+        assert catalog_files(wh) == md_count(site) - 5
+    finally:
+        subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+    assert newsetl_cli("runs", "--warehouse", wh).returncode == 0
+    assert catalog_files(wh) == md_count(site)
