@@ -4,11 +4,14 @@ Prefect temporary servers; figures counted from the files, not asked of newsetl.
 
 from __future__ import annotations
 
+import errno
 import fcntl
+import json
 import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -25,7 +28,10 @@ def newsetl_cli(*args, env=None, timeout=600):
 
 
 def env_with(**extra) -> dict:
+    """The environment of a `newsetl run` as a user starts it: no fault, no Prefect server
+    (Prefect starts a temporary one, given time to: this machine may be busy)."""
     env = {k: v for k, v in os.environ.items() if k not in ("NEWSETL_FAULT", "PREFECT_API_URL")}
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     env.update(extra)
     return env
 
@@ -154,3 +160,114 @@ def test_a_read_only_warehouse_is_left_alone_and_status_says_how_to_fix(tmpfs, t
         subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
     assert newsetl_cli("runs", "--warehouse", wh).returncode == 0
     assert catalog_files(wh) == md_count(site)
+
+
+# -- a full disk ---------------------------------------------------------------------------------
+
+def fill(mnt: Path, leave: int) -> Path:
+    """Fill the filesystem with one file, then give back `leave` bytes."""
+    filler = mnt / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        for chunk in (1 << 20, 1 << 12):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    os.truncate(filler, max(filler.stat().st_size - leave, 0))
+    return filler
+
+
+def tree(root: Path) -> dict[Path, tuple[int, int]]:
+    """Every path under root (not following links): its inode and mtime."""
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for n in dirs + files:
+            st = Path(dirpath, n).lstat()
+            out[Path(dirpath, n)] = (st.st_ino, st.st_mtime_ns)
+    return out
+
+
+def sql_count(wh: Path, table: str) -> int:
+    r = newsetl_cli("sql", f"SELECT count(*) FROM {table}", "--warehouse", wh, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    return int(r.stdout.split()[1])
+
+
+@pytest.fixture
+def full_disk_site(tmpfs, tmp_path):
+    """A warehouse on a 20 MB filesystem after one good run, and much more input to load."""
+    site = tmp_path / "site"
+    demo.generate(site, records=300, seed=1, malformed=False)
+    wh = tmpfs / "wh"
+    r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with())
+    assert r.returncode == 0, r.stderr
+    before = md_count(site)
+    more = tmp_path / "more"
+    demo.generate(more, records=600, seed=2, profile="bench", malformed=False)  # 18 MB: parsed by workers
+    for f in more.glob("*.md"):
+        f.rename(site / ("new-" + f.name))
+    return site, wh, before
+
+
+def message(wh: Path) -> str:
+    return (f"newsetl run: error: no space left on device while writing {wh}: free space and run again; "
+            "the last complete snapshot is intact")
+
+
+def test_a_full_disk_is_one_line_keeps_the_snapshot_and_the_next_run_succeeds(full_disk_site, tmpfs):
+    site, wh, before = full_disk_site
+    baseline = tree(wh)
+    dead = set()
+    # free space left each time: none (the run cannot even note that it started), some staging,
+    # all staging but not the build
+    for leave in (0, 200 << 10, 800 << 10, 1600 << 10, 200 << 10):
+        filler = fill(tmpfs, leave)
+        start = time.time_ns()
+        r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with())
+        assert r.returncode == 1, (leave, r.stdout, r.stderr)
+        assert r.stderr.strip().splitlines() == [message(wh)], leave
+        # the last complete snapshot answers, with its figures, through newsetl and the catalog file
+        assert sql_count(wh, "source_files") == before
+        assert catalog_files(wh) == before
+        # what an earlier failed run left is gone: anything new is this run's
+        for p, (_ino, mtime) in tree(wh).items():
+            if p not in baseline:
+                assert mtime >= start, (leave, p)
+        st = newsetl_cli("status", "--warehouse", wh).stdout
+        if "died before publishing:" in st:
+            dead.add(st.split("died before publishing: ")[1].split()[0])
+        filler.unlink()
+    start = time.time_ns()
+    r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with())
+    assert r.returncode == 0, r.stderr
+    assert sql_count(wh, "source_files") == catalog_files(wh) == md_count(site) == before + 600
+    # nothing of the failed runs is left on the filesystem
+    kept = {ino for ino, _ in baseline.values()}  # parts of the first snapshot, reused by hard link
+    for p, (ino, mtime) in tree(tmpfs).items():
+        assert p in baseline or ino in kept or mtime >= start, p
+        assert not any(s in p.name for s in (".partial", ".tmp", "_tmp", ".running", ".write-test")), p
+    # and every run that got as far as noting its start is in `runs` as failed, once
+    runs = newsetl_cli("runs", "--warehouse", wh, "--format", "json", "--limit", "100")
+    rows = json.loads(runs.stdout)
+    assert sorted(r["run_id"] for r in rows if r["status"] == "failed") == sorted(dead)
+    assert [r["status"] for r in rows].count("completed") == 2
+    assert len(dead) >= 3
+
+
+@pytest.mark.integration
+def test_a_full_disk_on_the_prefect_path_is_logged_without_tracebacks(full_disk_site, tmpfs):
+    site, wh, before = full_disk_site
+    filler = fill(tmpfs, 200 << 10)  # fails in the parse workers (Prefect task processes)
+    r = newsetl_cli("run", site, "--warehouse", wh, "-q", env=env_with())
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.strip().splitlines()[-1] == message(wh)
+    assert "Traceback" not in r.stderr and "No space left on device" in r.stderr  # Prefect's log lines, one each
+    assert sql_count(wh, "source_files") == catalog_files(wh) == before
+    filler.unlink()
+    r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with())
+    assert r.returncode == 0, r.stderr
+    assert sql_count(wh, "source_files") == md_count(site)

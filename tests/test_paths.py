@@ -231,6 +231,7 @@ def test_the_prefect_path_on_a_glob_like_warehouse(tmp_path, sites, reference):
     # a decoy from the start: a glob in the build or the catalog would read it
     assert newsetl_cli("run", site, "--warehouse", tmp_path / decoy, "--no-prefect", "-q").returncode == 0
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # a busy machine starts it slowly
     r = newsetl_cli("run", site, "--warehouse", wh, "-q", env=env)
     assert r.returncode == 0, r.stderr
     assert_same_tables(wh, reference[0])
