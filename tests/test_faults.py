@@ -271,3 +271,134 @@ def test_a_full_disk_on_the_prefect_path_is_logged_without_tracebacks(full_disk_
     r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with())
     assert r.returncode == 0, r.stderr
     assert sql_count(wh, "source_files") == md_count(site)
+
+
+# -- a killed run leaves no process behind ------------------------------------------------------
+
+def marked(mark: str) -> dict[int, str]:
+    """Live (not zombie) processes whose environment holds `mark`, a variable the test gave the
+    run it started (every descendant inherits it): pid -> command line."""
+    out = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            if mark.encode() not in (d / "environ").read_bytes().split(b"\0"):
+                continue
+            if (d / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            out[int(d.name)] = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            pass
+    return out
+
+
+def wait_until(predicate, timeout: float, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(every)
+
+
+def start_cli_run(site: Path, wh: Path, mark: str, *args, fault: str | None = None) -> subprocess.Popen:
+    name, value = mark.split("=")
+    env = env_with(**{name: value}, **({"NEWSETL_FAULT": fault} if fault else {}))
+    return subprocess.Popen([sys.executable, "-m", "newsetl.cli", "run", str(site), "--warehouse", str(wh), "-q", *args],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture
+def new_mark():
+    """Marks for the runs a test starts; whatever carries one is killed at teardown, so a failing
+    test leaves nothing running either."""
+    marks = []
+
+    def make() -> str:
+        marks.append(f"NEWSETL_TEST_MARK={os.urandom(8).hex()}")
+        return marks[-1]
+
+    yield make
+    for m in marks:
+        for pid in marked(m):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+pytestmark_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+@pytestmark_linux
+@pytest.mark.integration
+def test_a_killed_prefect_run_leaves_no_process_and_a_normal_one_neither(tmp_path, new_mark):
+    site = tmp_path / "site"
+    demo.generate(site, records=300, seed=4, malformed=False)  # several parse batches
+    wh = tmp_path / "wh"
+
+    mark = new_mark()
+    run = start_cli_run(site, wh, mark, fault="parsed:sleep=600")
+
+    def all_started():
+        cmds = " | ".join(marked(mark).values())
+        return all(k in cmds for k in ("uvicorn", "resource_tracker", "spawn_main"))
+
+    # the temporary server, the resource tracker and the parse workers are up, then the run is killed
+    assert wait_until(all_started, timeout=300, every=1), (marked(mark), run.poll())
+    before = marked(mark)
+    assert len(before) >= 5, before  # the run, the watchdog, the server, the tracker, a worker or more
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    left = wait_until(lambda: not marked(mark), timeout=10)
+    assert left, marked(mark)
+    with open(wh / ".lock", "a+") as fh:  # and nothing holds the warehouse
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    mark = new_mark()
+    run = start_cli_run(site, wh, mark)
+    assert run.wait(timeout=900) == 0, run.stderr.read()
+    assert wait_until(lambda: not marked(mark), timeout=10), marked(mark)
+    assert catalog_files(wh) == md_count(site)
+
+
+@pytestmark_linux
+def test_a_killed_in_process_run_leaves_no_process(tmp_path, new_mark):
+    site = tmp_path / "site"
+    demo.generate(site, records=400, seed=9, profile="bench", malformed=False)  # > 8 MB: parsed by workers
+    wh = tmp_path / "wh"
+    mark = new_mark()
+    run = start_cli_run(site, wh, mark, "--no-prefect", fault="parsing:sleep=600")
+    assert wait_until(lambda: len(marked(mark)) >= 3, timeout=120), marked(mark)  # the run, the watchdog, workers
+    run.send_signal(signal.SIGKILL)
+    run.wait(timeout=30)
+    assert wait_until(lambda: not marked(mark), timeout=10), marked(mark)
+
+
+SLEEPER = "import time; time.sleep(120)"
+
+
+@pytestmark_linux
+def test_the_watchdog_kills_only_processes_with_its_exact_token(tmp_path):
+    from newsetl import watchdog
+
+    token = os.urandom(16).hex()
+    env = {k: v for k, v in os.environ.items() if k != watchdog.ENV}
+
+    def sleeper(**extra):
+        return subprocess.Popen([sys.executable, "-c", SLEEPER], env={**env, **extra})
+
+    ours = sleeper(**{watchdog.ENV: token})
+    others = [sleeper(**{watchdog.ENV: token + "0"}), sleeper(**{watchdog.ENV: token[:-1]}),
+              sleeper(NEWSETL_OTHER=token), sleeper()]
+    try:
+        time.sleep(0.5)  # exec'd: their environment is in place
+        assert watchdog.sweep(token) == 1
+        assert ours.wait(timeout=10) == -signal.SIGKILL
+        time.sleep(0.5)
+        assert [p.poll() for p in others] == [None] * len(others)
+    finally:
+        for p in [ours, *others]:
+            p.kill()
+            p.wait()

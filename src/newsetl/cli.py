@@ -60,6 +60,9 @@ class Progress:
 # -- commands -------------------------------------------------------------------
 
 def cmd_run(a) -> int:
+    from . import watchdog
+
+    watchdog.start()  # first, while this is the only thread: what this run starts dies with it
     from .extract import InputError, discover
     from .store import Warehouse, write_failure
 
