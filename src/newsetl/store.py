@@ -193,8 +193,10 @@ class Warehouse:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
-            if e.errno in DISK_FULL and all(d.is_dir() for d in (self.root, self.snapshots, self.staging)):
-                return  # full, not unwritable: the run first collects what failed runs left, then tries
+            if e.errno in DISK_FULL:
+                if all(d.is_dir() for d in (self.root, self.snapshots, self.staging)):
+                    return  # full, not unwritable: the run first collects what failed runs left, then tries
+                raise write_failure(e, self.root) from None
             raise WarehouseError(f"warehouse {self.root} is not writable: {e.strerror or e}") from None
 
     @contextmanager
