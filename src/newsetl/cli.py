@@ -62,7 +62,7 @@ class Progress:
 def cmd_run(a) -> int:
     from . import watchdog
 
-    watchdog.start()  # first, while this is the only thread: what this run starts dies with it
+    watchdog.start()  # first: every process this run starts carries its token, and dies with it
     from .extract import InputError, discover
     from .store import Warehouse, write_failure
 

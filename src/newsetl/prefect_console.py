@@ -15,12 +15,14 @@ import logging
 
 from prefect.logging.handlers import PrefectConsoleHandler
 
-from .store import WarehouseError, disk_full
-
 
 class ConsoleHandler(PrefectConsoleHandler):
     def emit(self, record: logging.LogRecord) -> None:
         exc = record.exc_info[1] if record.exc_info else None
-        if exc is not None and (isinstance(exc, WarehouseError) or disk_full(exc)):
-            record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        if exc is not None:
+            # imported here: the API server process logs through this class too, and never needs pyarrow
+            from .store import WarehouseError, disk_full
+
+            if isinstance(exc, WarehouseError) or disk_full(exc):
+                record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
         super().emit(record)
