@@ -8,15 +8,18 @@ Two ways in, built by the same function:
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import tempfile
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 
-from .load import sql_literal
+from .load import parquet_files, read_list, sql_literal
 from .schema import WAREHOUSE_TABLES
-from .store import Warehouse
+from .store import Warehouse, WarehouseError
 
 # Oldest storage format that holds what the catalog needs (views only), so a
 # DuckDB shell older than the Python package still opens it.
@@ -38,8 +41,10 @@ def view_sql_files() -> list[tuple[str, str]]:
 def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path) -> None:
     """Views over the tables of `snapshot` and every analytics view, in `con`'s current schema."""
     for table in WAREHOUSE_TABLES:
-        pattern = str(snapshot / table.name / "*.parquet")
-        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({sql_literal(pattern)})")
+        # the files by name, not a pattern: a snapshot never changes, and a
+        # warehouse path may hold glob characters
+        files = read_list(parquet_files(snapshot / table.name))
+        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({files})")
     for _name, sql in view_sql_files():
         con.execute(sql)
 
@@ -52,17 +57,84 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
     tmp = wh.root / f"{wh.catalog.name}.{snapshot.name}.tmp"
     for p in (tmp, Path(str(tmp) + ".wal")):
         p.unlink(missing_ok=True)
-    con = duckdb.connect()
     try:
-        con.execute(f"ATTACH {sql_literal(str(tmp))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
-        con.execute("USE cat")
-        create_views(con, snapshot)
-        con.execute("USE memory")
-        con.execute("DETACH cat")
+        _write_views_file(tmp, snapshot)
+        # the marker first, naming the new file by inode: whenever this is
+        # killed, the marker still tells which snapshot the catalog file shows
+        _write_marker(wh, {"snapshot": snapshot.name, "inode": os.stat(tmp).st_ino, "previous": _shown(wh)})
+        os.replace(tmp, wh.catalog)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _write_views_file(path: Path, snapshot: Path) -> None:
+    # DuckDB names a database's WAL by cutting its real path at the first `?`
+    # (`w?x/news.duckdb` -> `w.wal?x/news.duckdb`): there, build the file
+    # elsewhere and copy it in (it holds views only, a few hundred KB)
+    detour = None
+    target = path
+    if "?" in os.path.realpath(path.parent):
+        detour = Path(tempfile.mkdtemp(prefix="newsetl-catalog-"))
+        if "?" in os.path.realpath(detour):
+            shutil.rmtree(detour, ignore_errors=True)
+            raise WarehouseError(f"cannot write the DuckDB catalog in {path.parent}: its path and the temporary "
+                                 f"folder {detour.parent} both hold a '?' (set TMPDIR to a folder without one)")
+        target = detour / "catalog.duckdb"
+    try:
+        con = duckdb.connect()
+        try:
+            con.execute(f"ATTACH {sql_literal(str(target))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
+            con.execute("USE cat")
+            create_views(con, snapshot)
+            con.execute("USE memory")
+            con.execute("DETACH cat")
+        finally:
+            con.close()
+        if detour is not None:
+            shutil.copyfile(target, path)
     finally:
-        con.close()
-    os.replace(tmp, wh.catalog)
-    (wh.root / MARKER).write_text(snapshot.name + "\n")
+        if detour is not None:
+            shutil.rmtree(detour, ignore_errors=True)
+
+
+def _read_marker(wh: Warehouse) -> dict:
+    try:
+        text = (wh.root / MARKER).read_text()
+    except OSError:
+        return {}
+    try:
+        m = json.loads(text)
+    except ValueError:
+        m = None
+    return m if isinstance(m, dict) else {"snapshot": text.strip()}  # older newsetl: the name alone
+
+
+def _write_marker(wh: Warehouse, marker: dict) -> None:
+    tmp = wh.root / f"{MARKER}.{os.getpid()}.tmp"
+    tmp.write_text(json.dumps(marker) + "\n")
+    os.replace(tmp, wh.root / MARKER)
+
+
+def _shown(wh: Warehouse) -> dict | None:
+    """The marker entry of the catalog file as it is now, if known."""
+    try:
+        ino = os.stat(wh.catalog).st_ino
+    except OSError:
+        return None
+    m = _read_marker(wh)
+    for entry in (m, m.get("previous") or {}):
+        if entry.get("inode") == ino:
+            return {"snapshot": entry.get("snapshot"), "inode": ino}
+    if "inode" not in m and m.get("snapshot"):  # an older newsetl's marker, written after the file
+        return {"snapshot": m["snapshot"], "inode": ino}
+    return None
+
+
+def catalog_snapshot(wh: Warehouse) -> str | None:
+    """The name of the snapshot the catalog file shows (None: no catalog file, or not known)."""
+    shown = _shown(wh)
+    return shown["snapshot"] if shown else None
 
 
 def ensure_catalog(wh: Warehouse) -> None:
@@ -70,12 +142,27 @@ def ensure_catalog(wh: Warehouse) -> None:
     cur = wh.current()
     if cur is None:
         return
-    try:
-        marked = (wh.root / MARKER).read_text().strip()
-    except FileNotFoundError:
-        marked = ""
-    if marked != cur.name or not wh.catalog.exists():
+    if catalog_snapshot(wh) != cur.name:
         write_catalog(wh, cur)
+
+
+def heal_catalog(warehouse) -> bool:
+    """What read commands do first: rewrite a catalog file that shows another snapshot than
+    `current`, if that needs no waiting. A run holding the lock writes it itself when it
+    publishes; a folder this user may not write is left as it is (`status` says so).
+    Never raises: the reader reads `current` anyway. Returns whether it rewrote it."""
+    try:
+        wh = Warehouse(warehouse)
+        cur = wh.current()
+        if cur is None or catalog_snapshot(wh) == cur.name:
+            return False
+        with wh.try_lock() as held:
+            if held and catalog_snapshot(wh) != wh.current().name:
+                write_catalog(wh, wh.current())
+                return True
+    except (OSError, duckdb.Error, WarehouseError):
+        pass
+    return False
 
 
 def connect(warehouse="warehouse", *, snapshot: Path | None = None) -> duckdb.DuckDBPyConnection:

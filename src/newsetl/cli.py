@@ -60,12 +60,17 @@ class Progress:
 # -- commands -------------------------------------------------------------------
 
 def cmd_run(a) -> int:
+    from . import watchdog
+
+    watchdog.start()  # first: every process this run starts carries its token, and dies with it
     from .extract import InputError, discover
+    from .store import Warehouse, write_failure
 
     try:
         discover(a.inputs)  # fail fast on a missing folder, before Prefect starts
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
+    Warehouse(a.warehouse).prepare()  # and on an unusable warehouse
     if a.no_prefect:
         from . import pipeline
 
@@ -75,11 +80,19 @@ def cmd_run(a) -> int:
         run = result.run
     else:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if a.quiet else "INFO")
+        # a full disk or a locked warehouse is logged without a traceback, here and in the task workers
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
         from flows.etl import news_etl
 
-        out = news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
-                       lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
-                       as_of=a.as_of)
+        try:
+            out = news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
+                           lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
+                           as_of=a.as_of)
+        except Exception as e:
+            err = write_failure(e, Warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
+            if err is None:
+                raise
+            raise err from None
         run = out["run"]
         summary = (f"run {out['run_id']}: {run['files_seen']} files ({run['files_new']} new, "
                    f"{run['files_changed']} changed, {run['files_unchanged']} unchanged, "
@@ -307,6 +320,10 @@ def main(argv=None) -> int:
     from .extract import InputError
     from .store import WarehouseError
 
+    if a.command in ("sql", "report", "runs", "status") and not getattr(a, "list", False):
+        from .catalog import heal_catalog
+
+        heal_catalog(a.warehouse)  # a run killed after publishing left news.duckdb behind: rewrite it if we can
     try:
         return a.func(a) or 0
     except CliError as e:

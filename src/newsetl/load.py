@@ -71,8 +71,39 @@ def sql_literal(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
+GLOB_CHARS = "[*?"
+
+
+def read_list(paths) -> str:
+    """Concrete files as a SQL list for DuckDB's readers (`read_parquet(...)`): each file read
+    as itself, never as a pattern.
+
+    DuckDB globs every path it reads, so a warehouse at `wh[1]` would read
+    `wh1` (or nothing). Each glob character becomes a class holding only
+    itself (`[` -> `[[]`), which DuckDB matches literally; a path without one
+    is read as it is. DuckDB also takes a backslash for a folder separator, so
+    a path with both cannot be expressed (`Warehouse` refuses backslashes).
+    Paths DuckDB writes (COPY ... TO, ATTACH, temp_directory) are not globbed:
+    they go as plain `sql_literal`s.
+    """
+    items = []
+    for p in paths:
+        s = str(p)
+        if any(c in s for c in GLOB_CHARS):
+            if "\\" in s:
+                raise ValueError(f"{s}: DuckDB cannot read a path that holds a backslash and one of [ * ?")
+            s = "".join(f"[{c}]" if c in GLOB_CHARS else c for c in s)
+        items.append(sql_literal(s))
+    return "[" + ", ".join(items) + "]"
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files of a table folder, in name order (as DuckDB's glob gave them)."""
+    return sorted(folder.glob("*.parquet"))
+
+
 def _files(staging: Path, batches: list[str], table: str) -> str:
-    return "[" + ", ".join(sql_literal(str(staging / b / f"{table}.parquet")) for b in batches) + "]"
+    return read_list(staging / b / f"{table}.parquet" for b in batches)
 
 
 def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> duckdb.DuckDBPyConnection:
@@ -112,7 +143,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     con.execute(_sql("build/tables.sql"))
     prev_versions = previous / "article_versions" / "part-0.parquet" if previous else None
     if prev_versions is not None and prev_versions.exists():
-        con.execute(f"CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM read_parquet({sql_literal(str(prev_versions))})")
+        con.execute(f"CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM read_parquet({read_list([prev_versions])})")
     else:
         con.register("prev_versions_empty", S.ARTICLE_VERSIONS.schema.empty_table())
         con.execute("CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM prev_versions_empty")
@@ -158,10 +189,11 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
     """
     prev_parts = read_parts(previous)
     prev_articles = previous / "articles" if previous else None
-    if prev_articles is not None and any(prev_articles.glob("*.parquet")):
+    prev_files = parquet_files(prev_articles) if prev_articles is not None else []
+    if prev_files:
         con.execute("CREATE OR REPLACE TEMP TABLE prev_ids AS SELECT article_id, "
                     "article_identity(url, source_path) AS identity FROM "
-                    f"read_parquet({sql_literal(str(prev_articles / '*.parquet'))})")
+                    f"read_parquet({read_list(prev_files)})")
     else:
         _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string()),
                                                   "identity": pa.array([], pa.string())}))
@@ -194,7 +226,7 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
             con.execute(f"COPY ({_sql(f'build/rows_{table}.sql')}) TO {sql_literal(str(target))} ({PARQUET_OPTIONS})")
             if pq.read_metadata(target).num_rows:
                 written = {r[0] for r in con.execute(
-                    f"SELECT DISTINCT article_id FROM read_parquet({sql_literal(str(target))})").fetchall()}
+                    f"SELECT DISTINCT article_id FROM read_parquet({read_list([target])})").fetchall()}
             else:
                 target.unlink()
         files = list(folder.glob("*.parquet"))

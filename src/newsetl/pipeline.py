@@ -46,7 +46,7 @@ from .load import (
     write_staging,
     write_table,
 )
-from .store import Warehouse, read_info, read_manifest, write_info, write_manifest
+from .store import Warehouse, read_info, read_manifest, write_failures_in_one_line, write_info, write_manifest
 
 BATCH_FILES = 1000  # a batch is at most this many files ...
 BATCH_BYTES = 8 << 20  # ... or this many bytes, so memory stays flat per worker
@@ -459,8 +459,17 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "duration_s": (finished - p.started_at).total_seconds(),
         "newsetl_version": __version__,
     }
-    rows = [_failed_row(d) for d in p.abandoned] + [row]
-    runs = pa.concat_tables([_previous_runs(p), pa.Table.from_pylist(rows, schema=S.RUNS.schema)])
+    previous_runs = _previous_runs(p)
+    # every run that died since the last one completed (several, after a full disk), once:
+    # one killed between its commit and clearing its marker is already in `runs`
+    known = set(previous_runs.column("run_id").to_pylist())
+    dead = {}
+    for d in p.abandoned:
+        for e in [*d.get("earlier", []), d]:
+            if e.get("run_id") not in known and e.get("run_id") != p.run_id:
+                dead.setdefault(e["run_id"], e)
+    rows = [_failed_row(d) for d in dead.values()] + [row]
+    runs = pa.concat_tables([previous_runs, pa.Table.from_pylist(rows, schema=S.RUNS.schema)])
     counts["runs"] = write_table(out, S.RUNS, runs)
     write_manifest(out, manifest)
     write_info(out, {
@@ -522,6 +531,7 @@ class RunResult:
         )
 
 
+@write_failures_in_one_line
 def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeout: float = LOCK_TIMEOUT,
         progress=None, run_id: str | None = None, flow_run_id: str | None = None, as_of: dt.datetime | None = None,
         batch_files: int = BATCH_FILES, batch_bytes: int = BATCH_BYTES, parser: str = "fast") -> RunResult:

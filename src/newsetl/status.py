@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 
-from .catalog import connect
+from .catalog import catalog_snapshot, connect
 from .schema import WAREHOUSE_TABLES
 from .store import Warehouse
 
@@ -21,12 +22,32 @@ def _ago(t: dt.datetime | None) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S} UTC (just now)"
 
 
+def _catalog_state(wh: Warehouse, snap) -> list[str]:
+    """Nothing when the catalog file shows the current snapshot; else what is wrong and the fix."""
+    if wh.catalog.exists():
+        shown = catalog_snapshot(wh)
+        if shown == snap.name:
+            return []
+        what = (f"STALE: {wh.catalog.name} shows {f'snapshot {shown}' if shown else 'an older snapshot'}, not the "
+                f"current {snap.name} (a run stopped after publishing): the DuckDB shell sees older data than newsetl")
+    else:
+        what = f"MISSING: {wh.catalog.name} was never written (a run stopped after publishing): the DuckDB shell cannot open it"
+    holder = wh.locked_by()
+    if holder:
+        fix = f"the run that holds the lock ({holder}) rewrites it when it publishes"
+    elif not os.access(wh.root, os.W_OK):
+        fix = f"run `newsetl status --warehouse {wh.root}` as a user who may write to that folder: it rewrites the catalog"
+    else:
+        fix = f"run `newsetl status --warehouse {wh.root}` (any newsetl command rewrites it when it can write the folder)"
+    return [f"          {what}", f"          to fix: {fix}"]
+
+
 def status(warehouse) -> str:
     wh = Warehouse(warehouse)
     snap = wh.require_current()
     con = connect(warehouse, snapshot=snap)
     try:
-        lines = [f"warehouse {wh.root}", f"snapshot  {snap.name}", f"catalog   {wh.catalog}"]
+        lines = [f"warehouse {wh.root}", f"snapshot  {snap.name}", f"catalog   {wh.catalog}", *_catalog_state(wh, snap)]
         last = con.execute("SELECT run_id, finished_at, duration_s FROM runs WHERE status = 'completed' "
                            "ORDER BY started_at DESC LIMIT 1").fetchall()[0]
         changed = con.execute(

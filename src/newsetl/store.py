@@ -7,6 +7,7 @@
       snapshots/R/_state/      what the next run needs: manifest of live files, history
       staging/B/<table>.parquet            parsed rows of one batch of files, reused by later runs
       .lock                    held by the run that is writing
+      .catalog-snapshot        which snapshot news.duckdb shows (by inode: exact whenever a run died)
 
 A snapshot is never modified once published; a run writes a new one and swaps
 `current`. Readers holding an older snapshot keep reading it until it is
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import functools
+import inspect
 import json
 import os
 import shutil
@@ -56,9 +59,85 @@ class WarehouseError(Exception):
     """The warehouse cannot be used (unwritable, locked, damaged)."""
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXT = {errno.ENOSPC: os.strerror(errno.ENOSPC), errno.EDQUOT: os.strerror(errno.EDQUOT)}
+NO_PERMISSION = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _causes(exc: BaseException):
+    seen, todo = set(), [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        yield e
+        todo.extend([e.__cause__, e.__context__, *getattr(e, "exceptions", ())])
+
+
+def write_failures_in_one_line(fn):
+    """Decorate a function taking a `warehouse` argument: a full disk (or no permission) wherever
+    it struck becomes one WarehouseError naming that warehouse, the rest passes unchanged."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:
+            bound = sig.bind(*args, **kwargs)
+            bound.apply_defaults()
+            err = write_failure(e, Path(bound.arguments["warehouse"]).expanduser().absolute())
+            if err is None:
+                raise
+            raise err from e
+
+    return wrapper
+
+
+def disk_full(exc: BaseException) -> str | None:
+    """"No space left on device" (or "Disk quota exceeded") if that is what `exc` comes down to,
+    raised by Python, pyarrow or DuckDB, here or in a worker; else None."""
+    for e in _causes(exc):
+        code = getattr(e, "errno", None) if isinstance(e, OSError) else None
+        if code in DISK_FULL:
+            return _FULL_TEXT[code]
+        text = str(e)
+        for t in _FULL_TEXT.values():
+            if t in text:  # pyarrow and DuckDB keep errno in the message only
+                return t
+        if "max_temp_directory_size" in text:  # DuckDB could not spill: its temp folder is full
+            return _FULL_TEXT[errno.ENOSPC]
+    return None
+
+
+def write_failure(exc: BaseException, root) -> WarehouseError | None:
+    """A one-line WarehouseError for an exception that means the warehouse cannot be written
+    (disk full, over quota, no permission), from Python, pyarrow or DuckDB, in this process or
+    a worker's; None for anything else."""
+    wh = Path(root)
+    try:
+        intact = "the last complete snapshot is intact" if os.path.lexists(wh / "current") else "nothing was published"
+    except OSError:
+        intact = "the last complete snapshot is intact"
+    full = disk_full(exc)
+    if full:
+        return WarehouseError(f"{full.lower()} while writing {wh}: free space and run again; {intact}")
+    for e in _causes(exc):
+        if (isinstance(e, OSError) and e.errno in NO_PERMISSION
+                and str(e.filename or "").startswith(str(wh) + os.sep)):
+            return WarehouseError(f"cannot write to {wh}: {e.strerror} ({e.filename}): "
+                                  f"fix its permissions and run again; {intact}")
+    return None
+
+
 class Warehouse:
     def __init__(self, root):
         self.root = Path(root).expanduser().absolute()
+        if "\\" in str(self.root):
+            # DuckDB opens `a\b` as `a/b` (the catalog file, the spill folder): it could not work
+            raise WarehouseError(f"warehouse {self.root}: DuckDB reads a backslash in a path as a folder separator; "
+                                 "choose a folder whose path has none")
 
     # -- paths ------------------------------------------------------------------
     @property
@@ -114,11 +193,20 @@ class Warehouse:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:
+            if e.errno in DISK_FULL:
+                if all(d.is_dir() for d in (self.root, self.snapshots, self.staging)):
+                    return  # full, not unwritable: the run first collects what failed runs left, then tries
+                raise write_failure(e, self.root) from None
             raise WarehouseError(f"warehouse {self.root} is not writable: {e.strerror or e}") from None
 
     @contextmanager
     def lock(self, timeout: float):
-        """Hold the run lock; wait up to `timeout` seconds for another run to finish."""
+        """Hold the run lock; wait up to `timeout` seconds for another run to finish.
+
+        Once held, what earlier runs left behind when they died or failed
+        (partial snapshots, staging batches no snapshot names, temporary and
+        spill files) is removed first: after a full disk, the space they hold
+        is what the next run needs."""
         self.prepare()
         fh = open(self.root / ".lock", "a+")
         deadline = time.monotonic() + timeout
@@ -138,14 +226,61 @@ class Warehouse:
                         ) from None
                     time.sleep(0.2)
             _held_locks.add(fh.fileno())
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
-            fh.flush()
+            self._note_holder(fh, "")
+            self.collect()
             yield
         finally:
             _held_locks.discard(fh.fileno())
             fh.close()  # closing releases the lock, also when the process is killed
+
+    @staticmethod
+    def _note_holder(fh, what: str) -> None:
+        # only for the message of a run that waits: a full disk must not stop the run here
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(f"pid {os.getpid()}{what} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+            fh.flush()
+        except OSError:
+            pass
+
+    @contextmanager
+    def try_lock(self):
+        """The run lock if it is free right now: yields True while held, False if another
+        process holds it or the folder cannot be written. Never waits, never creates folders."""
+        try:
+            fh = open(self.root / ".lock", "a+")
+        except OSError:
+            yield False
+            return
+        try:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                yield False
+                return
+            _held_locks.add(fh.fileno())
+            self._note_holder(fh, " (rewriting the catalog)")
+            yield True
+        finally:
+            _held_locks.discard(fh.fileno())
+            fh.close()
+
+    def locked_by(self) -> str | None:
+        """Who holds the run lock ("pid N since T"), or None if nobody does."""
+        try:
+            fh = open(self.root / ".lock")
+        except OSError:
+            return None
+        with fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    return None
+                return fh.read().strip() or "another process"
+            fcntl.flock(fh, fcntl.LOCK_UN)
+            return None
 
     # -- runs in progress -------------------------------------------------------
     @property
@@ -162,8 +297,12 @@ class Warehouse:
             abandoned = json.loads(self.running_marker.read_text())
         except (FileNotFoundError, ValueError):
             pass
+        # runs that died one after another (a full disk) are all recorded by the next that completes
+        earlier = []
+        if isinstance(abandoned, dict) and abandoned.get("run_id") != run.get("run_id"):
+            earlier = [*abandoned.get("earlier", []), {k: v for k, v in abandoned.items() if k != "earlier"}]
         tmp = self.root / f".running-{os.getpid()}.tmp"
-        tmp.write_text(json.dumps(run, default=str))
+        tmp.write_text(json.dumps({**run, "earlier": earlier}, default=str))
         os.replace(tmp, self.running_marker)
         return abandoned
 
@@ -213,10 +352,9 @@ class Warehouse:
         for b in self.staging.iterdir():
             if b.name not in referenced:
                 shutil.rmtree(b, ignore_errors=True)
-        for p in [*self.root.glob(".current-*"), *self.root.glob(".running-*.tmp")]:
-            p.unlink(missing_ok=True)
-        for p in self.root.glob(f"{CATALOG}.*.tmp*"):
-            p.unlink(missing_ok=True)
+        for pattern in (".current-*", ".running-*.tmp", ".write-test-*", ".catalog-snapshot.*.tmp", f"{CATALOG}.*.tmp*"):
+            for p in self.root.glob(pattern):
+                p.unlink(missing_ok=True)
 
 
 # -- snapshot state files ------------------------------------------------------
