@@ -21,7 +21,7 @@ import newsetl
 from newsetl import demo, load, pipeline, schema
 from newsetl.load import read_list
 
-from .test_incremental import HISTORY_TABLES, table_rows
+from .helpers.tables import HISTORY_TABLES, table_rows
 
 SHELL = Path(sys.executable).parent / "duckdb"
 # a name with every character DuckDB's glob reads, and one a glob of it matches
