@@ -26,7 +26,7 @@ from newsetl import pipeline, reports
 from newsetl.clean import as_domain, normalize_domain
 from newsetl.flatten import type_column
 
-from .test_differential import assert_same_tables
+from .helpers.tables import assert_same_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
