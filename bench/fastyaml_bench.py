@@ -18,7 +18,8 @@ import time
 from pathlib import Path
 
 from newsetl import fastyaml
-from newsetl.extract import RejectedFile, split_front_matter
+from newsetl.frontmatter import split_front_matter
+from newsetl.sources import RejectedFile
 
 ROOT = Path(__file__).resolve().parents[1]
 FOLDERS = ("azure-2021-01", "powerapps/latest")

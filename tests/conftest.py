@@ -26,6 +26,8 @@ def _quiet_prefect(tmp_path_factory):
     # Prefect keeps its state under PREFECT_HOME: a throwaway one per test session
     os.environ.setdefault("PREFECT_HOME", str(tmp_path_factory.mktemp("prefect-home")))
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's temporary server gets 20 s to start; on a loaded 2-core machine that is not always enough
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     yield
 
 
@@ -40,3 +42,14 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 def corpus_files(corpus) -> list[Path]:
     """Every real record file (for mutations)."""
     return sorted(p for p in corpus.rglob("*.md") if p.name != "README.md")
+
+
+@pytest.fixture(scope="session")
+def reports_wh(tmp_path_factory) -> Path:
+    """The warehouse of the fixture records in tests/fixtures/reports (helpers.model models
+    them), built once for every module that only reads it."""
+    from newsetl import pipeline
+
+    out = tmp_path_factory.mktemp("reports-wh")
+    pipeline.run([FIXTURES / "reports"], out, workers=1)
+    return out

@@ -16,11 +16,11 @@ import pytest
 
 from newsetl import export, reports
 
-from .test_views import UTC, build_warehouse
+from .helpers.model import UTC
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory):
-    return build_warehouse(tmp_path_factory)
+def wh(reports_wh):
+    return reports_wh
 
 
 # -- neutralising ---------------------------------------------------------------------------------

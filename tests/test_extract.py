@@ -7,17 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from newsetl.extract import (
-    InputError,
-    RejectedFile,
-    SourceFile,
-    discover,
-    extract,
-    extract_all,
-    parse_front_matter,
-    split_front_matter,
-    split_record,
-)
+from newsetl.frontmatter import extract, extract_all, parse_front_matter, split_front_matter, split_record
+from newsetl.sources import InputError, RejectedFile, SourceFile, discover
 
 from .conftest import BAD_INPUT
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import newsetl
 from newsetl import pipeline, reports
 from newsetl.clean import as_domain, normalize_domain
-from newsetl.flatten import type_column
+from newsetl.columns import type_column
 
 from .helpers.tables import assert_same_tables
 
@@ -414,7 +414,7 @@ def test_library_and_flow_refuse_before_writing(site, tmp_path):
     with pytest.raises(ValueError, match="in the future"):
         pipeline.run([site], tmp_path / "lib", workers=1, as_of=future)
     assert not (tmp_path / "lib").exists()
-    from flows.etl import news_etl
+    from newsetl.flows import news_etl
 
     with pytest.raises(ValueError, match="in the future"):
         news_etl.fn(inputs=[str(site)], warehouse=str(tmp_path / "flow"), as_of=future)

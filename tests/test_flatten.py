@@ -1,50 +1,17 @@
-"""Flatten and typing, unit by unit: values computed by hand."""
+"""Flatten and column typing, unit by unit: values computed by hand."""
 
 from __future__ import annotations
 
 import datetime as dt
 
 import pyarrow as pa
-import pytest
 
-from newsetl.clean import as_bool, as_int, as_name, as_text, as_timestamp, fix_mojibake
-from newsetl.extract import Extracted, SourceFile
-from newsetl.flatten import BatchBuilder, article_id_for, type_column
+from newsetl.frontmatter import Extracted
+from newsetl.sources import SourceFile
+from newsetl.columns import type_column
+from newsetl.flatten import BatchBuilder, article_id_for
 
 UTC = dt.timezone.utc
-
-
-@pytest.mark.parametrize("value, typed, problem", [
-    (39, 39, None), (39.0, 39, None), (" 39 ", 39, None), ("-1", -1, None), (None, None, None),
-    ("high", None, "expected an integer, got text"), (True, None, "expected an integer, got a boolean"),
-    (39.5, None, "expected an integer, got a number"), (2**40, None, "integer out of range"),
-])
-def test_as_int(value, typed, problem):
-    issues = []
-    assert as_int(value, issues, "quality") == typed
-    assert [i[2] for i in issues] == ([problem] if problem else [])
-
-
-def test_as_bool_and_as_timestamp():
-    issues = []
-    assert [as_bool(v, issues, "p") for v in (True, "yes", "False", None)] == [True, True, False, None]
-    assert as_bool("maybe", issues, "p") is None and issues[-1][0] == "p"
-    assert as_timestamp(dt.datetime(2021, 2, 12, 21, 25, tzinfo=dt.timezone(dt.timedelta(hours=1))), issues, "d") \
-        == dt.datetime(2021, 2, 12, 20, 25, tzinfo=UTC)
-    assert as_timestamp("2021-02-12T20:25:00Z", issues, "d") == dt.datetime(2021, 2, 12, 20, 25, tzinfo=UTC)
-    assert as_timestamp(dt.date(2021, 2, 12), issues, "d") == dt.datetime(2021, 2, 12, tzinfo=UTC)
-    n = len(issues)
-    assert as_timestamp("last Tuesday", issues, "d") is None and len(issues) == n + 1
-
-
-def test_text_cleaning():
-    issues = []
-    assert as_text("  Tom &amp; Jerry&nbsp;", issues, "t") == "Tom & Jerry"
-    assert as_text("cityâ€™s", issues, "t") == "city\u2019s"
-    assert fix_mojibake("SÃO PAULO") == "SÃO PAULO"  # not mojibake: left alone
-    assert as_name("Morningstar%2c Inc.", issues, "n") == "Morningstar, Inc."
-    assert as_name("100% Tech", issues, "n") == "100% Tech"
-    assert as_text(2021, issues, "t") == "2021" and not issues
 
 
 def test_type_column_gives_the_same_value_whatever_the_batch():

@@ -6,8 +6,9 @@ from __future__ import annotations
 import datetime as dt
 
 import newsetl
-from newsetl import flatten, pipeline
-from newsetl.extract import SourceFile, extract
+from newsetl import flatten, pipeline, related_json
+from newsetl.frontmatter import extract
+from newsetl.sources import SourceFile
 
 from .helpers.tables import assert_same_tables
 
@@ -79,7 +80,7 @@ def test_the_reader_refuses_what_its_schema_does_not_hold(tmp_path):
     site = _site(tmp_path)
     names = ["clean", "unknown-key", "quality-text", "not-a-list", "images-text", "provider-text",
              "cached-text", "excerpt-number", "twice", "null-items"]
-    lists, refused = flatten._read_json_lists([ex.related_json for ex in _extracted(site, names)])
+    lists, refused = related_json._read_json_lists([ex.related_json for ex in _extracted(site, names)])
     assert [names[i] for i in refused] == ["unknown-key", "quality-text", "not-a-list", "images-text",
                                            "provider-text", "cached-text", "excerpt-number", "twice"]
     assert [len(v) for v in lists.to_pylist()] == [2, 2]  # clean, null-items (with its null link)
@@ -88,10 +89,10 @@ def test_the_reader_refuses_what_its_schema_does_not_hold(tmp_path):
 def test_values_it_cannot_vouch_for_are_suspect(tmp_path):
     site = _site(tmp_path)
     names = ["clean", "quality-big", "offset-time", "date-only", "title-date", "entities"]
-    lists, refused = flatten._read_json_lists([ex.related_json for ex in _extracted(site, names)])
+    lists, refused = related_json._read_json_lists([ex.related_json for ex in _extracted(site, names)])
     assert refused == []
-    links, rec, _pos, _ok = flatten._children(lists)
-    bad = flatten._suspect(links, flatten._LINK_KINDS)
+    links, rec, _pos, _ok = related_json._children(lists)
+    bad = related_json._suspect(links, related_json._LINK_KINDS)
     assert sorted({names[r] for r in rec[bad]}) == ["date-only", "offset-time", "quality-big", "title-date"]
 
 

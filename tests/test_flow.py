@@ -23,7 +23,7 @@ def test_flow_loads_the_warehouse_and_leaves_a_summary(harness, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    from flows.etl import news_etl
+    from newsetl.flows import news_etl
 
     wh = tmp_path / "wh"
     out = news_etl(inputs=[str(BAD_INPUT)], warehouse=str(wh))
@@ -51,7 +51,7 @@ def test_flow_loads_the_warehouse_and_leaves_a_summary(harness, tmp_path):
 
 
 def test_flow_runs_incrementally(harness, tmp_path, corpus):
-    from flows.etl import news_etl
+    from newsetl.flows import news_etl
 
     wh = tmp_path / "wh"
     first = news_etl(inputs=[str(corpus / "seed")], warehouse=str(wh))

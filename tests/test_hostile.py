@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 import newsetl
-from newsetl import pipeline
-from newsetl.extract import discover, os_name
+from newsetl.parse import parse_batch
+from newsetl.plan import BatchSpec
+from newsetl.sources import discover, os_name
 
 from .helpers.cli import newsetl_cli
 from .helpers.records import GOOD, record
@@ -277,8 +278,8 @@ def test_a_file_that_becomes_a_fifo_after_listing_is_rejected_not_waited_for(tmp
     files = discover([site])
     (site / "turns.md").unlink()
     os.mkfifo(site / "turns.md")  # nobody will ever write to it
-    spec = pipeline.BatchSpec("b", "r", str(tmp_path / "staging"), [(f, None) for f in files])
-    result = pipeline.parse_batch(spec)
+    spec = BatchSpec("b", "r", str(tmp_path / "staging"), [(f, None) for f in files])
+    result = parse_batch(spec)
     got = dict(zip(result.files.column("source_path").to_pylist(), result.files.column("error").to_pylist()))
     assert got == {"site/good.md": None, "site/turns.md": "not a regular file: a FIFO"}
 

@@ -15,15 +15,15 @@ import pytest
 import newsetl
 from newsetl import html_report
 
-from .test_views import UTC, build_warehouse
+from .helpers.model import UTC
 
 CHROMIUM = Path("/usr/bin/chromium")
 GENERATED = dt.datetime(2021, 7, 1, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory):
-    return build_warehouse(tmp_path_factory)
+def wh(reports_wh):
+    return reports_wh
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import newsetl
-from newsetl import demo, pipeline
+from newsetl import demo, pipeline, plan
 
 from .helpers.tables import assert_same_as_rebuild
 
@@ -53,7 +53,7 @@ def test_touched_but_unchanged_file_is_hashed_not_parsed(site, tmp_path):
     r = pipeline.run([site], wh, workers=1).run
     assert (r["files_changed"], r["files_unchanged"], r["files_parsed"]) == (0, r["files_seen"], 0)
     # the new mtime is remembered: a third run does not even read the file
-    assert pipeline.plan([site], wh).to_read == []
+    assert plan.plan([site], wh).to_read == []
 
 
 def test_new_changed_deleted_files_are_counted_and_tables_match_a_rebuild(site, tmp_path):

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 import newsetl
-from newsetl import demo, load, pipeline, schema
-from newsetl.load import read_list
+from newsetl import build, demo, pipeline, schema
+from newsetl.duck import read_list
 
 from .helpers.tables import HISTORY_TABLES, table_rows
 
@@ -206,7 +206,7 @@ def test_every_command_on_a_glob_like_warehouse(tmp_path, sites, reference):
 
 def test_compaction_and_incremental_builds_read_no_decoy(tmp_path, monkeypatch):
     """Staging lists, previous articles and versions and compaction, on a glob-like path."""
-    monkeypatch.setattr(load, "MAX_SMALL_BATCHES", 2)  # compact after three small batches, not seventeen
+    monkeypatch.setattr(build, "MAX_SMALL_BATCHES", 2)  # compact after three small batches, not seventeen
     name, decoy = COMBO
     site = tmp_path / "site"
     demo.generate(site, records=60, seed=3)

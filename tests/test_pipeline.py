@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import newsetl
-from newsetl import demo, pipeline, schema
+from newsetl import demo, pipeline, runners, schema
 
 from .conftest import BAD_INPUT
 from .helpers.tables import assert_same_tables
@@ -176,7 +176,7 @@ def test_workers_start_from_a_forkserver_while_another_thread_runs():
     t = threading.Thread(target=stop.wait)
     t.start()
     try:
-        assert pipeline._start_method() == "forkserver"  # a fork could copy that thread's locks held
+        assert runners._start_method() == "forkserver"  # a fork could copy that thread's locks held
     finally:
         stop.set()
         t.join()
@@ -189,8 +189,8 @@ def test_worker_processes_give_the_in_process_tables(method, tmp_path, monkeypat
     site = tmp_path / "site"
     demo.generate(site, records=120, seed=5, profile="bench")
     pipeline.run([site], tmp_path / "one", workers=1)
-    monkeypatch.setattr(pipeline, "_start_method", lambda: method)
-    monkeypatch.setattr(pipeline, "IN_PROCESS_BYTES", 0)  # even this little goes to the workers
+    monkeypatch.setattr(runners, "_start_method", lambda: method)
+    monkeypatch.setattr(runners, "IN_PROCESS_BYTES", 0)  # even this little goes to the workers
     r = pipeline.run([site], tmp_path / "two", workers=2, batch_files=20)
     assert r.run["files_parsed"] == r.run["files_seen"] > 120
     assert_same_tables(tmp_path / "one", tmp_path / "two")

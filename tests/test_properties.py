@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 import newsetl
 from newsetl import fastyaml, pipeline, safeyaml
-from newsetl.extract import SUFFIXES, display_name
+from newsetl.sources import SUFFIXES, display_name
 
 from .helpers import examples, yamlgen
 from .helpers.cli import newsetl_cli

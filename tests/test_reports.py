@@ -16,17 +16,18 @@ import pyarrow as pa
 import pytest
 
 import newsetl
-from newsetl import cli_report, reports
+from newsetl import bundle, cli, reports
 from newsetl.store import Warehouse
 
-from .test_views import UTC, Corpus, build_warehouse, expected_provider_stats
+from .helpers.cli import newsetl_cli
+from .helpers.model import UTC, Corpus, expected_provider_stats
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def wh(tmp_path_factory):
-    return build_warehouse(tmp_path_factory)
+def wh(reports_wh):
+    return reports_wh
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def ids(table: pa.Table) -> list[str]:
 def test_every_report_binds_exactly_the_filters_it_declares():
     for r in reports.REPORTS.values():
         assert set(r.parameters) == set(r.filters), r.name
-        assert set(r.filters) <= set(reports.FILTERS)
+        assert set(r.filters) <= set(reports.FILTER_NAMES)
 
 
 def test_every_report_runs(wh):
@@ -190,7 +191,7 @@ def test_hostile_provider_returns_nothing_and_drops_nothing(wh):
 # -- exports ------------------------------------------------------------------------------------
 
 def test_export_all(wh, tmp_path):
-    out = reports.export_all(wh, tmp_path / "out")
+    out = bundle.export_all(wh, tmp_path / "out")
     assert set(out) == set(reports.REPORTS) | {"report.html"}
     for name, w in out.items():
         assert Path(w["path"]).exists()
@@ -201,25 +202,25 @@ def test_export_all(wh, tmp_path):
 
 
 def test_export_all_parquet_with_filters(wh, tmp_path):
-    out = reports.export_all(wh, tmp_path, "parquet", html=False, provider="gamma.net")
+    out = bundle.export_all(wh, tmp_path, "parquet", html=False, provider="gamma.net")
     import pyarrow.parquet as pq
 
     assert pq.read_table(out["top_articles"]["path"]).num_rows == 2  # filtered
     assert pq.read_table(out["top_providers"]["path"]).num_rows == 5  # takes no --provider: everything
     with pytest.raises(reports.ReportError):
-        reports.export_all(wh, tmp_path, "xlsx")
+        bundle.export_all(wh, tmp_path, "xlsx")
 
 
 # -- the CLI ------------------------------------------------------------------------------------
 
-def cli(capsys, *argv):
-    code = cli_report.main([str(a) for a in argv])
+def report_cli(capsys, *argv):
+    code = cli.main(["report", *(str(a) for a in argv)])
     out, err = capsys.readouterr()
     return code, out, err
 
 
 def test_cli_list(capsys):
-    code, out, _ = cli(capsys, "--list")
+    code, out, _ = report_cli(capsys, "--list")
     assert code == 0
     for name, r in reports.REPORTS.items():
         assert name in out
@@ -227,15 +228,15 @@ def test_cli_list(capsys):
 
 
 def test_cli_table_on_the_terminal(capsys, wh):
-    code, out, _ = cli(capsys, "top_providers", "--warehouse", wh, "--limit", "2")
+    code, out, _ = report_cli(capsys, "top_providers", "--warehouse", wh, "--limit", "2")
     assert code == 0 and "alpha.com" in out and "beta.org" in out and "gamma.net" not in out
 
 
 def test_cli_out_csv_and_json(capsys, wh, tmp_path):
-    code, _, err = cli(capsys, "provider_stats", "--warehouse", wh, "--since", "2021-01-01", "--out", tmp_path / "p.csv")
+    code, _, err = report_cli(capsys, "provider_stats", "--warehouse", wh, "--since", "2021-01-01", "--out", tmp_path / "p.csv")
     assert code == 0 and "wrote 5 rows" in err  # epsilon (undated) drops out with a date bound
     assert (tmp_path / "p.csv").read_bytes().startswith(b"provider_domain,provider_name,articles,")
-    code, out, _ = cli(capsys, "top_articles", "--warehouse", wh, "--provider", "delta.io", "--format", "json")
+    code, out, _ = report_cli(capsys, "top_articles", "--warehouse", wh, "--provider", "delta.io", "--format", "json")
     assert code == 0
     (row,) = json.loads(out)
     assert row["quality"] == 189 and row["published_at"] == "2021-02-28T23:30:00Z"
@@ -253,19 +254,19 @@ def test_cli_out_csv_and_json(capsys, wh, tmp_path):
     (["top_articles", "--out", "x.txt"], 2, "cannot tell the format of x.txt"),
 ])
 def test_cli_errors_are_one_line(capsys, wh, argv, code, message):
-    got, out, err = cli(capsys, *argv, "--warehouse", wh)
+    got, out, err = report_cli(capsys, *argv, "--warehouse", wh)
     assert got == code
     assert err.count("\n") == 1 and err.startswith("newsetl report: error: ") and message in err, err
     assert out == ""
 
 
 def test_cli_without_a_warehouse(capsys, tmp_path):
-    code, _, err = cli(capsys, "top_providers", "--warehouse", tmp_path / "none")
+    code, _, err = report_cli(capsys, "top_providers", "--warehouse", tmp_path / "none")
     assert code == 1 and err.count("\n") == 1 and "no warehouse at" in err
 
 
 def test_cli_all_out_dir(capsys, wh, tmp_path):
-    code, _, err = cli(capsys, "--all", "--out-dir", tmp_path / "all", "--warehouse", wh, "--provider", "alpha.com")
+    code, _, err = report_cli(capsys, "--all", "--out-dir", tmp_path / "all", "--warehouse", wh, "--provider", "alpha.com")
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "all").iterdir()) == sorted(
         [f"{n}.csv" for n in reports.REPORTS] + ["report.html"])
@@ -274,31 +275,17 @@ def test_cli_all_out_dir(capsys, wh, tmp_path):
 
 
 def test_cli_html(capsys, wh, tmp_path):
-    code, _, err = cli(capsys, "--html", tmp_path / "r.html", "--warehouse", wh, "--topic", "AI")
+    code, _, err = report_cli(capsys, "--html", tmp_path / "r.html", "--warehouse", wh, "--topic", "AI")
     assert code == 0 and (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
 
 
 def test_cli_in_a_real_process(wh, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    ok = subprocess.run([sys.executable, "-m", "newsetl.cli_report", "top_articles", "--warehouse", str(wh),
-                         "--topic", "Security", "--out", str(tmp_path / "t.csv")],
-                        capture_output=True, text=True, env=env, timeout=60)
+    ok = newsetl_cli("report", "top_articles", "--warehouse", str(wh), "--topic", "Security",
+                     "--out", str(tmp_path / "t.csv"))
     assert ok.returncode == 0, ok.stderr
     assert (tmp_path / "t.csv").read_text().count("\n") == 1 + 3
-    bad = subprocess.run([sys.executable, "-m", "newsetl.cli_report", "top_articles", "--warehouse", str(wh),
-                          "--since", "last week"], capture_output=True, text=True, env=env, timeout=60)
+    bad = newsetl_cli("report", "top_articles", "--warehouse", str(wh), "--since", "last week")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "is not a date" in bad.stderr
-
-
-def test_main_cli_report_command_when_wired(wh, capsys):
-    from newsetl import cli
-
-    parser = cli.build_parser()
-    if "report" not in parser._subparsers._group_actions[0].choices:
-        pytest.skip("`report` is not wired into newsetl.cli yet (cli_report.register(sub) in build_parser)")
-    assert cli.main(["report", "top_providers", "--warehouse", str(wh), "--limit", "1"]) == 0
-    assert "alpha.com" in capsys.readouterr().out
-    assert cli.main(["report", "top_providers", "--warehouse", str(wh), "--since", "x"]) == 2
 
 
 # -- the Prefect flow ---------------------------------------------------------------------------
@@ -306,7 +293,7 @@ def test_main_cli_report_command_when_wired(wh, capsys):
 FLOW_SCRIPT = """
 import json, sys
 from prefect.artifacts import Artifact
-from flows.reports import news_reports
+from newsetl.flows import news_reports
 out = news_reports(warehouse=sys.argv[1], out_dir=sys.argv[2])
 art = Artifact.get("news-reports-top-providers")
 print(json.dumps({"out": out, "type": art.type, "data": art.data}))
@@ -333,7 +320,7 @@ def test_news_reports_flow(wh, tmp_path):
 
 
 def test_markdown_artifact_escapes_hostile_names():
-    from flows.reports import top_providers_markdown
+    from newsetl.flows import top_providers_markdown
 
     md = top_providers_markdown(
         [{"provider_domain": "x.com", "provider_name": "a|b <script>\n# h", "articles": 1, "avg_quality": 1.5,

@@ -9,7 +9,6 @@ run, waits for it to complete and checks the warehouse that run wrote.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
 import os
@@ -25,6 +24,7 @@ import pytest
 import yaml
 
 import newsetl
+from newsetl import cli
 from newsetl import serve as S
 from newsetl.demo import generate
 
@@ -101,12 +101,11 @@ def test_no_prefect_server_says_what_to_do(folder):
 
 
 def test_serve_subcommand():
-    parser = argparse.ArgumentParser(prog="newsetl")
-    sub = parser.add_subparsers(dest="command")
-    S.register_parser(sub)
+    parser = cli.build_parser()
+    sub = parser._subparsers._group_actions[0]
     a = parser.parse_args(["serve", "data/demo", "--cron", "*/30 * * * *"])
     assert (a.func, a.inputs, a.cron, a.interval, a.warehouse, a.name, a.lock_timeout, a.reports) == \
-        (S.cmd_serve, ["data/demo"], "*/30 * * * *", None, "warehouse", "scheduled", 600.0, None)
+        (cli.cmd_serve, ["data/demo"], "*/30 * * * *", None, "warehouse", "scheduled", 600.0, None)
     a = parser.parse_args(["serve", "/srv/a", "/srv/b", "--interval", "900", "--warehouse", "/data/news",
                            "--name", "n", "--lock-timeout", "60", "--reports", "r"])
     assert (a.inputs, a.interval, a.warehouse, a.name, a.lock_timeout, str(a.reports)) == \

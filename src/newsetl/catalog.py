@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-from .load import parquet_files, read_list, sql_literal
+from .duck import parquet_files, read_list, sql_literal
 from .schema import WAREHOUSE_TABLES
 from .store import Warehouse, WarehouseError
 

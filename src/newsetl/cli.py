@@ -29,6 +29,31 @@ def _fmt(prog_examples: str) -> dict:
     return dict(formatter_class=argparse.RawDescriptionHelpFormatter, epilog="examples:\n" + prog_examples)
 
 
+# -- options shared by several commands, each declared (and its default defined) once ---------
+
+def _warehouse_option(p) -> None:
+    p.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
+
+
+def _lock_timeout_option(p) -> None:
+    from .store import LOCK_TIMEOUT
+
+    p.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT, metavar="SECONDS",
+                   help=f"how long a run waits for another run on the same warehouse (default: {LOCK_TIMEOUT:g})")
+
+
+def _output_options(p, format_default: str = "") -> None:
+    from .export import FORMATS
+
+    p.add_argument("--out", default=None, metavar="FILE", help="write to FILE (.csv, .json, .parquet; - for stdout)")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help=f"output format (default: from --out, else a table{format_default})")
+
+
+def _quiet_option(p) -> None:
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+
+
 # -- progress -------------------------------------------------------------------
 
 class Progress:
@@ -63,7 +88,7 @@ def cmd_run(a) -> int:
     from . import watchdog
 
     watchdog.start()  # first: every process this run starts carries its token, and dies with it
-    from .extract import InputError, discover
+    from .sources import InputError, discover
     from .store import Warehouse, write_failure
 
     try:
@@ -82,7 +107,7 @@ def cmd_run(a) -> int:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if a.quiet else "INFO")
         # a full disk or a locked warehouse is logged without a traceback, here and in the task workers
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
-        from flows.etl import news_etl
+        from .flows import news_etl
 
         try:
             out = news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
@@ -103,7 +128,7 @@ def cmd_run(a) -> int:
         print(f"{run['files_rejected']} files rejected: newsetl sql \"SELECT source_path, error FROM "
               f"source_files WHERE status = 'rejected'\" --warehouse {a.warehouse}", file=sys.stderr)
     if a.reports and a.no_prefect:
-        from .reports import export_all
+        from .bundle import export_all
 
         export_all(a.warehouse, a.reports)
         print(f"wrote reports to {a.reports}", file=sys.stderr)
@@ -157,7 +182,7 @@ def _timestamp(text: str):
     """--as-of: ISO 8601 (UTC without an offset), checked as pipeline.run checks it."""
     import datetime as dt
 
-    from .pipeline import check_as_of
+    from .plan import check_as_of
 
     try:
         t = dt.datetime.fromisoformat(text.strip())
@@ -197,6 +222,106 @@ def cmd_status(a) -> int:
     return 0
 
 
+def _list(stream=None) -> None:
+    from .reports import REPORTS, flag
+
+    stream = stream or sys.stdout
+    width = max(len(n) for n in REPORTS)
+    for r in REPORTS.values():
+        takes = " ".join(flag(f) for f in r.filters) or "(no filters)"
+        default = f"; default --limit {r.default_limit}" if r.default_limit else ""
+        stream.write(f"{r.name:<{width}}  {r.description}\n{'':<{width}}  filters: {takes}{default}\n")
+
+
+def cmd_report(a) -> int:
+    from . import bundle, export, reports
+
+    def usage(msg: str) -> CliError:
+        return CliError(msg, EXIT_USAGE)
+
+    filters = {f.name: getattr(a, f.name) for f in reports.FILTERS}
+    given = {k: v for k, v in filters.items() if v is not None}
+    modes = [m for m, on in (("NAME", a.name), ("--list", a.list), ("--all", a.all), ("--html", a.html)) if on]
+    if len(modes) > 1:
+        raise usage(f"use one of NAME, --list, --all, --html (got {' and '.join(modes)})")
+    if not modes:
+        raise usage("name a report, or use --list, --all or --html (newsetl report --list shows the reports)")
+    if a.out_dir and not a.all:
+        raise usage("--out-dir goes with --all")
+    if a.out and (a.all or a.list or a.html):
+        raise usage("--out goes with a report NAME; use --out-dir with --all")
+    try:
+        if a.list:
+            if given or a.out or a.format:
+                raise usage("--list takes no filters or output options")
+            _list()
+            return 0
+        if a.html:
+            if a.format:
+                raise usage("--html writes HTML; --format does not apply")
+            from . import html_report
+
+            path = html_report.write(a.warehouse, a.html, **filters)
+            print(f"wrote {path}", file=sys.stderr)
+            return 0
+        if a.all:
+            if not a.out_dir:
+                raise usage("--all needs --out-dir DIR")
+            fmt = a.format or "csv"
+            if fmt == "table":
+                raise usage("--all writes files: --format csv, json or parquet")
+            for name in reports.REPORTS:
+                skipped = reports.ignored_filters(name, given)
+                if skipped:
+                    print(f"note: {name} does not take {', '.join(reports.flag(k) for k in skipped)}; "
+                          "written without", file=sys.stderr)
+            written = bundle.export_all(a.warehouse, a.out_dir, fmt, **filters)
+            rows = sum(w["rows"] or 0 for w in written.values())
+            print(f"wrote {len(written)} files ({rows:,} rows) to {a.out_dir}", file=sys.stderr)
+            return 0
+        table = reports.run(a.warehouse, a.name, **filters)
+        fmt = export.write(table, a.out, a.format)
+        if a.out and a.out != "-":
+            print(f"wrote {table.num_rows:,} rows to {a.out} ({fmt})", file=sys.stderr)
+        return 0
+    except reports.ReportError as e:
+        raise usage(str(e)) from None
+
+
+def cmd_serve(a) -> int:
+    from .serve import serve
+
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
+          lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None)
+    return 0
+
+
+REPORT_EXAMPLES = """examples:
+  newsetl report --list                                   # the reports, their filters
+  newsetl report top_providers                            # a table on the terminal
+  newsetl report provider_stats --since 2021-01-01 --until 2021-03-31 --min-articles 5
+  newsetl report quality_by_month --provider example.com --out quality.csv
+  newsetl report top_articles --topic AI --limit 20 --format json
+  newsetl report topic_stats --out topics.parquet
+  newsetl report --all --out-dir out/reports              # every report as CSV + report.html
+  newsetl report --html report.html --since 2021-01-01    # charts on one self-contained page
+"""
+
+SERVE_EXAMPLES = """examples:
+  newsetl serve data/demo --cron "*/30 * * * *"              # every 30 minutes (UTC)
+  newsetl serve /srv/site/_posts --interval 900 --warehouse /data/news
+  newsetl serve data/demo --cron "0 6 * * *" --name daily --reports out/reports
+
+  # a Prefect server is needed (the schedule lives there); in another terminal:
+  prefect server start
+  PREFECT_API_URL=http://127.0.0.1:4200/api newsetl serve data/demo --cron "*/30 * * * *"
+
+  # trigger a run now, besides the schedule:
+  prefect deployment run news-etl/scheduled
+"""
+
+
 # -- parser -----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -231,9 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     r.add_argument("inputs", nargs="+", metavar="INPUT", help="folder(s) of Markdown records")
-    r.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
-    r.add_argument("--lock-timeout", type=float, default=600.0, metavar="SECONDS",
-                   help="how long to wait for another run on the same warehouse (default: 600)")
+    _warehouse_option(r)
+    _lock_timeout_option(r)
     r.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
     r.add_argument("--top", type=int, default=0, metavar="N", help="print the top N providers after the run")
     r.add_argument("--reports", type=Path, default=None, metavar="DIR", help="export every report to DIR after loading")
@@ -242,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "at most 5 minutes ahead of this machine's clock, for clock skew); "
                         "sets valid_from in article_versions, for backfills and replays")
     r.add_argument("--no-prefect", action="store_true", help="run the stages in-process without Prefect")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _quiet_option(r)
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser(
@@ -262,7 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--profile", choices=("demo", "azure", "bench"), default="demo",
                    help="demo: a varied mix; azure: shaped like a real site (~17 KB, ~20 related links); bench: ~20 KB, ~30 related links, ~20 related images (benchmarks)")
     d.add_argument("--no-malformed", action="store_true", help="write no deliberately broken files")
-    d.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    _quiet_option(d)
     d.set_defaults(func=cmd_demo)
 
     s = sub.add_parser(
@@ -277,10 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     s.add_argument("query", help="SQL text, or - to read it from stdin")
-    s.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
-    s.add_argument("--out", default=None, metavar="FILE", help="write to FILE (.csv, .json, .parquet)")
-    s.add_argument("--format", choices=("table", "csv", "json", "parquet"), default=None,
-                   help="output format (default: from --out, else table)")
+    _warehouse_option(s)
+    _output_options(s)
     s.set_defaults(func=cmd_sql)
 
     ru = sub.add_parser(
@@ -289,10 +411,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "A run killed before publishing shows as failed.",
         **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n"),
     )
-    ru.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
+    _warehouse_option(ru)
     ru.add_argument("--limit", type=int, default=20, help="how many runs (default: 20)")
-    ru.add_argument("--out", default=None, metavar="FILE", help="write to FILE (.csv, .json, .parquet)")
-    ru.add_argument("--format", choices=("table", "csv", "json", "parquet"), default=None, help="output format")
+    _output_options(ru)
     ru.set_defaults(func=cmd_runs)
 
     st = sub.add_parser(
@@ -301,14 +422,68 @@ def build_parser() -> argparse.ArgumentParser:
                     "and whether a run is in progress or died before publishing.",
         **_fmt("  newsetl status\n  newsetl status --warehouse /data/news\n"),
     )
-    st.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
+    _warehouse_option(st)
     st.set_defaults(func=cmd_status)
 
-    from . import cli_report, serve
-
-    cli_report.register(sub)
-    serve.register_parser(sub)
+    _add_report(sub)
+    _add_serve(sub)
     return p
+
+
+def _add_report(sub) -> None:
+    p = sub.add_parser(
+        "report", help="run a named report (provider and quality analytics)",
+        description="Run a named report over the warehouse's analytics views: a readable table on the "
+                    "terminal, or CSV, JSON or Parquet with --out/--format. CSV opens safely in "
+                    "spreadsheets (formula-like cells from titles and names are neutralised). "
+                    "Filters apply where a report supports them (see --list).",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=REPORT_EXAMPLES,
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="the report to run (see --list)")
+    mode = p.add_argument_group("what to do (default: run NAME)")
+    mode.add_argument("--list", action="store_true", help="describe every report and the filters it takes")
+    mode.add_argument("--all", action="store_true", help="write every report (and report.html) to --out-dir")
+    mode.add_argument("--html", metavar="FILE", default=None,
+                      help="write one self-contained HTML page with charts and tables")
+    out = p.add_argument_group("output")
+    _output_options(out, "; csv for --all")
+    out.add_argument("--out-dir", metavar="DIR", default=None, help="folder for --all")
+    _warehouse_option(out)
+    flt = p.add_argument_group("filters (validated, then bound as query parameters)")
+    from .reports import FILTERS
+
+    for f in FILTERS:
+        flt.add_argument(f.flag, metavar=f.metavar, default=None, help=f.help)  # strings: checked by newsetl.reports
+    p.set_defaults(func=cmd_report)
+
+
+def _add_serve(sub) -> None:
+    from .serve import DEFAULT_NAME
+
+    p = sub.add_parser(
+        "serve", help="run the ETL flow on a schedule (a Prefect deployment)",
+        description="Serve the news-etl flow as the Prefect deployment news-etl/NAME with a cron or "
+                    "interval schedule, and run its flow runs in this process until stopped (Ctrl+C "
+                    "pauses the schedule). Needs a Prefect server: PREFECT_API_URL must point at one "
+                    "(`prefect server start` starts a local one). Input and warehouse paths are stored "
+                    "as absolute paths. A run that starts while another still writes the warehouse waits "
+                    "for it up to --lock-timeout seconds, then fails.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=SERVE_EXAMPLES,
+    )
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="folder(s) of Markdown records")
+    _warehouse_option(p)
+    when = p.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", default=None, metavar="EXPR",
+                      help='cron schedule in UTC, 5 fields, e.g. "*/30 * * * *"')
+    when.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+                      help="run every SECONDS seconds, e.g. 900")
+    p.add_argument("--name", default=DEFAULT_NAME,
+                   help=f"deployment name: the deployment is news-etl/NAME (default: {DEFAULT_NAME})")
+    _lock_timeout_option(p)
+    p.add_argument("--reports", type=Path, default=None, metavar="DIR",
+                   help="export every report to DIR after each run")
+    p.set_defaults(func=cmd_serve)
 
 
 def main(argv=None) -> int:
@@ -317,7 +492,8 @@ def main(argv=None) -> int:
     if not getattr(a, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    from .extract import InputError
+    from .reports import ReportError
+    from .sources import InputError
     from .store import WarehouseError
 
     if a.command in ("sql", "report", "runs", "status") and not getattr(a, "list", False):
@@ -329,7 +505,7 @@ def main(argv=None) -> int:
     except CliError as e:
         print(f"newsetl {a.command}: error: {e}", file=sys.stderr)
         return e.code
-    except (InputError, FileNotFoundError) as e:
+    except (InputError, ReportError, FileNotFoundError) as e:
         print(f"newsetl {a.command}: error: {e}", file=sys.stderr)
         return EXIT_USAGE
     except WarehouseError as e:

@@ -27,6 +27,7 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import os
 import re
 import shutil
 import sys
@@ -204,6 +205,16 @@ def show(table: pa.Table, max_rows: int = 40, stream=None) -> None:
 
 def _width() -> int:
     return max(shutil.get_terminal_size((120, 40)).columns, 80)
+
+
+def write_atomically(write_to, path: Path) -> None:
+    """Write through a temporary name in the same folder, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write_to(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write(table: pa.Table, out: str | None, fmt: str | None) -> str:

@@ -23,14 +23,13 @@ from string import Template
 
 import pyarrow as pa
 
-from . import __version__, reports
+from . import __version__, export, reports
 
 LEADERBOARD_LIMIT = 15
 TOP_ARTICLES = 10
 LEADERBOARD_COLUMNS = ["provider_domain", "provider_name", "articles", "articles_share_pct", "avg_quality",
                        "median_quality", "p90_quality", "avg_heat_rated", "published_pct", "with_image_pct",
                        "citations_received"]
-_SCOPE = ("since", "until", "provider", "topic")
 _BAR_W = 1100  # drawing width of every chart (SVG user units; scales down with the page)
 
 
@@ -272,7 +271,7 @@ def _scope_text(filters: dict) -> str:
 
 
 def _summary(con, scope: dict) -> dict:
-    params = {k: scope.get(k) for k in _SCOPE}
+    params = {k: scope.get(k) for k in reports.SCOPE}
     (articles, providers, avg_q, rated_pct), = con.sql(
         """SELECT count(*), count(DISTINCT provider_domain), round(avg(quality), 1),
                   round(100.0 * count(*) FILTER (WHERE heat <> -1) / nullif(count(*), 0), 1)
@@ -291,8 +290,8 @@ def build(source, *, title: str = "newsetl: providers and quality", generated_at
     """The page as text. Filters: since, until, provider, topic (every section but the input's),
     min_articles and limit (the leaderboard: providers shown, default 15)."""
     typed = reports.check_filters(filters)
-    scope = {k: typed[k] for k in _SCOPE if k in typed}
-    con, own = reports._open(source)
+    scope = {k: typed[k] for k in reports.SCOPE if k in typed}
+    con, own = reports.open_connection(source)
     try:
         s = _summary(con, scope)
         leaders = reports.run(con, "provider_stats", strict=False, **scope,
@@ -307,7 +306,7 @@ def build(source, *, title: str = "newsetl: providers and quality", generated_at
             con.close()
 
     generated_at = generated_at or dt.datetime.now(dt.timezone.utc)
-    shown = {k: filters.get(k) for k in FILTER_ORDER if filters.get(k) is not None}
+    shown = {k: filters.get(k) for k in reports.FILTER_NAMES if filters.get(k) is not None}
     body = [
         "<header>",
         f"<h1>{_e(title)}</h1>",
@@ -392,9 +391,6 @@ def build(source, *, title: str = "newsetl: providers and quality", generated_at
     return template.substitute(title=_e(title), version=_e(__version__), body="\n".join(body))
 
 
-FILTER_ORDER = ("since", "until", "provider", "topic", "min_articles", "limit")
-
-
 def _card(k: str, v: str) -> str:
     return f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>'
 
@@ -403,5 +399,5 @@ def write(source, path, **filters) -> Path:
     """Write the page to `path` (UTF-8, replaced atomically); returns the path."""
     path = Path(path)
     page = build(source, **filters)
-    reports._replace_atomically(lambda tmp: tmp.write_text(page, encoding="utf-8"), path)
+    export.write_atomically(lambda tmp: tmp.write_text(page, encoding="utf-8"), path)
     return path

@@ -9,13 +9,12 @@ given binds NULL, which the SQL reads as "no filter".
 
     >>> from newsetl import reports
     >>> reports.run("warehouse", "provider_stats", since="2021-01-01", min_articles=5)
-    >>> reports.export_all("warehouse", "out/reports")      # every report + report.html
+    >>> bundle.export_all("warehouse", "out/reports")       # every report + report.html (newsetl.bundle)
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
 from dataclasses import dataclass
 from importlib import resources
@@ -24,12 +23,35 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from . import export
 from .catalog import connect
 from .clean import normalize_domain
 
-FILTERS = ("since", "until", "provider", "topic", "min_articles", "limit")
+@dataclass(frozen=True)
+class Filter:
+    """A filter of the reports, the HTML page and the CLI (`--since DATE` ...), defined here only."""
+
+    name: str
+    metavar: str
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+FILTERS: tuple[Filter, ...] = (
+    Filter("since", "DATE", "articles published on or after DATE (ISO date or date-time; UTC unless an offset is given)"),
+    Filter("until", "DATE", "articles published on or before DATE (a date includes its whole day)"),
+    Filter("provider", "DOMAIN", "one provider domain (case-insensitive; punycode and Unicode forms alike)"),
+    Filter("topic", "TOPIC", "articles with this topic (the whole topic, case-insensitive)"),
+    Filter("min_articles", "N", "rows with at least N articles (provider_stats, top_providers, topic_stats; "
+                                "citing articles for provider_citations)"),
+    Filter("limit", "N", "at most N rows"),
+)
+FILTER_NAMES = tuple(f.name for f in FILTERS)
+SCOPE = ("since", "until", "provider", "topic")  # the filters that choose the articles in scope
 _DATES = ("since", "until")
-_SCOPE = ("since", "until", "provider", "topic")
 EXPORT_FORMATS = ("csv", "json", "parquet")
 
 
@@ -66,28 +88,28 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
     Report("provider_stats",
            "Every provider domain: articles and share, quality (avg/median/p90), rated heat, published and "
            "with-image shares, citations received through related links, first/last published_at.",
-           _SCOPE + ("min_articles", "limit")),
+           SCOPE + ("min_articles", "limit")),
     Report("quality_distribution",
            "Articles per 10-point quality bucket (0 to about 190), with percentages, plus the articles "
            "without a quality.",
-           _SCOPE),
+           SCOPE),
     Report("quality_by_month",
            "Per UTC calendar month: articles, quality (avg/median/p90), rated heat and published share.",
-           _SCOPE),
+           SCOPE),
     Report("topic_stats",
            "Per topic: articles, providers, average quality, first/last published_at, and growth: the last 90 "
            "days against the 90 before, up to the newest article in scope.",
-           _SCOPE + ("min_articles", "limit")),
+           SCOPE + ("min_articles", "limit")),
     Report("provider_citations",
            "Which providers' articles cite which providers through related links: links, citing articles, "
            "cited URLs (--provider matches either side; --min-articles: citing articles).",
-           _SCOPE + ("min_articles", "limit")),
+           SCOPE + ("min_articles", "limit")),
     Report("top_articles",
            "The best articles: by quality, then rated heat (heat -1 = not rated ranks below), newest first.",
-           _SCOPE + ("limit",), default_limit=50),
+           SCOPE + ("limit",), default_limit=50),
     Report("duplicate_urls",
            "URLs carried by more than one input file: how many files, which one won, the others.",
-           _SCOPE + ("limit",)),
+           SCOPE + ("limit",)),
     Report("data_quality",
            "What in the input was broken: files by status, rejected files by reason, field issues by field.",
            ()),
@@ -172,8 +194,8 @@ def check_filters(filters: dict) -> dict:
     """Validate filter values (None = not given); returns them typed for binding."""
     out = {}
     for key, value in filters.items():
-        if key not in FILTERS:
-            raise ReportError(f"unknown filter {key!r}; the filters are: {', '.join(FILTERS)}")
+        if key not in FILTER_NAMES:
+            raise ReportError(f"unknown filter {key!r}; the filters are: {', '.join(FILTER_NAMES)}")
         if value is None:
             continue
         if key in _DATES:
@@ -213,7 +235,8 @@ def params_for(report: Report, filters: dict, *, strict: bool = True) -> dict:
 
 # -- running --------------------------------------------------------------------------------
 
-def _open(source) -> tuple[duckdb.DuckDBPyConnection, bool]:
+def open_connection(source) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """(a connection, whether the caller owns it): `source` is a warehouse, or an open connection."""
     if isinstance(source, duckdb.DuckDBPyConnection):
         return source, False
     con = connect(source)
@@ -225,7 +248,7 @@ def run(source, name: str, *, strict: bool = True, **filters) -> pa.Table:
     """Run report `name` over `source` (a warehouse folder or an open connection); an Arrow table."""
     report = get(name)
     params = params_for(report, filters, strict=strict)
-    con, own = _open(source)
+    con, own = open_connection(source)
     try:
         return con.sql(report.sql, params=params).to_arrow_table()
     finally:
@@ -243,53 +266,12 @@ def ignored_filters(name: str, filters: dict) -> list[str]:
     return [k for k, v in filters.items() if v is not None and k not in get(name).filters]
 
 
-def _replace_atomically(write, path: Path) -> None:
-    """Write through a temporary name in the same folder, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def export_report(source, name: str, path, fmt: str | None = None, *, strict: bool = True, **filters) -> int:
     """Write report `name` to `path` (format from `fmt` or the extension); returns the row count."""
-    from . import export
-
     path = Path(path)
     fmt = export.format_for(str(path), fmt)
     if fmt == "table":
         raise ReportError("a report file needs a format: csv, json or parquet")
     table = run(source, name, strict=strict, **filters)
-    _replace_atomically(lambda p: export.write(table, str(p), fmt), path)
+    export.write_atomically(lambda p: export.write(table, str(p), fmt), path)
     return table.num_rows
-
-
-def export_all(warehouse, out_dir, fmt: str = "csv", *, html: bool = True, **filters) -> dict:
-    """Write every report to `out_dir` as NAME.FMT, plus the HTML page report.html.
-
-    Filters apply to the reports that take them and are left out of the others.
-    Returns {name: {"path": ..., "rows": ...}} (the page under "report.html", rows None).
-    """
-    if fmt not in EXPORT_FORMATS:
-        raise ReportError(f"unknown format {fmt!r}: choose one of {', '.join(EXPORT_FORMATS)}")
-    check_filters(filters)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    con, own = _open(warehouse)
-    try:
-        written = {}
-        for name in REPORTS:
-            path = out / f"{name}.{fmt}"
-            rows = export_report(con, name, path, fmt, strict=False, **filters)
-            written[name] = {"path": str(path), "rows": rows}
-        if html:
-            from . import html_report
-
-            path = html_report.write(con, out / "report.html", **filters)
-            written["report.html"] = {"path": str(path), "rows": None}
-    finally:
-        if own:
-            con.close()
-    return written

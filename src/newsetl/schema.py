@@ -2,8 +2,8 @@
 
 Every table has one definition here: its columns, their Arrow types and what
 they mean. The flatten stage builds staging tables with these types, the build
-SQL casts to them, and the README's data dictionary is checked against them in
-the tests, so the three cannot drift apart.
+SQL casts to them, and docs/data-dictionary.md is generated from them (a test
+checks it), so the three cannot drift apart.
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ STAGING_TABLES: tuple[Table, ...] = (
 )
 
 
-# -- the data dictionary in the README is generated from the definitions above
+# -- docs/data-dictionary.md is generated from the definitions above
 
 _DUCK = {
     STR: "VARCHAR", I32: "INTEGER", I64: "BIGINT", BOOL: "BOOLEAN", TS: "TIMESTAMPTZ",
@@ -283,10 +283,10 @@ _DUCK = {
 
 
 def markdown() -> str:
-    """The data dictionary of the warehouse tables, as Markdown (README.md embeds it)."""
+    """The data dictionary of the warehouse tables, as Markdown (docs/data-dictionary.md embeds it)."""
     out = []
     for t in WAREHOUSE_TABLES:
-        out += [f"#### `{t.name}`", "", f"{t.grain[0].upper()}{t.grain[1:]}.", "",
+        out += [f"### `{t.name}`", "", f"{t.grain[0].upper()}{t.grain[1:]}.", "",
                 "| column | type | meaning |", "|---|---|---|"]
         out += [f"| `{c.name}` | {_DUCK[c.type]} | {c.doc} |" for c in t.columns]
         out.append("")

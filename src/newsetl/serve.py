@@ -1,6 +1,6 @@
 """`newsetl serve`: the `news-etl` flow as a scheduled Prefect deployment.
 
-`serve()` registers a deployment of `flows.etl.news_etl` with a cron or
+`serve()` registers a deployment of `newsetl.flows.news_etl` with a cron or
 interval schedule on a Prefect server and then blocks, running each scheduled
 (or manually triggered) flow run in a subprocess, until it is stopped with
 Ctrl+C or SIGTERM (its schedule is then paused on the server).
@@ -17,14 +17,13 @@ refuses to start without PREFECT_API_URL, and says so.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import math
-import os
 import sys
 from pathlib import Path
 
-from .extract import InputError, resolve_inputs
+from .sources import InputError, resolve_inputs
+from .store import LOCK_TIMEOUT
 
 DEFAULT_NAME = "scheduled"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # `prefect server start` with its defaults
@@ -66,7 +65,7 @@ def check_schedule(cron: str | None, interval: float | None) -> dict:
     return {"interval": dt.timedelta(seconds=seconds)}
 
 
-def deployment_parameters(inputs, warehouse, lock_timeout: float = 600, reports_dir=None) -> dict:
+def deployment_parameters(inputs, warehouse, lock_timeout: float = LOCK_TIMEOUT, reports_dir=None) -> dict:
     """The flow parameters stored with the deployment, with every path made absolute.
 
     The served process runs each flow run in a subprocess, and a run may be
@@ -124,7 +123,7 @@ def require_server() -> str:
 
 
 def serve(inputs: list[str], warehouse: str = "warehouse", *, cron: str | None = None,
-          interval: float | None = None, name: str = DEFAULT_NAME, lock_timeout: float = 600,
+          interval: float | None = None, name: str = DEFAULT_NAME, lock_timeout: float = LOCK_TIMEOUT,
           reports_dir: str | None = None) -> None:
     """Serve `news-etl` as the deployment `news-etl/<name>` on a cron or interval schedule.
 
@@ -144,7 +143,7 @@ def serve(inputs: list[str], warehouse: str = "warehouse", *, cron: str | None =
 
     from prefect.schedules import Cron, Interval
 
-    from flows.etl import news_etl
+    from .flows import news_etl
 
     # Flow.serve(cron=...) stores no timezone; say UTC, as prefect.yaml does
     when = (Cron(schedule["cron"], timezone="UTC") if "cron" in schedule
@@ -167,52 +166,3 @@ def describe_schedule(schedule: dict) -> str:
 
 
 # -- the `newsetl serve` command ------------------------------------------------------
-
-EXAMPLES = """examples:
-  newsetl serve data/demo --cron "*/30 * * * *"              # every 30 minutes (UTC)
-  newsetl serve /srv/site/_posts --interval 900 --warehouse /data/news
-  newsetl serve data/demo --cron "0 6 * * *" --name daily --reports out/reports
-
-  # a Prefect server is needed (the schedule lives there); in another terminal:
-  prefect server start
-  PREFECT_API_URL=http://127.0.0.1:4200/api newsetl serve data/demo --cron "*/30 * * * *"
-
-  # trigger a run now, besides the schedule:
-  prefect deployment run news-etl/scheduled
-"""
-
-
-def cmd_serve(a) -> int:
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-    serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
-          lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None)
-    return 0
-
-
-def register_parser(subparsers) -> None:
-    """Add the `serve` subcommand to the `newsetl` parser's subparsers."""
-    p = subparsers.add_parser(
-        "serve", help="run the ETL flow on a schedule (a Prefect deployment)",
-        description="Serve the news-etl flow as the Prefect deployment news-etl/NAME with a cron or "
-                    "interval schedule, and run its flow runs in this process until stopped (Ctrl+C "
-                    "pauses the schedule). Needs a Prefect server: PREFECT_API_URL must point at one "
-                    "(`prefect server start` starts a local one). Input and warehouse paths are stored "
-                    "as absolute paths. A run that starts while another still writes the warehouse waits "
-                    "for it up to --lock-timeout seconds, then fails.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=EXAMPLES,
-    )
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="folder(s) of Markdown records")
-    p.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
-    when = p.add_mutually_exclusive_group(required=True)
-    when.add_argument("--cron", default=None, metavar="EXPR",
-                      help='cron schedule in UTC, 5 fields, e.g. "*/30 * * * *"')
-    when.add_argument("--interval", type=float, default=None, metavar="SECONDS",
-                      help="run every SECONDS seconds, e.g. 900")
-    p.add_argument("--name", default=DEFAULT_NAME,
-                   help=f"deployment name: the deployment is news-etl/NAME (default: {DEFAULT_NAME})")
-    p.add_argument("--lock-timeout", type=float, default=600.0, metavar="SECONDS",
-                   help="how long a run waits for another run on the same warehouse (default: 600)")
-    p.add_argument("--reports", type=Path, default=None, metavar="DIR",
-                   help="export every report to DIR after each run")
-    p.set_defaults(func=cmd_serve)

@@ -30,7 +30,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .schema import STG_FILES
+
 KEEP_SNAPSHOTS = 3
+LOCK_TIMEOUT = 600.0  # seconds a run waits for another run on the same warehouse (--lock-timeout)
 
 # File descriptors of the run locks this process holds. A flock belongs to the
 # open file, which a forked child (a parse worker) shares: the child must let
@@ -360,6 +363,8 @@ class Warehouse:
 # -- snapshot state files ------------------------------------------------------
 
 STATE = "_state"
+# the live files after a run: one stg_files row each, and the staging batch holding its rows
+MANIFEST_SCHEMA = STG_FILES.schema.append(pa.field("batch_id", pa.string()))
 
 
 def write_manifest(snapshot: Path, manifest: pa.Table) -> None:
@@ -404,3 +409,49 @@ def _fsync_tree(root: Path) -> None:
         for name in files:
             fsync_path(Path(dirpath, name))
         fsync_path(Path(dirpath))
+
+
+
+# -- staging: parsed rows of one batch of files, reused by later runs ------------------------
+
+def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table], sync: bool = True) -> None:
+    """Write one batch's staging tables; each row gets the batch id (to tell versions apart).
+
+    `sync=False` leaves `sync_staging` to the caller (the run's main process,
+    which waits for workers anyway)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, table in tables.items():
+        table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
+        # staging is written once and read by every build: lz4 is the fastest both ways
+        pq.write_table(table, directory / f"{name}.parquet", compression="lz4")
+    if sync:
+        sync_staging(directory)
+
+
+def sync_staging(directory: Path) -> None:
+    """Make a staging batch durable: its files, and its entry in the staging folder.
+    (Later runs reuse it, so it must be on disk before a snapshot names it.)"""
+    if not directory.is_dir():  # a batch whose files were all unchanged writes nothing
+        return
+    for path in directory.iterdir():
+        fsync_path(path)
+    fsync_path(directory)
+    fsync_path(directory.parent)
+
+
+# -- child-table parts: which Parquet part holds which article's child rows -----------------
+
+PARTS_SCHEMA = pa.schema([("table", pa.string()), ("part", pa.string()),
+                          ("article_id", pa.string()), ("digest", pa.string())])
+
+
+def read_parts(snapshot: Path | None) -> pa.Table:
+    path = snapshot / "_state" / "parts.parquet" if snapshot else None
+    if path is None or not path.exists():
+        return PARTS_SCHEMA.empty_table()
+    return pq.read_table(path).cast(PARTS_SCHEMA)
+
+
+def write_parts(snapshot: Path, parts: pa.Table) -> None:
+    (snapshot / "_state").mkdir(exist_ok=True)
+    pq.write_table(parts, snapshot / "_state" / "parts.parquet", compression="zstd")

@@ -1,4 +1,4 @@
--- Build: live staging rows -> the warehouse tables (contract: warehouse-contract.md).
+-- Build: live staging rows -> the warehouse tables (the contract: docs/warehouse-contract.md).
 -- Expects views stg_files, stg_articles, stg_images, stg_related_links,
 -- stg_related_images and stg_data_issues holding only the rows of the files
 -- in this run's manifest (one current version per source_path).

@@ -1,14 +1,20 @@
-"""Load: staging batches on disk, and the warehouse tables built from them.
+"""Build: the live staging rows -> the tables of a new snapshot, with DuckDB.
 
-A parse batch writes its staging tables to `staging/<batch_id>/`. The build
-reads the live rows of every batch (those of the files in the run's manifest)
-with DuckDB and writes each warehouse table as one zstd Parquet file of a new
-snapshot; `tables.sql` holds the logic.
+The build reads the live rows of every staging batch (those of the files in
+the run's manifest) and writes each warehouse table as zstd Parquet into a
+partial snapshot; `sql/build/tables.sql` holds the logic. Child tables
+(images, related links and their images) are kept in parts that later runs
+reuse while an article's lists do not change. History (`article_versions`)
+extends the previous snapshot's; `runs` gets this run's row.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import os
+import shutil
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -17,8 +23,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from . import __version__
 from . import schema as S
-from .store import fsync_path
+from .duck import parquet_files, read_list, sql_literal
+from .parse import BatchResult
+from .plan import PARSE_VERSION, Plan
+from .store import (MANIFEST_SCHEMA, PARTS_SCHEMA, Warehouse, fsync_path, read_manifest, read_parts, write_info,
+                    write_manifest, write_parts)
 
 # Row order of each table: stable, so two builds of the same files give the
 # same rows in the same order, and sorted for the filters people use most.
@@ -29,77 +40,137 @@ ORDER_BY = {
     "data_issues": "source_path, field",
     "article_versions": "article_id, version",
 }
+
+
 BUILT = tuple(t for t in S.WAREHOUSE_TABLES if t.name in ORDER_BY)
+
+
 # child tables, stored as parts that later runs reuse, and the digest that says
 # whether an article's rows in one of them are still right
 CHILDREN = {"images": "images_digest", "related_links": "related_digest", "related_images": "related_digest"}
+
+
 MAX_PARTS = 32  # past this, the smallest parts are merged into the run's new part
-PARTS_SCHEMA = pa.schema([("table", pa.string()), ("part", pa.string()),
-                          ("article_id", pa.string()), ("digest", pa.string())])
+
+
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000"
+
+
 # DuckDB spills to disk past this, and row groups stay small: the build's memory stays flat whatever the corpus size
 BUILD_MEMORY = "384MB"
 
 
-def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table], sync: bool = True) -> None:
-    """Write one batch's staging tables; each row gets the batch id (to tell versions apart).
-
-    `sync=False` leaves `sync_staging` to the caller (the run's main process,
-    which waits for workers anyway)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, table in tables.items():
-        table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
-        # staging is written once and read by every build: lz4 is the fastest both ways
-        pq.write_table(table, directory / f"{name}.parquet", compression="lz4")
-    if sync:
-        sync_staging(directory)
+@dataclass
+class Built:
+    run_id: str
+    snapshot: str  # the partial snapshot directory, complete but not yet published
+    counts: dict
+    run_row: dict
 
 
-def sync_staging(directory: Path) -> None:
-    """Make a staging batch durable: its files, and its entry in the staging folder.
-    (Later runs reuse it, so it must be on disk before a snapshot names it.)"""
-    if not directory.is_dir():  # a batch whose files were all unchanged writes nothing
-        return
-    for path in directory.iterdir():
-        fsync_path(path)
-    fsync_path(directory)
-    fsync_path(directory.parent)
+def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
+          memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> Built:
+    """Write every table of the new snapshot into a partial directory."""
+    wh = Warehouse(p.warehouse)
+    out = wh.partial_dir(p.run_id)
+    manifest = new_manifest(p, results)
+    tmp = out / "_tmp"
+    previous = Path(p.previous) if p.previous else None
+    changed = p.deleted or any(r.files.num_rows for r in results)
+    if previous is not None and not changed:
+        # nothing changed: the tables are the previous ones, byte for byte
+        counts = {t.name: link_table(previous, out, t.name) for t in S.WAREHOUSE_TABLES if t.name != "runs"}
+        parts = read_parts(previous)
+    else:
+        con = build_connection(tmp, memory_limit, threads)
+        try:
+            manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact")
+            counts, parts = build_tables(con, wh.staging, manifest, out, previous, p.as_of, p.run_id)
+        finally:
+            con.close()
+    write_parts(out, parts)
+    shutil.rmtree(tmp, ignore_errors=True)
+    status = manifest.column("status")
+    finished = dt.datetime.now(dt.timezone.utc)
+    reread = len(p.to_read)
+    same = sum(len(r.same) for r in results)
+    row = {
+        "run_id": p.run_id,
+        "started_at": p.started_at,
+        "as_of": p.as_of,
+        "finished_at": finished,
+        "status": "completed",
+        "inputs": json.dumps(p.inputs),
+        "flow_run_id": flow_run_id,
+        "files_seen": p.files_seen,
+        "files_new": p.files_new,
+        "files_changed": reread - p.files_new - same,
+        "files_unchanged": len(p.unchanged) + same,
+        "files_deleted": len(p.deleted),
+        "files_rejected": pc.sum(pc.equal(status, "rejected")).as_py() or 0,
+        "files_parsed": sum(r.parsed + r.rejected for r in results),
+        "fast_parsed": sum(r.fast for r in results),
+        **{f"{name}_rows": n for name, n in counts.items()},
+        "duration_s": (finished - p.started_at).total_seconds(),
+        "newsetl_version": __version__,
+    }
+    previous_runs = _previous_runs(p)
+    # every run that died since the last one completed (several, after a full disk), once:
+    # one killed between its commit and clearing its marker is already in `runs`
+    known = set(previous_runs.column("run_id").to_pylist())
+    dead = {}
+    for d in p.abandoned:
+        for e in [*d.get("earlier", []), d]:
+            if e.get("run_id") not in known and e.get("run_id") != p.run_id:
+                dead.setdefault(e["run_id"], e)
+    rows = [_failed_row(d) for d in dead.values()] + [row]
+    runs = pa.concat_tables([previous_runs, pa.Table.from_pylist(rows, schema=S.RUNS.schema)])
+    counts["runs"] = write_table(out, S.RUNS, runs)
+    write_manifest(out, manifest)
+    write_info(out, {
+        "run_id": p.run_id,
+        "parse_version": PARSE_VERSION,
+        "batches": sorted(set(manifest.column("batch_id").to_pylist())),
+        "counts": counts,
+        "inputs": p.inputs,
+    })
+    return Built(p.run_id, str(out), counts, row)
 
 
-def sql_literal(s: str) -> str:
-    """A string as a SQL literal, for the few places that cannot bind parameters (paths in views)."""
-    return "'" + s.replace("'", "''") + "'"
+def new_manifest(p: Plan, results: list[BatchResult]) -> pa.Table:
+    """The live files after this run: unchanged rows of the old manifest plus what was parsed."""
+    parts = []
+    old = read_manifest(Path(p.previous)) if p.previous else None
+    if old is not None:
+        reread = {f.source_path for f, _ in p.to_read}
+        same = {sp: m for r in results for sp, m in r.same}
+        gone = reread.difference(same).union(p.deleted)
+        keep = old.filter(pc.invert(pc.is_in(old.column("source_path"), pa.array(sorted(gone), pa.string()))))
+        if same:  # touched but identical: keep the row, note the new mtime
+            mt = [same.get(sp, m) for sp, m in zip(keep.column("source_path").to_pylist(),
+                                                   keep.column("mtime_ns").to_pylist())]
+            keep = keep.set_column(keep.schema.get_field_index("mtime_ns"), "mtime_ns", pa.array(mt, pa.int64()))
+        parts.append(keep.cast(MANIFEST_SCHEMA))
+    parts.extend(r.files.cast(MANIFEST_SCHEMA) for r in results)
+    if not parts:
+        return MANIFEST_SCHEMA.empty_table()
+    return pa.concat_tables(parts).sort_by("source_path")
 
 
-GLOB_CHARS = "[*?"
+def _previous_runs(p: Plan) -> pa.Table:
+    if p.previous:
+        f = Path(p.previous) / "runs" / "part-0.parquet"
+        if f.exists():
+            return pq.read_table(f).cast(S.RUNS.schema)
+    return S.RUNS.schema.empty_table()
 
 
-def read_list(paths) -> str:
-    """Concrete files as a SQL list for DuckDB's readers (`read_parquet(...)`): each file read
-    as itself, never as a pattern.
+def _failed_row(dead: dict) -> dict:
+    def ts(v):
+        return dt.datetime.fromisoformat(v) if isinstance(v, str) else v
 
-    DuckDB globs every path it reads, so a warehouse at `wh[1]` would read
-    `wh1` (or nothing). Each glob character becomes a class holding only
-    itself (`[` -> `[[]`), which DuckDB matches literally; a path without one
-    is read as it is. DuckDB also takes a backslash for a folder separator, so
-    a path with both cannot be expressed (`Warehouse` refuses backslashes).
-    Paths DuckDB writes (COPY ... TO, ATTACH, temp_directory) are not globbed:
-    they go as plain `sql_literal`s.
-    """
-    items = []
-    for p in paths:
-        s = str(p)
-        if any(c in s for c in GLOB_CHARS):
-            if "\\" in s:
-                raise ValueError(f"{s}: DuckDB cannot read a path that holds a backslash and one of [ * ?")
-            s = "".join(f"[{c}]" if c in GLOB_CHARS else c for c in s)
-        items.append(sql_literal(s))
-    return "[" + ", ".join(items) + "]"
-
-
-def parquet_files(folder: Path) -> list[Path]:
-    """The Parquet files of a table folder, in name order (as DuckDB's glob gave them)."""
-    return sorted(folder.glob("*.parquet"))
+    return {"run_id": dead["run_id"], "started_at": ts(dead.get("started_at")), "as_of": ts(dead.get("as_of")),
+            "status": "failed", "inputs": json.dumps(dead.get("inputs"))}
 
 
 def _files(staging: Path, batches: list[str], table: str) -> str:
@@ -162,13 +233,6 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     child_counts, parts = build_children(con, out, previous, run_id)
     counts.update(child_counts)
     return {t.name: counts[t.name] for t in S.WAREHOUSE_TABLES if t.name in counts}, parts
-
-
-def read_parts(snapshot: Path | None) -> pa.Table:
-    path = snapshot / "_state" / "parts.parquet" if snapshot else None
-    if path is None or not path.exists():
-        return PARTS_SCHEMA.empty_table()
-    return pq.read_table(path).cast(PARTS_SCHEMA)
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
@@ -246,12 +310,9 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
     return counts, pa.concat_tables(parts)
 
 
-def write_parts(snapshot: Path, parts: pa.Table) -> None:
-    (snapshot / "_state").mkdir(exist_ok=True)
-    pq.write_table(parts, snapshot / "_state" / "parts.parquet", compression="zstd")
-
-
 SMALL_BATCH_FILES = 250  # a batch with fewer live files than this is merged by compaction ...
+
+
 MAX_SMALL_BATCHES = 16  # ... once there are more small batches than this
 
 

@@ -1,1 +1,0 @@
-"""Prefect flows of newsetl: `etl.news_etl` (news-etl) and `reports.news_reports` (news-reports)."""

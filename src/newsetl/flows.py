@@ -1,0 +1,157 @@
+"""The Prefect flows of newsetl: `news-etl` and `news-reports`.
+
+Each flow calls the one composition of its work (`pipeline.run`, and
+`bundle.export_all`) and passes the way its pieces are mapped: the parse
+batches as `parse-batch` task runs on a `ProcessPoolTaskRunner` (YAML parsing
+is CPU-bound Python: threads would share one core, processes use them all),
+the report files as `export-report` task runs. Plan, build and publish run in
+the flow's own process, the one holding the warehouse lock, so a worker that
+outlived a killed flow can never publish. Tasks are thin wrappers: the logic
+runs, and is tested, without Prefect.
+
+The deployment entry points are `flows/etl.py` and `flows/reports.py` at the
+top of the repository (prefect.yaml); they import these.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import get_run_context
+from prefect.futures import as_completed
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from prefect.task_runners import ProcessPoolTaskRunner
+
+from . import bundle, pipeline, reports
+from .parse import BatchResult, parse_batch
+from .plan import BatchSpec
+from .runners import Runner
+from .store import LOCK_TIMEOUT, Warehouse, disk_full
+
+# Inputs are file lists and Arrow tables, and the warehouse changes under the
+# same arguments: never hash them for caching, never persist results.
+_TASK = dict(cache_policy=NO_CACHE, persist_result=False)
+TOP = 10
+
+
+def _transient(task, task_run, state) -> bool:
+    """Retry a parse task on a passing I/O error, not when the warehouse itself cannot be
+    written: a full disk stays full for the next ten seconds."""
+    try:
+        state.result()
+    except Exception as e:  # noqa: BLE001 - the task's own failure, whatever it was
+        return disk_full(e) is None and not isinstance(e, PermissionError)
+    return True
+
+
+# transient I/O errors (an NFS hiccup, a file locked by an editor) are retried
+@task(name="parse-batch", retries=2, retry_delay_seconds=[1, 10], retry_jitter_factor=0.5,
+      retry_condition_fn=_transient, task_run_name="parse-batch-{spec.batch_id}", **_TASK)
+def parse_batch_task(spec: BatchSpec) -> BatchResult:
+    return parse_batch(spec)
+
+
+class PrefectRunner(Runner):
+    """Maps the parse task over the batches on the flow's task runner."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+
+    def map(self, specs: list[BatchSpec]):
+        futures = parse_batch_task.map(specs)
+        spec_of = {f.task_run_id: s for f, s in zip(futures, specs)}
+        for fut in as_completed(futures):
+            yield spec_of[fut.task_run_id], fut.result()
+
+
+def _summary_table(row: dict, counts: dict) -> list[dict]:
+    files = [{"what": f"files {k[6:]}", "count": row[k]} for k in
+             ("files_seen", "files_new", "files_changed", "files_unchanged", "files_deleted", "files_rejected")]
+    rows = [{"what": f"rows in {name}", "count": n} for name, n in counts.items()]
+    return files + rows
+
+
+@flow(name="news-etl", task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()),
+      description="Front-matter records -> Parquet tables -> DuckDB catalog")
+def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = LOCK_TIMEOUT,
+             reports_dir: str | None = None, as_of: dt.datetime | None = None) -> dict:
+    """Run the ETL over `inputs` (folders of Markdown records) into `warehouse`."""
+    log = get_run_logger()
+    ctx = get_run_context()
+    # Without PREFECT_API_URL, Prefect runs a temporary server for this flow; the
+    # task processes would each start their own unless told where this one is.
+    api = PREFECT_API_URL.value() or str(ctx.client.api_url)
+    with temporary_settings(updates={PREFECT_API_URL: api}):
+        result = pipeline.run(inputs, warehouse, lock_timeout=lock_timeout, as_of=as_of, log=log.info,
+                              runner=PrefectRunner(os.cpu_count() or 1), flow_run_id=str(ctx.flow_run.id))
+    row = result.run
+    if row["files_rejected"]:
+        log.warning("%d files rejected: see source_files (status = 'rejected') for each error", row["files_rejected"])
+    create_table_artifact(
+        key="news-etl-summary",
+        table=_summary_table(row, result.counts),
+        description=f"newsetl run {result.run_id} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
+    )
+    if reports_dir:
+        news_reports(warehouse=str(Warehouse(warehouse).root), out_dir=reports_dir)
+    return {"run_id": result.run_id, "snapshot": result.snapshot, "counts": result.counts, "run": row}
+
+
+# -- news-reports ---------------------------------------------------------------------------
+
+@task(name="export-report", task_run_name="export-{job.name}", retries=1, retry_delay_seconds=2, **_TASK)
+def export_task(warehouse: str, fmt: str, filters: dict, job: bundle.Job) -> int | None:
+    return bundle.export_job(warehouse, fmt, filters, job)
+
+
+def _export_tasks(fn, common: tuple, jobs: list) -> list:
+    """bundle.export_all's mapper: each file of the bundle an `export-report` task run."""
+    return [f.result() for f in export_task.map(*(unmapped(c) for c in common), jobs)]
+
+
+def _md_cell(v) -> str:
+    """Markdown table cell: names come from the open web; keep them from breaking the table
+    or being read as markup."""
+    if v is None:
+        return "—"
+    if isinstance(v, float):
+        return f"{v:,.2f}".rstrip("0").rstrip(".")
+    if isinstance(v, int):
+        return f"{v:,}"
+    text = " ".join(str(v).split())
+    for ch in "\\`*_[]<>|#!~":
+        text = text.replace(ch, "\\" + ch)
+    return text
+
+
+def top_providers_markdown(rows: list[dict], written: dict, out_dir: str) -> str:
+    cols = ["provider_domain", "provider_name", "articles", "avg_quality", "median_quality", "avg_heat_rated",
+            "published_pct"]
+    lines = [f"# Top {len(rows)} providers by articles", "",
+             "| # | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for i, r in enumerate(rows, 1):
+        lines.append(f"| {i} | " + " | ".join(_md_cell(r[c]) for c in cols) + " |")
+    lines += ["", "avg_heat_rated leaves out heat -1 (not rated); quality runs 0 to about 190.", "",
+              f"Reports written to `{out_dir}`: " + ", ".join(f"`{Path(w['path']).name}`" for w in written.values())]
+    return "\n".join(lines)
+
+
+@flow(name="news-reports", description="Every newsetl report exported to a folder, plus report.html")
+def news_reports(warehouse: str = "warehouse", out_dir: str = "reports", fmt: str = "csv") -> dict:
+    """Export every report of `warehouse` to `out_dir` as NAME.FMT, and report.html."""
+    log = get_run_logger()
+    written = bundle.export_all(warehouse, out_dir, fmt, mapper=_export_tasks)
+    for name, w in written.items():
+        if w["rows"] is not None:
+            log.info("%s: %d rows -> %s", name, w["rows"], w["path"])
+    create_markdown_artifact(
+        key="news-reports-top-providers",
+        markdown=top_providers_markdown(reports.top_providers(warehouse, TOP).to_pylist(), written, out_dir),
+        description=f"Top {TOP} providers of {warehouse}",
+    )
+    return written

@@ -1,0 +1,92 @@
+"""Parse: one batch of files -> its staging tables, in whatever process runs it.
+
+Read each file (sources), split and parse its front matter (frontmatter),
+flatten the records into typed staging tables (flatten), write them under
+`staging/<batch_id>/` (store). Nothing a file holds can make this raise: only
+the warehouse (writing the staging files) can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .flatten import BatchBuilder
+from .frontmatter import Extracted, extract_all, unexpected
+from .plan import BatchSpec
+from .sources import EMPTY_SHA256, read_error, read_file
+from .store import write_staging
+
+@dataclass
+class BatchResult:
+    batch_id: str
+    files: pa.Table  # stg_files rows of the files parsed (or rejected) in this batch
+    same: list[tuple[str, int]] = field(default_factory=list)  # (source_path, mtime_ns): content unchanged
+    parsed: int = 0
+    rejected: int = 0
+    fast: int = 0
+    bytes: int = 0
+    rows: dict = field(default_factory=dict)
+
+
+def parse_batch(spec: BatchSpec) -> BatchResult:
+    """Read, parse and flatten one batch of files; write its staging tables.
+
+    A file whose content hash equals the one it had before is not parsed again.
+    Whatever happens to one file while it is read, split, parsed, typed or
+    flattened makes that file `rejected` with a one-line error; only the
+    warehouse (writing the staging files) can make this raise.
+    """
+    same = []
+    read = []
+    unreadable = []
+    nbytes = 0
+    for f, old_sha in spec.files:
+        try:
+            data = read_file(f)
+        except Exception as e:  # noqa: BLE001 - vanished, unreadable or not a file since listing: never fatal
+            unreadable.append(Extracted(f, EMPTY_SHA256, 0, error=read_error(e)))
+            continue
+        nbytes += len(data)
+        # touched but not changed (a checkout, a copy): not worth parsing
+        if old_sha is not None and hashlib.sha256(data).hexdigest() == old_sha:
+            same.append((f.source_path, f.mtime_ns))
+            continue
+        read.append((f, data))
+    tables = flatten_files(spec.run_id, unreadable + extract_all(read, fast=spec.parser == "fast", split_related=True))
+    files = tables["stg_files"]
+    if files.num_rows:
+        write_staging(Path(spec.staging_dir) / spec.batch_id, spec.batch_id,
+                      {name[4:]: t for name, t in tables.items()}, sync=spec.sync)
+    status = files.column("status")
+    return BatchResult(
+        batch_id=spec.batch_id,
+        files=files.append_column("batch_id", pa.array([spec.batch_id] * files.num_rows, pa.string())),
+        same=same,
+        parsed=pc.sum(pc.equal(status, "parsed")).as_py() or 0,
+        rejected=pc.sum(pc.equal(status, "rejected")).as_py() or 0,
+        fast=pc.sum(pc.equal(files.column("parser"), "fast")).as_py() or 0,
+        bytes=nbytes,
+        rows={name: t.num_rows for name, t in tables.items()},
+    )
+
+
+def flatten_files(run_id: str, extracted: list[Extracted]) -> dict[str, pa.Table]:
+    """The staging tables of extracted files. Typing runs a column at a time over
+    the batch; should one file's values still break that, each file is typed on
+    its own, so that only the file that breaks is rejected."""
+    builder = BatchBuilder(run_id)
+    for ex in extracted:
+        builder.add(ex)
+    try:
+        return builder.tables()
+    except Exception as e:  # noqa: BLE001 - one file must never stop its batch
+        if len(extracted) == 1:
+            ex = extracted[0]
+            return flatten_files(run_id, [Extracted(ex.file, ex.sha256, ex.size, error=unexpected("type", e))])
+    parts = [flatten_files(run_id, [ex]) for ex in extracted]
+    return {name: pa.concat_tables([p[name] for p in parts]) for name in parts[0]}
