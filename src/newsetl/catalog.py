@@ -19,6 +19,7 @@ import duckdb
 
 from .duck import parquet_files, read_list, sql_literal
 from .schema import WAREHOUSE_TABLES
+from .store import CATALOG as CATALOG_NAME
 from .store import Warehouse, WarehouseError
 
 # Oldest storage format that holds what the catalog needs (views only), so a
@@ -38,13 +39,14 @@ def view_sql_files() -> list[tuple[str, str]]:
     return out
 
 
-def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path) -> None:
-    """Views over the tables of `snapshot` and every analytics view, in `con`'s current schema."""
+def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: dict | None = None) -> None:
+    """Views over the tables of `snapshot` (or over `files`: each table's file URLs) and every
+    analytics view, in `con`'s current schema."""
     for table in WAREHOUSE_TABLES:
         # the files by name, not a pattern: a snapshot never changes, and a
         # warehouse path may hold glob characters
-        files = read_list(parquet_files(snapshot / table.name))
-        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({files})")
+        files_sql = read_list(files[table.name] if files is not None else parquet_files(snapshot / table.name))
+        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({files_sql})")
     for _name, sql in view_sql_files():
         con.execute(sql)
 
@@ -139,6 +141,8 @@ def catalog_snapshot(wh: Warehouse) -> str | None:
 
 def ensure_catalog(wh: Warehouse) -> None:
     """Rewrite the catalog if it does not show the current snapshot (a run killed after its commit)."""
+    if wh.remote:
+        return
     cur = wh.current()
     if cur is None:
         return
@@ -153,6 +157,8 @@ def heal_catalog(warehouse) -> bool:
     Never raises: the reader reads `current` anyway. Returns whether it rewrote it."""
     try:
         wh = Warehouse(warehouse)
+        if wh.remote:  # no catalog file there
+            return False
         cur = wh.current()
         if cur is None or catalog_snapshot(wh) == cur.name:
             return False
@@ -165,10 +171,43 @@ def heal_catalog(warehouse) -> bool:
     return False
 
 
-def connect(warehouse="warehouse", *, snapshot: Path | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with every view of the warehouse's current snapshot."""
+def connect(warehouse="warehouse", *, snapshot=None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every view of the warehouse's current snapshot
+    (a folder, or a URL: s3://bucket/prefix)."""
     wh = Warehouse(warehouse)
+    if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
+        files = wh.reader_files(snapshot)
+        con = duckdb.connect()
+        wh.register(con)
+        create_views(con, None, files)
+        return con
     snap = snapshot or wh.require_current()
     con = duckdb.connect()
     create_views(con, snap)
     return con
+
+
+def write_url_catalog(warehouse, path) -> Path:
+    """A DuckDB file at `path` (local) whose views read the warehouse's current snapshot by its
+    URLs, for the DuckDB shell. The shell reads s3:// with its httpfs extension, which it
+    installs itself when online, and credentials from a secret (docs/scaling.md)."""
+    wh = Warehouse(warehouse)
+    if not wh.remote:
+        raise ValueError(f"--catalog is for a warehouse in object storage; {wh.root} has its own {CATALOG_NAME}")
+    files = wh.reader_files()
+    path = Path(path).expanduser().absolute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    con = duckdb.connect()
+    try:
+        wh.register(con)  # the views are checked as they are made: read through fsspec here
+        con.execute(f"ATTACH {sql_literal(str(tmp))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
+        con.execute("USE cat")
+        create_views(con, None, files)
+        con.execute("USE memory")
+        con.execute("DETACH cat")
+    finally:
+        con.close()
+    os.replace(tmp, path)
+    return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +18,7 @@ from .flatten import BatchBuilder
 from .frontmatter import Extracted, extract_all, unexpected
 from .plan import BatchSpec
 from .sources import EMPTY_SHA256, read_error, read_file
-from .store import write_staging
+from .store import batch_dir, write_staging
 
 @dataclass
 class BatchResult:
@@ -45,9 +44,14 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
     read = []
     unreadable = []
     nbytes = 0
+    # objects are fetched together (concurrent GETs); files are read one by one, as ever
+    objects = [f for f, _ in spec.files if f.version is not None]
+    fetched = fetch_objects(objects) if objects else {}
     for f, old_sha in spec.files:
         try:
-            data = read_file(f)
+            data = fetched.pop(f.path) if f.version is not None else read_file(f)
+            if isinstance(data, Exception):
+                raise data
         except Exception as e:  # noqa: BLE001 - vanished, unreadable or not a file since listing: never fatal
             unreadable.append(Extracted(f, EMPTY_SHA256, 0, error=read_error(e)))
             continue
@@ -60,7 +64,7 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
     tables = flatten_files(spec.run_id, unreadable + extract_all(read, fast=spec.parser == "fast", split_related=True))
     files = tables["stg_files"]
     if files.num_rows:
-        write_staging(Path(spec.staging_dir) / spec.batch_id, spec.batch_id,
+        write_staging(batch_dir(spec.staging_dir, spec.batch_id), spec.batch_id,
                       {name[4:]: t for name, t in tables.items()}, sync=spec.sync)
     status = files.column("status")
     return BatchResult(
@@ -73,6 +77,12 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
         bytes=nbytes,
         rows={name: t.num_rows for name, t in tables.items()},
     )
+
+
+def fetch_objects(files):
+    from .objectstore import fetch
+
+    return fetch(files)
 
 
 def flatten_files(run_id: str, extracted: list[Extracted]) -> dict[str, pa.Table]:

@@ -15,7 +15,6 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import publish
 from .build import build
@@ -23,7 +22,7 @@ from .catalog import ensure_catalog
 from .parse import BatchResult
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, make_batches, plan
 from .runners import Local, Runner
-from .store import LOCK_TIMEOUT, Warehouse, sync_staging, write_failures_in_one_line
+from .store import LOCK_TIMEOUT, Warehouse, write_failures_in_one_line
 
 __all__ = ["RunResult", "fault_point", "run"]
 
@@ -67,7 +66,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         progress=None, log=None, runner: Runner | None = None, run_id: str | None = None,
         flow_run_id: str | None = None, as_of: dt.datetime | None = None, batch_files: int = BATCH_FILES,
         batch_bytes: int = BATCH_BYTES, parser: str = "fast") -> RunResult:
-    """Run the ETL on `inputs` (folders) into `warehouse`.
+    """Run the ETL on `inputs` (folders or URLs) into `warehouse` (a folder or a URL).
 
     `runner` maps the parse batches (default: `runners.Local(workers)`, this
     machine's cores). `parser="pyyaml"` parses every file with PyYAML's meaning
@@ -89,12 +88,13 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
             begin(wh, p)
             say(f"run {p.run_id}: {p.files_seen:,} files seen, {len(p.to_read):,} to read ({p.files_new:,} new), "
                 f"{len(p.unchanged):,} unchanged, {len(p.deleted):,} deleted")
-            batches = make_batches(p, wh.staging, batch_files, batch_bytes, runner.workers, parser)
+            batches = make_batches(p, wh.parse_staging, batch_files, batch_bytes, runner.workers, parser)
             results: list[BatchResult] = []
             done, total = 0, sum(len(b.files) for b in batches)
             for spec, result in runner.map(batches):
                 # workers do not wait for the disk: this process, idle meanwhile, makes each batch durable
-                sync_staging(Path(spec.staging_dir) / spec.batch_id)
+                # (or, for a warehouse in object storage, fetches it for the build)
+                wh.batch_done(spec.batch_id)
                 results.append(result)
                 fault_point("parsing")
                 done += len(spec.files)
@@ -114,4 +114,4 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         fault_point("cataloged")
         wh.collect()
     say(f"published snapshot {final.name}: " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
-    return RunResult(p.run_id, str(wh.root), str(final), built.counts, built.run_row)
+    return RunResult(p.run_id, str(wh.root), wh.where(final), built.counts, built.run_row)

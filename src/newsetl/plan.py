@@ -1,7 +1,7 @@
 """Plan: what a run has to do, from the file listing and the last run's manifest.
 
 A plan lists the input files, decides which need reading (new, or with
-another size or mtime), which are unchanged and which are gone, checks the
+another size or mtime; an object: another size or ETag), which are unchanged and which are gone, checks the
 run's as-of time, and cuts the files to read into batches for the parse.
 """
 
@@ -56,7 +56,7 @@ class Plan:
 def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None = None) -> Plan:
     """List the input files and compare them with the last run's manifest.
 
-    Size and mtime decide which files need reading; the content hash (checked
+    Size and mtime (an object's ETag) decide which files need reading; the content hash (checked
     when the file is read) decides whether a read file really changed.
     """
     started = dt.datetime.now(dt.timezone.utc)
@@ -79,7 +79,8 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
         elif before is None:
             new += 1
             to_read.append((f, None))
-        elif before[0] == f.size and before[1] == f.mtime_ns and f.mtime_ns < racy_ns:
+        elif before[0] == f.size and before[1] == f.mtime_ns and (f.version is not None or f.mtime_ns < racy_ns):
+            # an object's stamp is its ETag's, exact: no clock to distrust
             unchanged.append(f.source_path)
         else:
             to_read.append((f, before[2]))

@@ -26,4 +26,6 @@ def commit(built: Built, wh: Warehouse) -> Path:
 
 def catalog(wh: Warehouse, snapshot: Path) -> None:
     """Point the catalog file at the new snapshot."""
+    if wh.remote:  # no catalog file in object storage: readers read the pointer (`--catalog PATH` writes one)
+        return
     write_catalog(wh, snapshot)

@@ -49,6 +49,8 @@ class SourceFile:
     size: int
     mtime_ns: int
     problem: str | None = None  # why this entry cannot be read as a file: listed, never read
+    # an object's ETag or version id (objectstore; mtime_ns then holds a stamp of it); None for a file
+    version: str | None = None
 
 
 _SURROGATE = re.compile("[\udc80-\udcff]")
@@ -138,17 +140,36 @@ def _walk(root: str):
                     yield rel, e.path, None, f"cannot read file: {err.strerror or err}"
 
 
-def resolve_inputs(inputs) -> dict[str, Path]:
-    """Input folders by name, absolute. Raises InputError for a missing or
-    unreadable folder, or when two folders share a name (their source paths
-    would collide)."""
+def _is_url(x) -> bool:
+    return isinstance(x, str) and "://" in x and not x.lower().startswith("file://")
+
+
+def resolve_inputs(inputs) -> dict[str, Path | str]:
+    """Input folders by name, absolute (a URL stays a URL: objectstore names and checks it).
+    Raises InputError for a missing or unreadable folder, or when two folders share a name
+    (their source paths would collide)."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     inputs = list(inputs)
     if not inputs:
         raise InputError("no input folder given")
-    roots: dict[str, Path] = {}
+    roots: dict[str, Path | str] = {}
+    urls = [u for u in inputs if _is_url(u)]
+    if urls:
+        from . import objectstore
+
+        urls = [objectstore.normalize(u) for u in urls]
+        for url, name in objectstore.name_inputs(list(dict.fromkeys(urls))).items():
+            objectstore.check_input(url)
+            if name in roots and roots[name] != url:
+                raise InputError(f"two inputs are both named {name!r} ({roots[name]} and {url}); "
+                                 "source paths would collide: give inputs with distinct names")
+            roots[name] = url
     for given in inputs:
+        if _is_url(given):
+            continue
+        if isinstance(given, str) and given.lower().startswith("file://"):
+            given = given[7:] or "/"
         root = Path(given).expanduser()
         if not root.exists():
             raise InputError(f"input folder not found: {given}")
@@ -173,6 +194,11 @@ def discover(inputs) -> list[SourceFile]:
     roots = resolve_inputs(inputs)
     files = []
     for name, root in roots.items():
+        if isinstance(root, str):
+            from .objectstore import list_records
+
+            files.extend(list_records(root, display_name(name)))
+            continue
         name = display_name(name)
         for rel, path, st, problem in _walk(str(root)):
             if os.sep != "/":

@@ -44,10 +44,17 @@ def _catalog_state(wh: Warehouse, snap) -> list[str]:
 
 def status(warehouse) -> str:
     wh = Warehouse(warehouse)
-    snap = wh.require_current()
-    con = connect(warehouse, snapshot=snap)
+    if wh.remote:
+        doc = wh.require_current()
+        con = connect(warehouse, snapshot=doc)
+        head = [f"warehouse {wh.url}", f"snapshot  {doc['snapshot']} (committed {doc.get('committed_at', '?')})",
+                "catalog   none in object storage (`newsetl run ... --catalog PATH` writes one for the DuckDB shell)"]
+    else:
+        snap = wh.require_current()
+        con = connect(warehouse, snapshot=snap)
+        head = [f"warehouse {wh.root}", f"snapshot  {snap.name}", f"catalog   {wh.catalog}", *_catalog_state(wh, snap)]
     try:
-        lines = [f"warehouse {wh.root}", f"snapshot  {snap.name}", f"catalog   {wh.catalog}", *_catalog_state(wh, snap)]
+        lines = head
         last = con.execute("SELECT run_id, finished_at, duration_s FROM runs WHERE status = 'completed' "
                            "ORDER BY started_at DESC LIMIT 1").fetchall()[0]
         changed = con.execute(
@@ -64,6 +71,11 @@ def status(warehouse) -> str:
             f"{t.name} {con.execute(f'SELECT count(*) FROM {t.name}').fetchall()[0][0]:,}" for t in WAREHOUSE_TABLES))
     finally:
         con.close()
+    if wh.remote:
+        running = wh.running()
+        if running:
+            lines.append(f"runs in progress or died before publishing: {', '.join(running)}")
+        return "\n".join(lines)
     try:
         running = json.loads(wh.running_marker.read_text())
         lines.append(f"a run is in progress or died before publishing: {running.get('run_id')} "

@@ -135,7 +135,22 @@ def write_failure(exc: BaseException, root) -> WarehouseError | None:
 
 
 class Warehouse:
+    """A warehouse folder. `Warehouse(url)` gives an objectstore.RemoteWarehouse: the same
+    interface, in object storage."""
+
+    remote = False
+
+    def __new__(cls, root=None):
+        if cls is Warehouse and isinstance(root, str) and "://" in root:
+            from .objectstore import RemoteWarehouse, is_url
+
+            if is_url(root):
+                return super().__new__(RemoteWarehouse)
+        return super().__new__(cls)
+
     def __init__(self, root):
+        if isinstance(root, str) and root.lower().startswith("file://"):
+            root = root[7:] or "/"
         self.root = Path(root).expanduser().absolute()
         if "\\" in str(self.root):
             # DuckDB opens `a\b` as `a/b` (the catalog file, the spill folder): it could not work
@@ -164,6 +179,19 @@ class Warehouse:
 
     def staging_dir(self, batch_id: str) -> Path:
         return self.staging / batch_id
+
+    @property
+    def parse_staging(self) -> str:
+        """Where the parse workers write their staging batches (a URL for a warehouse in object storage)."""
+        return str(self.staging)
+
+    def batch_done(self, batch_id: str) -> None:
+        """A batch was parsed: make it durable (the run's process, idle meanwhile, does it for the workers)."""
+        sync_staging(self.staging / batch_id)
+
+    def where(self, snapshot: Path) -> str:
+        """A snapshot's location, as a user would give it."""
+        return str(snapshot)
 
     # -- state ------------------------------------------------------------------
     def current(self) -> Path | None:
@@ -414,14 +442,27 @@ def _fsync_tree(root: Path) -> None:
 
 # -- staging: parsed rows of one batch of files, reused by later runs ------------------------
 
-def write_staging(directory: Path, batch_id: str, tables: dict[str, pa.Table], sync: bool = True) -> None:
+def batch_dir(staging, batch_id: str):
+    """A staging batch's folder: a Path, or a URL when the warehouse is in object storage."""
+    if isinstance(staging, str) and "://" in staging:
+        return f"{staging.rstrip('/')}/{batch_id}"
+    return Path(staging) / batch_id
+
+
+def write_staging(directory, batch_id: str, tables: dict[str, pa.Table], sync: bool = True) -> None:
     """Write one batch's staging tables; each row gets the batch id (to tell versions apart).
 
     `sync=False` leaves `sync_staging` to the caller (the run's main process,
-    which waits for workers anyway)."""
+    which waits for workers anyway). A URL `directory` writes objects (objectstore)."""
+    tables = {name: table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
+              for name, table in tables.items()}
+    if isinstance(directory, str):
+        from .objectstore import write_tables
+
+        write_tables(directory, tables)
+        return
     directory.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
-        table = table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
         # staging is written once and read by every build: lz4 is the fastest both ways
         pq.write_table(table, directory / f"{name}.parquet", compression="lz4")
     if sync:
