@@ -32,7 +32,8 @@ def _fmt(prog_examples: str) -> dict:
 # -- options shared by several commands, each declared (and its default defined) once ---------
 
 def _warehouse_option(p) -> None:
-    p.add_argument("--warehouse", default="warehouse", help="warehouse folder (default: ./warehouse)")
+    p.add_argument("--warehouse", default="warehouse",
+                   help="warehouse folder, or URL such as s3://bucket/prefix (default: ./warehouse)")
 
 
 def _lock_timeout_option(p) -> None:
@@ -88,14 +89,20 @@ def cmd_run(a) -> int:
     from . import watchdog
 
     watchdog.start()  # first: every process this run starts carries its token, and dies with it
-    from .sources import InputError, discover
+    from .sources import InputError, resolve_inputs
     from .store import Warehouse, write_failure
 
     try:
-        discover(a.inputs)  # fail fast on a missing folder, before Prefect starts
+        resolve_inputs(a.inputs)  # fail fast on a missing folder (or bucket), before Prefect starts
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
     Warehouse(a.warehouse).prepare()  # and on an unusable warehouse
+    if a.dask:  # and on a Dask cluster that cannot run the parse (no scheduler: within seconds)
+        if a.no_prefect:
+            raise CliError("--dask runs the parse as Prefect tasks on the cluster: drop --no-prefect", EXIT_USAGE)
+        from .cluster import check
+
+        check(a.dask, a.inputs, a.warehouse)
     if a.no_prefect:
         from . import pipeline
 
@@ -112,7 +119,7 @@ def cmd_run(a) -> int:
         try:
             out = news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
                            lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
-                           as_of=a.as_of)
+                           as_of=a.as_of, dask_address=a.dask)
         except Exception as e:
             err = write_failure(e, Warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
             if err is None:
@@ -127,6 +134,11 @@ def cmd_run(a) -> int:
     if run["files_rejected"]:
         print(f"{run['files_rejected']} files rejected: newsetl sql \"SELECT source_path, error FROM "
               f"source_files WHERE status = 'rejected'\" --warehouse {a.warehouse}", file=sys.stderr)
+    if a.catalog:
+        from .catalog import write_url_catalog
+
+        print(f"wrote {write_url_catalog(a.warehouse, a.catalog)}: views over {a.warehouse} for the DuckDB shell "
+              "(which reads them with its httpfs extension: docs/scaling.md)", file=sys.stderr)
     if a.reports and a.no_prefect:
         from .bundle import export_all
 
@@ -355,7 +367,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl run data/demo --no-prefect           # same stages, in-process, no Prefect\n"
         ),
     )
-    r.add_argument("inputs", nargs="+", metavar="INPUT", help="folder(s) of Markdown records")
+    r.add_argument("inputs", nargs="+", metavar="INPUT", help="folder(s) or URL(s) (s3://...) of Markdown records")
     _warehouse_option(r)
     _lock_timeout_option(r)
     r.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
@@ -366,6 +378,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "at most 5 minutes ahead of this machine's clock, for clock skew); "
                         "sets valid_from in article_versions, for backfills and replays")
     r.add_argument("--no-prefect", action="store_true", help="run the stages in-process without Prefect")
+    r.add_argument("--dask", default=None, metavar="ADDRESS",
+                   help="parse on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786), "
+                        "or on local:N, N worker processes started for this run (docs/scaling.md)")
+    r.add_argument("--catalog", default=None, metavar="PATH",
+                   help="with an s3:// warehouse: also write a local DuckDB file whose views read its URLs")
     _quiet_option(r)
     r.set_defaults(func=cmd_run)
 
