@@ -53,3 +53,62 @@ def reports_wh(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("reports-wh")
     pipeline.run([FIXTURES / "reports"], out, workers=1)
     return out
+
+
+# -- real servers: an S3 API (moto) and a Dask cluster, each started once per session ------------
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory):
+    """moto's S3 server on 127.0.0.1; its settings are in this process's environment meanwhile."""
+    from .helpers.servers import S3Server
+
+    try:
+        server = S3Server(tmp_path_factory.mktemp("moto") / "moto.log")
+    except (OSError, RuntimeError) as e:
+        pytest.skip(f"the S3 API server (moto_server, from moto[server]) could not start: {e}")
+    saved = {k: os.environ.get(k) for k in server.env}
+    os.environ.update(server.env)
+    yield server
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_records(tmp_path_factory) -> list[Path]:
+    """Local folders of records to put in a bucket: generated ones (some malformed on purpose),
+    the report fixtures, and a month of the real corpus where it is present."""
+    from newsetl.demo import generate
+
+    demo = tmp_path_factory.mktemp("s3-records") / "demo"
+    generate(demo, records=300, seed=13)
+    folders = [demo, FIXTURES / "reports"]
+    if (CORPUS / "azure-2021-01").is_dir():
+        folders.append(CORPUS / "azure-2021-01")
+    return folders
+
+
+@pytest.fixture(scope="session")
+def records_bucket(s3_server, s3_records):
+    """A bucket holding `s3_records` at sites/<folder name>/..., for tests that only read it;
+    (bucket, input URLs, how many objects were put)."""
+    from .helpers.servers import upload_folder
+
+    client = s3_server.client()
+    client.create_bucket(Bucket="news-sites")
+    n = sum(upload_folder(client, f, "news-sites", f"sites/{f.name}") for f in s3_records)
+    return "news-sites", [f"s3://news-sites/sites/{f.name}" for f in s3_records], n
+
+
+@pytest.fixture
+def bucket(s3_server, tmp_path, monkeypatch) -> str:
+    """A new empty bucket for one test, and a mirror cache of the test's own (one machine)."""
+    import uuid
+
+    monkeypatch.setenv("NEWSETL_CACHE_DIR", str(tmp_path / "cache"))
+    name = f"wh-{uuid.uuid4().hex[:12]}"
+    s3_server.client().create_bucket(Bucket=name)
+    return name

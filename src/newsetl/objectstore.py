@@ -77,13 +77,6 @@ def is_url(x) -> bool:
     return isinstance(x, str) and _URL.match(x) is not None and not x.lower().startswith("file://")
 
 
-def local_path(x):
-    """`file:///a/b` -> `/a/b`; anything else unchanged."""
-    if isinstance(x, str) and x.lower().startswith("file://"):
-        return x[7:] or "/"
-    return x
-
-
 def protocol(url: str) -> str:
     return _URL.match(url).group(1).lower()
 
@@ -96,13 +89,6 @@ def normalize(url: str) -> str:
 
 def bucket(url: str) -> str:
     return url.split("://", 1)[1].split("/", 1)[0]
-
-
-def join(base, *parts: str):
-    """`base/part/...` for a URL (a str) or a local path (a Path)."""
-    if is_url(base):
-        return "/".join([str(base).rstrip("/"), *parts])
-    return Path(base).joinpath(*parts)
 
 
 _fs_lock = threading.Lock()
@@ -195,11 +181,20 @@ def errors_as(kind: type[Exception], url: str):
 
 # -- inputs: listing and reading objects ------------------------------------------------------------
 
+def check_bucket(fs, url: str, kind: type[Exception]) -> None:
+    """A one-line `kind` error when the bucket of `url` does not exist or cannot be reached."""
+    with errors_as(kind, url):
+        try:
+            fs.info(bucket(url))
+        except FileNotFoundError:
+            raise kind(f"bucket {bucket(url)!r} does not exist ({url}): check its name, or create it") from None
+
+
 def check_input(url: str) -> None:
     """An input prefix must hold objects: a misspelled prefix must not read as 'every record deleted'."""
     fs = filesystem(url)
+    check_bucket(fs, url, InputError)
     with errors_as(InputError, url):
-        fs.info(bucket(url))  # names a missing bucket, or missing credentials
         try:
             fs.info(_strip(fs, url))
         except FileNotFoundError:
@@ -445,8 +440,7 @@ class RemoteWarehouse(Warehouse):
 
     # -- a run ---------------------------------------------------------------------
     def prepare(self) -> None:
-        with errors_as(WarehouseError, self.url):
-            self.fs.info(bucket(self.url))  # names a missing bucket, or missing credentials
+        check_bucket(self.fs, self.url, WarehouseError)
         self.local.prepare()
 
     @contextmanager
@@ -658,6 +652,7 @@ class RemoteWarehouse(Warehouse):
     def require_current(self):
         doc, _ = self.read_pointer()
         if doc is None:
+            check_bucket(self.fs, self.url, WarehouseError)  # a misspelled bucket is named as such
             raise WarehouseError(f"no warehouse at {self.url}: run `newsetl run INPUT --warehouse {self.url}` first")
         return doc
 

@@ -9,6 +9,8 @@ the warehouse (writing the staging files) can.
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 from dataclasses import dataclass, field
 
 import pyarrow as pa
@@ -61,6 +63,8 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
             same.append((f.source_path, f.mtime_ns))
             continue
         read.append((f, data))
+    if FAULTS in os.environ:
+        _worker_fault(os.environ[FAULTS])
     tables = flatten_files(spec.run_id, unreadable + extract_all(read, fast=spec.parser == "fast", split_related=True))
     files = tables["stg_files"]
     if files.num_rows:
@@ -77,6 +81,23 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
         bytes=nbytes,
         rows={name: t.num_rows for name, t in tables.items()},
     )
+
+
+FAULTS = "NEWSETL_WORKER_FAULTS"
+
+
+def _worker_fault(folder: str) -> None:
+    """Tests of a cluster set NEWSETL_WORKER_FAULTS=DIR on its workers, then drop a file in DIR:
+    `kill-once` makes the first worker to take it die by SIGKILL mid-batch (files read, nothing
+    written); `raise` makes every batch fail as an I/O error would."""
+    try:
+        os.rename(os.path.join(folder, "kill-once"), os.path.join(folder, f"killed-{os.getpid()}"))
+    except OSError:
+        pass
+    else:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.path.exists(os.path.join(folder, "raise")):
+        raise OSError(f"injected fault ({folder}/raise)")
 
 
 def fetch_objects(files):

@@ -4,11 +4,15 @@ Dask cluster (`dask scheduler` + `dask worker` processes), on 127.0.0.1, on free
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -52,10 +56,35 @@ class S3Server:
     def __init__(self, log: Path):
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        # moto's recorder writes every request it serves here, once `recording()` starts it
+        self.recording_file = log.with_name("requests.jsonl")
         self._log = open(log, "wb")
         self.proc = subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.port)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+                                     stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+                                     env={**os.environ, "MOTO_RECORDER_FILEPATH": str(self.recording_file)})
         wait_port(self.port, self.proc, "moto_server")
+
+    def _recorder(self, action: str) -> None:
+        import urllib.request
+
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/recorder/{action}", method="POST"),
+                               timeout=10).read()
+
+    @contextmanager
+    def recording(self):
+        """The requests the server answered meanwhile (method, path), as the server saw them."""
+        self._recorder("reset-recording")
+        self._recorder("start-recording")
+        seen: list[tuple[str, str]] = []
+        try:
+            yield seen
+        finally:
+            self._recorder("stop-recording")
+            # moto's threads append entries without a lock, so a large upload's entry may be cut by
+            # others: read each request's method and URL where they stand, not line by line
+            text = self.recording_file.read_text()
+            for method, url in re.findall(r'"method": "([A-Z]+)", "url": "([^"]*)"', text):
+                seen.append((method, urllib.parse.unquote(urllib.parse.urlsplit(url).path)))
 
     @property
     def env(self) -> dict[str, str]:
@@ -149,3 +178,36 @@ class DaskCluster:
         for w in self.workers:
             stop(w)
         stop(self.scheduler)
+
+
+class PrefectServer:
+    """`prefect server start` on a free port with a throwaway PREFECT_HOME; `env` points clients at it."""
+
+    def __init__(self, home: Path, timeout: float = 180):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.home = home
+        self.env = {"PREFECT_API_URL": self.url, "PREFECT_HOME": str(home),
+                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false"}
+        base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        self.log = home / "server.log"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env={**base, **self.env, "PREFECT_API_URL": ""}, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                stop(self.proc)
+                raise RuntimeError(f"prefect server did not start; its log ends: "
+                                   f"{self.log.read_text(errors='replace')[-1500:]}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        stop(self.proc)
