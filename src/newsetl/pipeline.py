@@ -22,9 +22,9 @@ from .catalog import ensure_catalog
 from .parse import BatchResult
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, make_batches, plan
 from .runners import Local, Runner
-from .store import LOCK_TIMEOUT, Warehouse, write_failures_in_one_line
+from .store import LOCK_TIMEOUT, Warehouse, WarehouseError, write_failure, write_failures_in_one_line
 
-__all__ = ["RunResult", "fault_point", "run"]
+__all__ = ["ParseFailed", "RunResult", "fault_point", "run"]
 
 
 def fault_point(name: str) -> None:
@@ -41,6 +41,21 @@ def fault_point(name: str) -> None:
         os.kill(os.getpid(), 9)
     elif action.startswith("sleep="):
         time.sleep(float(action[6:]))
+
+
+class ParseFailed(WarehouseError):
+    """A parse batch failed on every try (a worker's error, not a file's): nothing was published."""
+
+
+def parse_failed(e: Exception, wh: Warehouse) -> Exception:
+    """What a failed parse raises: the warehouse's own one-line error (a full disk), one that
+    is already one line, or a ParseFailed naming the worker's error."""
+    if isinstance(e, WarehouseError) or write_failure(e, wh.root if not wh.remote else "/nonexistent") is not None:
+        return e
+    text = " ".join(str(e).split())[:300]
+    return ParseFailed(f"a parse batch failed on every try ({type(e).__name__}{': ' + text if text else ''}): "
+                       f"nothing was published to {wh.root}, the last complete snapshot is current; "
+                       "fix the cause and run again")
 
 
 @dataclass
@@ -91,15 +106,21 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
             batches = make_batches(p, wh.parse_staging, batch_files, batch_bytes, runner.workers, parser)
             results: list[BatchResult] = []
             done, total = 0, sum(len(b.files) for b in batches)
-            for spec, result in runner.map(batches):
-                # workers do not wait for the disk: this process, idle meanwhile, makes each batch durable
-                # (or, for a warehouse in object storage, fetches it for the build)
-                wh.batch_done(spec.batch_id)
-                results.append(result)
-                fault_point("parsing")
-                done += len(spec.files)
-                if progress:
-                    progress(done, total)
+            try:
+                for spec, result in runner.map(batches):
+                    # workers do not wait for the disk: this process, idle meanwhile, makes each batch durable
+                    # (or, for a warehouse in object storage, fetches it for the build)
+                    wh.batch_done(spec.batch_id)
+                    results.append(result)
+                    fault_point("parsing")
+                    done += len(spec.files)
+                    if progress:
+                        progress(done, total)
+            except Exception as e:
+                failed = parse_failed(e, wh)
+                if failed is e:
+                    raise
+                raise failed from e
         finally:
             runner.close()  # the workers' memory is freed before the build
         results.sort(key=lambda r: r.batch_id)

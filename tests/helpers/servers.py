@@ -146,7 +146,8 @@ class DaskCluster:
         self.workers: list[subprocess.Popen] = []
         for _ in range(n):
             self.workers.append(self.add_worker())
-        self.wait_workers(n)
+        if n:
+            self.wait_workers(n)
 
     def add_worker(self, env: dict | None = None, prefix: list[str] | None = None) -> subprocess.Popen:
         i = len(self.workers)

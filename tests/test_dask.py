@@ -1,0 +1,175 @@
+"""The parse stage on a real Dask cluster (`dask scheduler` and two `dask worker` processes
+started here), through `newsetl run --dask`, with records and warehouse in a real S3 API
+server (moto): the result equals a local run, a worker SIGKILLed mid-batch changes nothing,
+a worker that keeps failing fails the run before anything is published, and a cluster that
+cannot do the work is one line, in seconds."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+
+import pytest
+
+import newsetl
+from newsetl import pipeline
+
+from .helpers.cli import newsetl_cli
+from .helpers.servers import DaskCluster, PrefectServer, free_port, keys
+from .helpers.tables import assert_same_tables
+
+pytestmark = pytest.mark.timeout(900)
+
+
+@pytest.fixture(scope="module")
+def prefect_api(tmp_path_factory):
+    """One Prefect server for the module's runs (each `newsetl run` would start its own)."""
+    try:
+        server = PrefectServer(tmp_path_factory.mktemp("prefect"))
+    except RuntimeError as e:
+        pytest.skip(f"could not start a Prefect server: {e}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def faults(tmp_path_factory):
+    """The folder the workers look in for injected faults (newsetl.parse._worker_fault)."""
+    return tmp_path_factory.mktemp("faults")
+
+
+@pytest.fixture(scope="module")
+def cluster(s3_server, prefect_api, faults, tmp_path_factory):
+    env = {**s3_server.env, **prefect_api.env, "NEWSETL_WORKER_FAULTS": str(faults)}
+    try:
+        c = DaskCluster(tmp_path_factory.mktemp("dask"), n=2, worker_env=env)
+    except RuntimeError as e:
+        pytest.skip(f"could not start a Dask cluster (dask scheduler / dask worker): {e}")
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="module")
+def local_warehouse(s3_records, tmp_path_factory):
+    wh = tmp_path_factory.mktemp("local-wh")
+    pipeline.run(s3_records, wh, workers=1)
+    return wh
+
+
+def executed(cluster) -> int:
+    """Tasks the cluster's workers have run so far, as the workers count them."""
+    from distributed import Client
+
+    with Client(cluster.address, timeout=20) as c:
+        return sum(c.run(lambda dask_worker: dask_worker.state.executed_count).values())
+
+
+def run_on(cluster, prefect_api, *args, **env):
+    return newsetl_cli("run", *args, "--dask", cluster.address, "-q", env={**prefect_api.env, **env})
+
+
+def staged_batches(client, bucket: str, prefix: str) -> set[str]:
+    return {k[len(prefix):].split("/", 1)[0] for k in keys(client, bucket, prefix)}
+
+
+def test_s3_into_s3_on_two_workers_equals_the_local_run(cluster, prefect_api, records_bucket, bucket,
+                                                        local_warehouse, s3_server, tmp_path):
+    before = executed(cluster)
+    url = f"s3://{bucket}/news"
+    r = run_on(cluster, prefect_api, *records_bucket[1], "--warehouse", url,
+               NEWSETL_CACHE_DIR=str(tmp_path / "cache"))
+    assert r.returncode == 0, r.stderr
+    assert_same_tables(local_warehouse, url)
+    # the workers ran the parse: one task per batch, each of which wrote its staging to the store
+    batches = staged_batches(s3_server.client(), bucket, "news/staging/")
+    assert len(batches) >= 2
+    assert executed(cluster) - before == len(batches)
+    r = newsetl_cli("sql", "SELECT count(*) AS n FROM articles", "--warehouse", url, "--format", "json")
+    want = newsetl.connect(local_warehouse).sql("SELECT count(*) FROM articles").fetchall()[0][0]
+    assert json.loads(r.stdout) == [{"n": want}]
+
+
+def test_a_worker_killed_mid_batch_changes_nothing(cluster, prefect_api, records_bucket, bucket, local_warehouse,
+                                                   faults, tmp_path):
+    pids = cluster.worker_pids()
+    (faults / "kill-once").write_text("")
+    url = f"s3://{bucket}/news"
+    try:
+        r = run_on(cluster, prefect_api, *records_bucket[1], "--warehouse", url,
+                   NEWSETL_CACHE_DIR=str(tmp_path / "cache"))
+    finally:
+        (faults / "kill-once").unlink(missing_ok=True)
+    killed = [int(p.name.split("-")[1]) for p in faults.glob("killed-*")]
+    assert len(killed) == 1 and killed[0] in pids  # a worker process took a batch and died by SIGKILL
+    with pytest.raises(ProcessLookupError):
+        os.kill(killed[0], 0)
+    assert r.returncode == 0, r.stderr
+    assert_same_tables(local_warehouse, url)  # Dask ran its batch elsewhere: the same tables
+    for p in faults.glob("killed-*"):
+        p.unlink()
+    cluster.wait_workers(2)  # the nanny restarts the worker
+
+
+def test_a_worker_that_keeps_failing_fails_the_run_and_publishes_nothing(cluster, prefect_api, records_bucket,
+                                                                         bucket, faults, s3_server, tmp_path):
+    (faults / "raise").write_text("")
+    try:
+        r = run_on(cluster, prefect_api, records_bucket[1][1], "--warehouse", f"s3://{bucket}/news",
+                   NEWSETL_CACHE_DIR=str(tmp_path / "cache"))
+    finally:
+        (faults / "raise").unlink()
+    assert r.returncode == 1
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("newsetl run: error:")]
+    assert "a parse batch failed on every try (OSError: injected fault" in line and "nothing was published" in line
+    assert keys(s3_server.client(), bucket, "news/_current.json") == []  # nothing published
+    # each failed batch was tried three times (two retries), as the Prefect server recorded it
+    req = urllib.request.Request(f"{prefect_api.url}/task_runs/filter", data=b'{"limit": 200}', method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        runs = [t for t in json.load(resp) if t["name"].startswith("parse-batch-") and t["state_type"] == "FAILED"]
+    assert runs and all(t["run_count"] == 3 for t in runs)
+
+
+def test_no_scheduler_at_the_address_is_one_line_in_seconds(tmp_path, prefect_api):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    r = newsetl_cli("run", str(tmp_path), "--warehouse", str(tmp_path / "wh"), "--dask", address,
+                    env=prefect_api.env, timeout=120)  # a hang fails here
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and f"no Dask scheduler answers at {address}" in lines[0], r.stderr
+
+
+def test_workers_that_cannot_see_a_local_folder_say_so(s3_server, prefect_api, tmp_path):
+    """A worker in its own mount namespace, with an empty tmpfs over the test's folder: it runs on
+    this machine but cannot see the input, as a worker on another machine would not."""
+    hidden = tmp_path / "site"
+    (hidden / "_posts").mkdir(parents=True)
+    (hidden / "_posts" / "a.md").write_text("---\ntitle: A\n---\n")
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                            f'mount -t tmpfs none "{hidden}" && test ! -e "{hidden}/_posts"'], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot hide a folder from a worker here (unshare --mount: {probe.stderr.decode().strip()})")
+    c = DaskCluster(tmp_path, n=0)
+    try:
+        c.workers.append(c.add_worker(prefix=["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                                              f'mount -t tmpfs none "{hidden}" && exec "$@"', "sh"]))
+        c.wait_workers(1)
+        r = newsetl_cli("run", str(hidden / "_posts"), "--warehouse", str(tmp_path / "wh"), "--dask", c.address,
+                        env=prefect_api.env, timeout=120)
+    finally:
+        c.stop()
+    assert r.returncode == 2
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert f"the Dask workers cannot see {hidden / '_posts'}" in lines[0] and "s3://" in lines[0]
+    assert not (tmp_path / "wh" / "current").exists()
+
+
+def test_local_cluster_of_two_processes_equals_the_local_run(prefect_api, s3_records, local_warehouse, tmp_path):
+    wh = tmp_path / "wh"
+    r = newsetl_cli("run", *map(str, s3_records), "--warehouse", str(wh), "--dask", "local:2", "-q",
+                    env=prefect_api.env)
+    assert r.returncode == 0, r.stderr
+    assert_same_tables(local_warehouse, wh)
