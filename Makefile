@@ -11,11 +11,11 @@ SEED   ?= 42
 .PHONY: install install-dev run test fuzz bench demo clean help serve prefect-server chromium
 
 help:
-	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell"
+	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell, s3:// and --dask"
 	@echo "make run       run the ETL flow (demo data unless INPUT=folder) and print top providers"
 	@echo "make test      install dev dependencies and run the test suite"
 	@echo "make fuzz      the property tests with a long budget (hours; tests/test_properties.py)"
-	@echo "make bench     benchmarks against the naive way (see bench/)"
+	@echo "make bench     benchmarks against the naive way, then the scale-out section (see bench/)"
 	@echo "make prefect-server   start a local Prefect server (then export PREFECT_API_URL=http://127.0.0.1:4200/api)"
 	@echo "make serve     serve news-etl on the demo data every 30 minutes (needs PREFECT_API_URL)"
 
@@ -23,12 +23,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# the extras too: s3:// storage (s3fs) and --dask (prefect-dask, distributed)
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[shell]'
+	$(BIN)/pip install -q -e '.[shell,s3,dask]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(BIN)/pip install -q -e '.[shell,dev]'
+	$(BIN)/pip install -q -e '.[shell,s3,dask,dev]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -55,6 +56,7 @@ fuzz: install-dev
 
 bench: install-dev
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/scaleout.py
 
 # Debian's chromium for the headless-browser test of the HTML report; skipped, with a note, where it cannot be installed
 chromium:
