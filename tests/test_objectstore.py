@@ -321,3 +321,17 @@ def test_a_missing_extra_says_what_to_install(module, args, extra, tmp_path, rec
     assert r.returncode == 2
     line = one_line_error(r.stderr)
     assert f"pip install '{extra}'" in line
+
+
+def test_listing_follows_the_folder_rules_at_any_depth(s3_server, bucket):
+    from newsetl import objectstore
+
+    client = s3_server.client()
+    layout = {"top.md": True, "a/b.md": True, "a/c/d.markdown": True, "e/f/g/h.MD": True,
+              "a/.git/x.md": False, ".hidden/i.md": False, "a/notes.txt": False, "a/c/.swp.md": False}
+    for k in layout:
+        client.put_object(Bucket=bucket, Key=f"site/{k}", Body=b"---\ntitle: x\n---\n")
+    client.put_object(Bucket=bucket, Key="sitemap/other.md", Body=b"---\n---\n")  # a longer prefix, not the input
+    files = objectstore.list_records(f"s3://{bucket}/site", "site")
+    assert sorted(f.source_path for f in files) == sorted(f"site/{k}" for k, read in layout.items() if read)
+    assert all(f.path == f"s3://{bucket}/site/{f.rel_path}" and f.size == 17 and f.version for f in files)

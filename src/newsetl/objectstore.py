@@ -241,7 +241,7 @@ def list_records(url: str, name: str) -> list[SourceFile]:
     prefix = _strip(fs, url).rstrip("/") + "/"
     proto = protocol(url)
     with errors_as(InputError, url):
-        found = fs.find(prefix, detail=True)
+        found = find_all(fs, prefix)
     files = []
     for key, info in found.items():
         if info.get("type") == "directory" or not key.startswith(prefix):
@@ -254,6 +254,37 @@ def list_records(url: str, name: str) -> list[SourceFile]:
         files.append(SourceFile(f"{name}/{display_name(rel)}", f"{proto}://{key}", display_name(rel), size,
                                 stamp(version, size), version=version))
     return files
+
+
+LIST_CHAINS = 32  # sub-prefixes listed at once
+
+
+def find_all(fs, prefix: str) -> dict[str, dict]:
+    """Every object under `prefix` with its details. A LIST returns 1,000 keys a request and
+    each request waits for the one before: on an async store (S3) the prefix's first level is
+    listed once with a delimiter, and each sub-prefix (a year, a site) is then listed on its
+    own chain, LIST_CHAINS at a time. A flat folder stays one chain (docs/scaling.md)."""
+    if not getattr(fs, "async_impl", False):
+        return fs.find(prefix, detail=True)
+    import asyncio
+
+    from fsspec.asyn import sync
+
+    async def walk():
+        top = await fs._ls(prefix.rstrip("/"), detail=True)
+        found = {i["name"]: i for i in top if i.get("type") != "directory"}
+        subs = [i["name"] for i in top if i.get("type") == "directory"]
+        gate = asyncio.Semaphore(LIST_CHAINS)
+
+        async def one(sub):
+            async with gate:
+                return await fs._find(sub, detail=True)
+
+        for part in await asyncio.gather(*(one(d) for d in subs)):
+            found.update(part)
+        return found
+
+    return sync(fs.loop, walk)
 
 
 def fetch(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) -> dict[str, bytes | Exception]:
