@@ -335,3 +335,21 @@ def test_listing_follows_the_folder_rules_at_any_depth(s3_server, bucket):
     files = objectstore.list_records(f"s3://{bucket}/site", "site")
     assert sorted(f.source_path for f in files) == sorted(f"site/{k}" for k, read in layout.items() if read)
     assert all(f.path == f"s3://{bucket}/site/{f.rel_path}" and f.size == 17 and f.version for f in files)
+
+
+def test_memory_urls_work_in_one_process(s3_records, local_warehouse, tmp_path, monkeypatch):
+    """fsspec's memory:// (no server): the same tables, and a second run that reads nothing."""
+    import fsspec
+
+    monkeypatch.setenv("NEWSETL_CACHE_DIR", str(tmp_path / "cache"))
+    fs = fsspec.filesystem("memory")
+    urls = []
+    for folder in s3_records:
+        for p in record_files(folder):
+            fs.pipe(f"memory://mem-in/{folder.name}/{p.relative_to(folder).as_posix()}", p.read_bytes())
+        urls.append(f"memory://mem-in/{folder.name}")
+    fs.mkdir("memory://mem-wh")
+    pipeline.run(urls, "memory://mem-wh/news", workers=1)
+    assert_same_tables(local_warehouse, "memory://mem-wh/news")
+    again = pipeline.run(urls, "memory://mem-wh/news", workers=1)
+    assert again.run["files_unchanged"] == again.run["files_seen"]

@@ -116,6 +116,10 @@ def filesystem(url: str):
                                    "(make install installs it)") from None
             except ValueError:
                 raise MissingExtra(f"{url}: {p}:// is not a protocol fsspec knows") from None
+            if p == "memory":  # one process's dict: a worker process would write into its own copy
+                owner = _fs_cache.setdefault((0, "memory-owner"), os.getpid())
+                if owner != os.getpid():
+                    raise MissingExtra(f"{url}: memory:// lives in one process; run with workers=1 (tests only)")
             opts = {"use_listings_cache": False, "skip_instance_cache": True} if p in ("s3", "s3a") else {}
             fs = cls(**opts)
             _fs_cache[key] = fs
