@@ -57,7 +57,8 @@ PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000"
 
 
 # DuckDB spills to disk past this, and row groups stay small: the build's memory stays flat whatever the corpus size
-BUILD_MEMORY = "384MB"
+# (a flow machine with memory to spare for 10M records sets NEWSETL_BUILD_MEMORY=8GB: docs/scaling.md)
+BUILD_MEMORY = os.environ.get("NEWSETL_BUILD_MEMORY") or "384MB"
 
 
 @dataclass
