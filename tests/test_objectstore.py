@@ -353,3 +353,23 @@ def test_memory_urls_work_in_one_process(s3_records, local_warehouse, tmp_path, 
     assert_same_tables(local_warehouse, "memory://mem-wh/news")
     again = pipeline.run(urls, "memory://mem-wh/news", workers=1)
     assert again.run["files_unchanged"] == again.run["files_seen"]
+
+
+def test_a_store_failure_while_reading_fails_the_batch_instead_of_rejecting_its_files(s3_server, bucket):
+    """A bucket gone (or credentials missing on a worker) must not turn every file into a
+    rejected one, which would delete their articles at the commit: the batch raises."""
+    from newsetl import objectstore
+    from newsetl.sources import InputError
+
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key="site/a.md", Body=b"---\ntitle: a\n---\n")
+    client.put_object(Bucket=bucket, Key="site/b.md", Body=b"---\ntitle: b\n---\n")
+    files = objectstore.list_records(f"s3://{bucket}/site", "site")
+    client.delete_object(Bucket=bucket, Key="site/a.md")
+    got = objectstore.fetch(files)
+    assert isinstance(got[f"s3://{bucket}/site/a.md"], objectstore.RejectedFile)
+    assert got[f"s3://{bucket}/site/b.md"] == b"---\ntitle: b\n---\n"
+    client.delete_object(Bucket=bucket, Key="site/b.md")
+    client.delete_bucket(Bucket=bucket)
+    with pytest.raises(InputError, match=f"bucket '{bucket}' does not exist"):
+        objectstore.fetch(files)

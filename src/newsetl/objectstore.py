@@ -152,10 +152,11 @@ def describe(exc: BaseException, url: str) -> str | None:
     access, no endpoint), or None for anything else."""
     for e in _chain(exc):
         name = type(e).__name__
-        text = str(e)
+        # a missing key's message is its name, which may hold any word: judge it by its type alone
+        text = "" if type(e) is FileNotFoundError and "bucket does not exist" not in str(e) else str(e)
         if name in ("NoCredentialsError", "PartialCredentialsError", "CredentialRetrievalError"):
             return f"no credentials for {url}: {CREDENTIAL_HELP}"
-        if "bucket does not exist" in text or "NoSuchBucket" in text:
+        if "The specified bucket does not exist" in text or "NoSuchBucket" in text:
             return f"bucket {bucket(url)!r} does not exist ({url}): check its name, or create it"
         if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError") or \
                 "Could not connect to the endpoint" in text:
@@ -292,7 +293,12 @@ def find_all(fs, prefix: str) -> dict[str, dict]:
 
 
 def fetch(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) -> dict[str, bytes | Exception]:
-    """The bytes of each object (concurrent GETs), or the exception that says why it cannot be read."""
+    """The bytes of each object (concurrent GETs), or the RejectedFile that says why it is not a record.
+
+    Only what is about one object rejects it: gone since the listing, or past the cap.
+    Anything else (no credentials on this worker, the bucket gone, the store unreachable,
+    access denied) raises: the batch fails and is retried, and the run publishes nothing,
+    rather than every file of the batch turning `rejected` and its articles vanishing."""
     out: dict[str, bytes | Exception] = {}
     todo = []
     for f in files:
@@ -309,10 +315,13 @@ def fetch(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) -> dict[
     got = fs.cat(list(keys), on_error="return")
     for key, url in keys.items():
         data = got.get(key, FileNotFoundError(key))
-        if isinstance(data, FileNotFoundError):
+        if isinstance(data, Exception):
+            systemic = describe(data, url)
+            if systemic is not None:
+                raise InputError(systemic) from data
+            if not isinstance(data, FileNotFoundError):
+                raise data
             data = RejectedFile("cannot read file: the object is gone (deleted after it was listed)")
-        elif isinstance(data, Exception):
-            data = RejectedFile(f"cannot read file: {describe(data, url) or ' '.join(str(data).split())[:200]}")
         elif len(data) > cap:
             data = RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
         out[url] = data
