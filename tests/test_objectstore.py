@@ -373,3 +373,23 @@ def test_a_store_failure_while_reading_fails_the_batch_instead_of_rejecting_its_
     client.delete_bucket(Bucket=bucket)
     with pytest.raises(InputError, match=f"bucket '{bucket}' does not exist"):
         objectstore.fetch(files)
+
+
+def test_a_deployment_keeps_urls_as_urls(records_bucket, tmp_path):
+    from newsetl.serve import deployment_parameters
+
+    p = deployment_parameters([str(tmp_path), records_bucket[1][0] + "/"], "s3://analytics/news/")
+    assert p["inputs"] == [str(tmp_path), records_bucket[1][0]]  # in the order given, one spelling
+    assert p["warehouse"] == "s3://analytics/news"
+
+
+def test_url_inputs_are_named_like_folders_and_told_apart_when_they_collide():
+    from newsetl.objectstore import name_inputs
+
+    assert name_inputs(["s3://b/sites/demo", "s3://b/other/reports"]) == {
+        "s3://b/sites/demo": "demo", "s3://b/other/reports": "reports"}
+    # the issue's own example: two sites' _news folders
+    assert name_inputs(["s3://news-sites/azure/_news", "s3://news-sites/ai/_news"]) == {
+        "s3://news-sites/azure/_news": "azure/_news", "s3://news-sites/ai/_news": "ai/_news"}
+    assert name_inputs(["s3://a/x/site/_news", "s3://a/y/site/_news", "s3://a/z/_news"]) == {
+        "s3://a/x/site/_news": "x/site/_news", "s3://a/y/site/_news": "y/site/_news", "s3://a/z/_news": "z/_news"}

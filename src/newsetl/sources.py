@@ -154,19 +154,21 @@ def resolve_inputs(inputs) -> dict[str, Path | str]:
     if not inputs:
         raise InputError("no input folder given")
     roots: dict[str, Path | str] = {}
-    urls = [u for u in inputs if _is_url(u)]
-    if urls:
+    url_names = {}
+    if any(_is_url(u) for u in inputs):
         from . import objectstore
 
-        urls = [objectstore.normalize(u) for u in urls]
-        for url, name in objectstore.name_inputs(list(dict.fromkeys(urls))).items():
+        urls = list(dict.fromkeys(objectstore.normalize(u) for u in inputs if _is_url(u)))
+        url_names = objectstore.name_inputs(urls)
+    for given in inputs:
+        if _is_url(given):  # named by objectstore.name_inputs, checked in the store
+            url = objectstore.normalize(given)
+            name = url_names[url]
             objectstore.check_input(url)
             if name in roots and roots[name] != url:
                 raise InputError(f"two inputs are both named {name!r} ({roots[name]} and {url}); "
                                  "source paths would collide: give inputs with distinct names")
             roots[name] = url
-    for given in inputs:
-        if _is_url(given):
             continue
         if isinstance(given, str) and given.lower().startswith("file://"):
             given = given[7:] or "/"
