@@ -97,6 +97,9 @@ def cmd_run(a) -> int:
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
     Warehouse(a.warehouse).prepare()  # and on an unusable warehouse
+    if a.catalog and not Warehouse(a.warehouse).remote:
+        raise CliError(f"--catalog is for a warehouse in object storage; {a.warehouse} has its own news.duckdb",
+                       EXIT_USAGE)
     if a.dask:  # and on a Dask cluster that cannot run the parse (no scheduler: within seconds)
         if a.no_prefect:
             raise CliError("--dask runs the parse as Prefect tasks on the cluster: drop --no-prefect", EXIT_USAGE)

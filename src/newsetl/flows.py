@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from contextlib import contextmanager
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task, unmapped
@@ -59,20 +58,30 @@ def parse_batch_task(spec: BatchSpec) -> BatchResult:
 
 class PrefectRunner(Runner):
     """Maps the parse task over the batches on the flow's task runner, or on `task_runner`
-    (a started prefect_dask.DaskTaskRunner: the parse on a Dask cluster)."""
+    (a prefect_dask.DaskTaskRunner: the parse on a Dask cluster), which it starts for the
+    parse and stops in `close`, before the build (a local:N cluster's processes go with it)."""
 
     def __init__(self, workers: int, task_runner=None):
         self.workers = workers
         self.task_runner = task_runner
+        self._started = False
 
     def map(self, specs: list[BatchSpec]):
         if self.task_runner is not None:
+            if not self._started:
+                self.task_runner.__enter__()
+                self._started = True
             futures = self.task_runner.map(parse_batch_task, {"spec": specs})
         else:
             futures = parse_batch_task.map(specs)
         spec_of = {f.task_run_id: s for f, s in zip(futures, specs)}
         for fut in as_completed(futures):
             yield spec_of[fut.task_run_id], fut.result()
+
+    def close(self) -> None:
+        if self._started:
+            self._started = False
+            self.task_runner.__exit__(None, None, None)
 
 
 def _summary_table(row: dict, counts: dict) -> list[dict]:
@@ -82,19 +91,16 @@ def _summary_table(row: dict, counts: dict) -> list[dict]:
     return files + rows
 
 
-@contextmanager
-def parse_runner(dask_address: str | None, inputs, warehouse):
+def parse_runner(dask_address: str | None, inputs, warehouse) -> PrefectRunner:
     """The runner of the parse tasks: the flow's own task runner (local processes), or a
     DaskTaskRunner on the cluster at `dask_address`, checked first (newsetl.cluster)."""
     if not dask_address:
-        yield PrefectRunner(os.cpu_count() or 1)
-        return
+        return PrefectRunner(os.cpu_count() or 1)
     from . import cluster
 
     found = cluster.check(dask_address, inputs, warehouse)
     get_run_logger().info("parsing on the Dask cluster %s (%d worker threads)", found.address, found.workers)
-    with found.task_runner() as task_runner:
-        yield PrefectRunner(found.workers, task_runner)
+    return PrefectRunner(found.workers, found.task_runner())
 
 
 @flow(name="news-etl", task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()),
@@ -109,9 +115,9 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
     # Without PREFECT_API_URL, Prefect runs a temporary server for this flow; the
     # task processes would each start their own unless told where this one is.
     api = PREFECT_API_URL.value() or str(ctx.client.api_url)
-    with temporary_settings(updates={PREFECT_API_URL: api}), parse_runner(dask_address, inputs, warehouse) as runner:
+    with temporary_settings(updates={PREFECT_API_URL: api}):
         result = pipeline.run(inputs, warehouse, lock_timeout=lock_timeout, as_of=as_of, log=log.info,
-                              runner=runner, flow_run_id=str(ctx.flow_run.id))
+                              runner=parse_runner(dask_address, inputs, warehouse), flow_run_id=str(ctx.flow_run.id))
     row = result.run
     if row["files_rejected"]:
         log.warning("%d files rejected: see source_files (status = 'rejected') for each error", row["files_rejected"])

@@ -50,7 +50,8 @@ class ParseFailed(WarehouseError):
 def parse_failed(e: Exception, wh: Warehouse) -> Exception:
     """What a failed parse raises: the warehouse's own one-line error (a full disk), one that
     is already one line, or a ParseFailed naming the worker's error."""
-    if isinstance(e, WarehouseError) or write_failure(e, wh.root if not wh.remote else "/nonexistent") is not None:
+    # (in object storage the local writes are the mirror's)
+    if isinstance(e, WarehouseError) or write_failure(e, wh.local.root if wh.remote else wh.root) is not None:
         return e
     text = " ".join(str(e).split())[:300]
     return ParseFailed(f"a parse batch failed on every try ({type(e).__name__}{': ' + text if text else ''}): "
