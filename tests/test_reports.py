@@ -305,7 +305,7 @@ def test_news_reports_flow(wh, tmp_path):
     # logging stay out of the test process
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_LOGGING_LEVEL="WARNING", PYTHONPATH=str(ROOT / "src") + os.pathsep + str(ROOT))
+               PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
     res = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(wh), str(tmp_path / "flow")],
                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -29,7 +29,7 @@ from prefect.task_runners import ProcessPoolTaskRunner
 
 from . import bundle, pipeline, reports
 from .parse import BatchResult, parse_batch
-from .plan import BatchSpec
+from .plan import BatchSpec, check_as_of
 from .runners import Runner
 from .store import LOCK_TIMEOUT, Warehouse, disk_full
 
@@ -81,6 +81,8 @@ def _summary_table(row: dict, counts: dict) -> list[dict]:
 def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = LOCK_TIMEOUT,
              reports_dir: str | None = None, as_of: dt.datetime | None = None) -> dict:
     """Run the ETL over `inputs` (folders of Markdown records) into `warehouse`."""
+    if as_of is not None:
+        as_of = check_as_of(as_of)  # a bad parameter fails the flow run before anything is written
     log = get_run_logger()
     ctx = get_run_context()
     # Without PREFECT_API_URL, Prefect runs a temporary server for this flow; the
