@@ -240,7 +240,7 @@ def test_provider_leaderboard(pg, model):
     assert [lb.split(" · ")[0] for lb in labels] == order
     assert "gamma.net · @SUM(1+1)" in labels and "alpha.com · Alpha News" in labels
     # the article without a provider is counted, not ranked
-    assert "1 articles without a provider are not ranked" in pg.section_text("providers")
+    assert "1 article without a provider is not ranked." in pg.section_text("providers")
 
 
 def test_quality_ranking_needs_a_minimum_of_articles(wh, pg, model):
@@ -254,7 +254,8 @@ def test_quality_ranking_needs_a_minimum_of_articles(wh, pg, model):
                   key=lambda d: -stats[d]["avg_quality"])
     rows = p.table("providers-by-quality")
     assert [r["_key"] for r in rows] == want == ["alpha.com", "gamma.net", "beta.org"]
-    for r in rows:
+    for i, r in enumerate(rows, 1):
+        assert num(r["Rank"]) == i  # no ties here
         assert close1(r["Avg quality (0-190)"], stats[r["_key"]]["avg_quality"])
         assert num(r["Articles with a score"]) == stats[r["_key"]]["articles_with_quality"]
     assert "at least 2 scored articles" in squash(p.figure("chart-quality-ranking").find("figcaption").text())
@@ -761,6 +762,8 @@ def test_real_month_figures_equal_the_views(azure):
             "WHERE provider_domain IS NOT NULL").fetchall()}
         months = {m.isoformat(): rest for m, *rest in con.sql(
             "SELECT month, articles, avg_quality, median_quality, p90_quality FROM quality_by_month").fetchall()}
+        by_quality = con.sql("SELECT provider_domain FROM provider_stats WHERE provider_domain IS NOT NULL "
+                             "AND articles_with_quality >= 5 ORDER BY avg_quality DESC").fetchall()
         pair = con.sql("SELECT citing_provider_domain, cited_provider_domain, links FROM provider_citations "
                        "WHERE NOT is_self_citation AND citing_provider_domain IS NOT NULL "
                        "AND cited_provider_domain IS NOT NULL ORDER BY links DESC LIMIT 1").fetchall()[0]
@@ -775,6 +778,7 @@ def test_real_month_figures_equal_the_views(azure):
         assert num(r["Articles"]) == n and close1(r["Avg quality (0-190)"], avg)
         assert close1(r["Median quality (0-190)"], med) and close1(r["90th percentile quality"], p90)
     assert p.table("citation-pairs")[0]["_key"] == f"{pair[0]} -> {pair[1]}"
+    assert [r["_key"] for r in p.table("providers-by-quality")] == [d for (d,) in by_quality][:15]
 
 
 def test_real_pages_lay_out_in_chromium(browser, azure, corpus, tmp_path):

@@ -742,7 +742,7 @@ def _headlines(f: Facts) -> list[str]:
                    f"{_num(b['articles'])}, average quality {_q(a['avg_quality'])} → {_q(b['avg_quality'])}.")
     w = f.wh
     out.append(f"Data health: {_num(w['rejected_files'])} of {_num(w['files'])} input files rejected, "
-               f"{_num(w['duplicate_urls'])} URLs in more than one file, {_num(w['issues'])} values that "
+               f"{_n(w['duplicate_urls'], 'URL')} in more than one file, {_n(w['issues'], 'value')} that "
                "could not be read.")
     return out
 
@@ -782,8 +782,8 @@ def _section_providers(f: Facts) -> list[str]:
                 f'{_num(r["articles"])} · {_pct(r["articles_share_pct"])}',
                 f'{r["provider_domain"]}: {_num(r["articles"])} articles, avg quality {_q(r["avg_quality"])}')
             for r in rows]
-    unranked = (f' {_num(s["articles_without_provider"])} articles without a provider are not ranked.'
-                if s["articles_without_provider"] else "")
+    k = s["articles_without_provider"]
+    unranked = f" {_n(k, 'article')} without a provider {'is' if k == 1 else 'are'} not ranked." if k else ""
     out = ['<section id="providers"><h2>Providers</h2>',
            f'<p class="note">Providers are told apart by domain; the name is the one their records use most. '
            f'Ranked by articles in the period; equal counts share a rank.{_e(unranked)}</p>']
@@ -818,7 +818,7 @@ def _section_providers(f: Facts) -> list[str]:
                                                     x_title=f"Average quality ({QUALITY_SCALE})",
                                                     y_title="Provider (domain · name)")))
     out.append(_table(q, [
-        _c("rank", "Rank"), _provider_col(),
+        _c("quality_rank", "Rank"), _provider_col(),
         _c("avg_quality", f"Avg quality ({QUALITY_SCALE})", _q),
         _c("median_quality", f"Median quality ({QUALITY_SCALE})", _q),
         _c("p90_quality", "90th percentile quality", _q),
@@ -851,7 +851,7 @@ def _section_comparison(f: Facts) -> list[str]:
     ]
     rows = [{"m": m, "a": a[k], "b": b[k], "d": digits} for m, k, digits in measures]
     out.append(_table(rows, [
-        Col("Measure", lambda r: _e(r["m"])),
+        Col("Measure", lambda r: _label(r["m"])),
         Col(n1.capitalize(), lambda r: _e(_num(r["a"], r["d"])), num=True),
         Col(n2.capitalize(), lambda r: _e(_num(r["b"], r["d"])), num=True),
         Col("Change", lambda r: _e(_signed(None if r["a"] is None or r["b"] is None else r["b"] - r["a"], r["d"])), num=True),
