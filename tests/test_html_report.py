@@ -475,6 +475,25 @@ def test_filters_scope_the_page(wh, model):
     assert [squash(t.text()) for t in wide.find_all("text", cls="label")] == ["alpha.com · Alpha News", "gamma.net · @SUM(1+1)"][::-1]
 
 
+def test_a_warehouse_without_dates_or_articles_still_makes_a_page(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.md").write_text('---\ntitle: "Undated"\nwebUrl: "https://x.example/1"\nquality: 50\n---\n')
+    (site / "b.md").write_text("not a record\n")
+    pipeline.run([site], tmp_path / "wh", workers=1)
+    p = Page(html_report.build(tmp_path / "wh"))
+    assert p.scope_lines()["Period"] == "whole warehouse: no article has a publication date."
+    assert p.scope_lines()["Compared with"] == "no comparison: no article has a publication date."
+    assert p.cards()["articles in this report"] == ("1", "0 with a publication date")
+    assert p.cards()["input files rejected (whole warehouse)"][0] == "1 of 2"
+    assert "No dated article in scope." in p.section_text("months")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    pipeline.run([empty], tmp_path / "wh0", workers=1)
+    md = html_report.summary_markdown(tmp_path / "wh0")
+    assert "**0 articles** from **0 providers**" in md and "No article with a provider." in md
+
+
 def test_ticks_are_round():
     assert html_report._ticks(339) == [0, 100, 200, 300, 400]
     assert html_report._ticks(7) == [0, 2, 4, 6, 8]

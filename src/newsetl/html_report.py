@@ -646,10 +646,16 @@ def _filters_text(f: Facts) -> str:
     return ", ".join(parts)
 
 
+def _published(f: Facts) -> str:
+    w = f.periods.period
+    return "no article has a publication date" if w.since is None and w.until is None else f"published {w.text()}"
+
+
 def _period_text(f: Facts) -> str:
     p = f.periods
     if p.whole:
-        return f"whole warehouse: articles published {p.period.text()}"
+        undated = p.period.since is None and p.period.until is None
+        return "whole warehouse: " + (_published(f) if undated else f"articles {_published(f)}")
     flags = " ".join(f"{reports.flag(k)} {f.filters[k]}" for k in ("since", "until") if k in f.filters)
     return f"articles published {p.period.text()} ({flags})"
 
@@ -700,8 +706,8 @@ def _headlines(f: Facts) -> list[str]:
         extra.append(f"{_num(s['articles'] - s['dated_articles'])} without a publication date")
     if s["articles_without_provider"]:
         extra.append(f"{_num(s['articles_without_provider'])} without a provider")
-    out.append(f"**{_num(s['articles'])} articles** from **{_num(s['providers'])} providers**, published "
-               f"{f.periods.period.text()}" + (f" ({'; '.join(extra)})" if extra else "") +
+    out.append(f"**{_n(s['articles'], 'article')}** from **{_n(s['providers'], 'provider')}**, "
+               f"{_published(f)}" + (f" ({'; '.join(extra)})" if extra else "") +
                f"; average quality **{_q(s['avg_quality'])}** on a {QUALITY_SCALE} scale.")
     if f.providers:
         p = f.providers[0]
@@ -1258,12 +1264,16 @@ def summary_markdown(source, **filters) -> str:
     lines = ["# News report", "",
              f"Period: {_md_cell(_period_text(f))}. Filters: {_md_cell(filt) if filt else 'none'}.", ""]
     lines += [f"- {line}" for line in _headlines(f)]
-    lines += ["", "## Top providers", "",
-              f"| # | Provider | Name | Articles | Avg quality ({QUALITY_SCALE}) |", "|---:|---|---|---:|---:|"]
+    lines += ["", "## Top providers", ""]
+    if f.providers:
+        lines += [f"| # | Provider | Name | Articles | Avg quality ({QUALITY_SCALE}) |", "|---:|---|---|---:|---:|"]
+    else:
+        lines.append("No article with a provider.")
     for r in f.providers[:5]:
         lines.append(f"| {r['rank']} | {_md_cell(r['provider_domain'])} | {_md_cell(r['provider_name'])} | "
                      f"{_num(r['articles'])} | {_q(r['avg_quality'])} |")
-    lines += ["", "## Top topics", "", "| Topic | Articles | Share of articles |", "|---|---:|---:|"]
+    lines += ["", "## Top topics", ""]
+    lines += ["| Topic | Articles | Share of articles |", "|---|---:|---:|"] if f.topics else ["No article with a topic."]
     for t in f.topics[:5]:
         lines.append(f"| {_md_cell(t['topic'])} | {_num(t['articles'])} | "
                      f"{_pct(_share(t['articles'], f.summary['articles']))} |")
