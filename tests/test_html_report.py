@@ -552,7 +552,7 @@ def test_long_paths_are_one_short_line(health_wh):
     full = f"site/deep/folder/{LONG}"
     assert span_.attrs["title"] == full  # the whole path in the tooltip
     shown = squash(span_.text())
-    assert len(shown) <= 56 and shown.startswith("site/deep") and shown.endswith("broken.md") and "…" in shown
+    assert len(shown) <= 48 and shown.startswith("site/deep") and shown.endswith("broken.md") and "…" in shown
 
 
 def test_health_links_to_the_report_files_written_beside_it(health_wh, tmp_path):

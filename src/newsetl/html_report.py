@@ -138,7 +138,9 @@ def _provider(domain: str | None, name: str | None, *, html: bool = True) -> str
     same = name is None or name.strip().lower() in (domain, domain.split(".")[0])
     if not html:
         return domain if same else f"{domain} · {name}"
-    return f'<span class="dom">{_e(domain)}</span>' + ("" if same else f' <span class="pname">{_e(name)}</span>')
+    # a long domain may break after its dots, never inside a label (print narrows the tables)
+    dom = _e(domain).replace(".", ".<wbr>")
+    return f'<span class="dom">{dom}</span>' + ("" if same else f' <span class="pname">{_e(name)}</span>')
 
 
 # -- periods ------------------------------------------------------------------------------------
@@ -363,7 +365,7 @@ def _path(p: str | None) -> str:
     """A file path on one line: shortened in the middle, the whole path in the tooltip."""
     if p is None:
         return '<span class="null">—</span>'
-    return f'<span class="path" title="{_e(p)}">{_e(_middle(p, 56))}</span>'
+    return f'<span class="path" title="{_e(p)}">{_e(_middle(p, 48))}</span>'
 
 
 def _move(before, after, digits: int = 0, *, rank: bool = False) -> str:
