@@ -1225,7 +1225,9 @@ def _report_files(path: Path, con) -> dict:
 
 def write(source, path, **filters) -> Path:
     """Write the page to `path` (UTF-8, replaced atomically); returns the path. Report files
-    written beside it by `report --all` (rejected_files.csv, ...) are linked from Data health."""
+    written beside it by `report --all` (rejected_files.csv, ...) after the warehouse's last run
+    are linked from Data health; `links={"rejected_files": "rejected_files.csv", ...}` names
+    them instead, for a caller that writes them at the same time as the page."""
     path = Path(path)
     con, owned = _open(source)
     try:
