@@ -138,33 +138,78 @@ def _walk(root: str):
                     yield rel, e.path, None, f"cannot read file: {err.strerror or err}"
 
 
+def _split_named(given: str) -> tuple[str | None, str]:
+    """NAME=PATH -> (NAME, PATH); a PATH that exists as written is a path, even with a `=`."""
+    if "=" in given and not os.path.exists(given):
+        name, path = given.split("=", 1)
+        name = name.strip("/")
+        if not name or any(part in ("", ".", "..") for part in name.split("/")):
+            raise InputError(f"input {given!r}: the name before '=' must be a folder-like name, e.g. blog=site/_posts")
+        return name, path
+    return None, given
+
+
 def resolve_inputs(inputs) -> dict[str, Path]:
-    """Input folders by name, absolute. Raises InputError for a missing or
-    unreadable folder, or when two folders share a name (their source paths
-    would collide)."""
+    """Input folders by name, absolute. An input is PATH, or NAME=PATH to choose the
+    name its files' source_path starts with.
+
+    Without a NAME, a folder is named by its own name; where two would share one
+    (every Jekyll site keeps its records in `_posts`), each of those is named by
+    as many of its parent folders as make the names distinct: `site-a/_posts`
+    and `site-b/_posts`. The names depend only on the inputs given, so the same
+    command gives the same source_path run after run; name inputs (NAME=PATH)
+    to keep them when the set of inputs changes. Raises InputError for a
+    missing or unreadable folder, or names that stay the same."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
-    inputs = list(inputs)
+    inputs = [os.fspath(i) for i in inputs]
     if not inputs:
         raise InputError("no input folder given")
-    roots: dict[str, Path] = {}
+    named: dict[str, Path] = {}
+    unnamed: list[Path] = []
     for given in inputs:
-        root = Path(given).expanduser()
+        name, path = _split_named(given)
+        root = Path(path).expanduser()
         if not root.exists():
-            raise InputError(f"input folder not found: {given}")
+            raise InputError(f"input folder not found: {path}")
         if not root.is_dir():
-            raise InputError(f"input is not a folder: {given}")
+            raise InputError(f"input is not a folder: {path}")
         if not os.access(root, os.R_OK | os.X_OK):
-            raise InputError(f"input folder is not readable: {given}")
+            raise InputError(f"input folder is not readable: {path}")
         root = root.resolve()
-        name = root.name or "root"
-        if name in roots and roots[name] != root:
-            raise InputError(
-                f"two input folders are both named {name!r} ({roots[name]} and {root}); "
-                "source paths would collide: give folders with distinct names"
-            )
-        roots[name] = root
-    return roots
+        if name is None:
+            if root not in unnamed and root not in named.values():
+                unnamed.append(root)
+        elif named.get(name, root) != root:
+            raise InputError(f"two input folders are both named {name!r} ({named[name]} and {root}): "
+                             "give each a name of its own (NAME=PATH)")
+        else:
+            named[name] = root
+    depth = {root: 1 for root in unnamed}
+
+    def auto(root: Path) -> str:
+        parts = root.parts[1:] or ("root",)
+        return "/".join(parts[-depth[root]:])
+
+    while True:  # lengthen the names that collide, by one parent at a time
+        by_name: dict[str, list[Path]] = {}
+        for root in unnamed:
+            by_name.setdefault(auto(root), []).append(root)
+        clash = [roots for name, roots in by_name.items() if len(roots) > 1 or name in named]
+        if not clash:
+            break
+        grown = False
+        for roots in clash:
+            for root in roots:
+                if depth[root] < max(len(root.parts) - 1, 1):
+                    depth[root] += 1
+                    grown = True
+        if not grown:
+            name = auto(clash[0][0])
+            other = named.get(name) or clash[0][-1]
+            raise InputError(f"two input folders would both be named {name!r} ({other} and {clash[0][0]}): "
+                             "give each a name of its own (NAME=PATH)")
+    return {**named, **{auto(root): root for root in unnamed}}
 
 
 def discover(inputs) -> list[SourceFile]:
