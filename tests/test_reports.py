@@ -296,7 +296,8 @@ from prefect.artifacts import Artifact
 from newsetl.flows import news_reports
 out = news_reports(warehouse=sys.argv[1], out_dir=sys.argv[2])
 art = Artifact.get("news-reports-top-providers")
-print(json.dumps({"out": out, "type": art.type, "data": art.data}))
+summary = Artifact.get("news-reports-summary")
+print(json.dumps({"out": out, "type": art.type, "data": art.data, "summary": summary.data}))
 """
 
 
@@ -317,6 +318,8 @@ def test_news_reports_flow(wh, tmp_path):
     assert got["type"] == "markdown"
     assert "| 1 | alpha.com | Alpha News | 5 |" in got["data"]
     assert "| 3 | gamma.net | @SUM(1+1) | 2 |" in got["data"]
+    # the page's headline, counted from the fixture: 13 articles from 5 providers
+    assert "**13 articles** from **5 providers**" in got["summary"]
 
 
 def test_markdown_artifact_escapes_hostile_names():

@@ -206,7 +206,7 @@ def format_for(path: str | None, fmt: str | None) -> str:
 
 
 # C1 controls (0x80-0x9f: 0x9b is an 8-bit CSI), DEL and the bidirectional overrides and
-# isolates; DuckDB's box renderer already shows C0 controls as escapes (\e, \n, \t)
+# isolates; C0 controls are shown as escapes instead (\e, \n, \t), as DuckDB's shell does
 _UNPRINTABLE = r"[\x{7f}-\x{9f}\x{202a}-\x{202e}\x{2066}-\x{2069}]"
 _UNPRINTABLE_PY = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
@@ -231,6 +231,7 @@ MAX_ROWS = 40  # rows a terminal table shows; --out or a --format gives them all
 MAX_CELL = 60  # characters of one cell on the terminal (the rest is "…")
 MIN_TEXT = 12  # a text column is not squeezed below this to make room for others
 _C0 = re.compile("[\x00-\x1f]")
+_C0_SHOWN = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\e"}
 
 
 def _shown(v) -> str:
@@ -239,7 +240,7 @@ def _shown(v) -> str:
         return "NULL"
     text = str(v) if type(v) in (int, float, Decimal) else _text(v)
     text = _UNPRINTABLE_PY.sub("\ufffd", text)
-    return _C0.sub(lambda m: {"\n": "\\n", "\t": "\\t", "\r": "\\r"}.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    return _C0.sub(lambda m: _C0_SHOWN.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def _clip(text: str, width: int) -> str:

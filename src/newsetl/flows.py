@@ -30,7 +30,7 @@ from prefect.futures import as_completed
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from . import bundle, pipeline, reports
+from . import bundle, html_report, pipeline, reports
 from .parse import BatchResult, parse_batch
 from .plan import BatchSpec, check_as_of
 from .prefect_console import PHASE  # marks a log record as one of a run's phase lines
@@ -181,5 +181,11 @@ def news_reports(warehouse: str = "warehouse", out_dir: str = "reports", fmt: st
         key="news-reports-top-providers",
         markdown=top_providers_markdown(reports.top_providers(warehouse, TOP).to_pylist(), written, out_dir),
         description=f"Top {TOP} providers of {warehouse}",
+    )
+    # The same headline figures the HTML page opens with, for people who only look at the Prefect UI.
+    create_markdown_artifact(
+        key="news-reports-summary",
+        markdown=html_report.summary_markdown(warehouse),
+        description=f"Summary of {warehouse} (report.html in {out_dir})",
     )
     return written
