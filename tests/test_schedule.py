@@ -81,7 +81,7 @@ def test_parameters_are_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "posts").mkdir()
     p = S.deployment_parameters(["posts"], "wh", 30, "out/reports")
-    assert p == {"inputs": [str(tmp_path.resolve() / "posts")], "warehouse": str(tmp_path / "wh"),
+    assert p == {"inputs": [f"posts={tmp_path.resolve() / 'posts'}"], "warehouse": str(tmp_path / "wh"),
                  "lock_timeout": 30.0, "reports_dir": str(tmp_path / "out" / "reports")}
     assert S.deployment_parameters("posts", "wh")["reports_dir"] is None
 
@@ -192,7 +192,7 @@ def test_served_deployment_has_its_schedule_and_runs_once(prefect_server, tmp_pa
             assert sched.schedule.cron == cron
             assert sched.schedule.timezone == "UTC"
             assert deployment.parameters == {
-                "inputs": [str((tmp_path / "demo").resolve())], "warehouse": str(tmp_path / "wh"),
+                "inputs": [f"demo={(tmp_path / 'demo').resolve()}"], "warehouse": str(tmp_path / "wh"),
                 "lock_timeout": 60.0, "reports_dir": None}
 
             # the server plans runs from that schedule: the next one is at the cron's time
