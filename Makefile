@@ -12,7 +12,7 @@ SEED   ?= 42
 
 help:
 	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell, s3:// and --dask"
-	@echo "make run       run the ETL flow (demo data unless INPUT=folder) and print top providers"
+	@echo "make run       load the demo records (or INPUT=folder) into ./warehouse and print the top providers"
 	@echo "make test      install dev dependencies and run the test suite"
 	@echo "make fuzz      the property tests with a long budget (hours; tests/test_properties.py)"
 	@echo "make bench     benchmarks against the naive way, then the scale-out section (see bench/)"

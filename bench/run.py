@@ -21,11 +21,14 @@ import json
 import os
 import platform
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -164,6 +167,61 @@ def bench_incremental(workdir: Path, size: int, profile: str, repeats: int, work
             "unchanged_ratio": s / c, "changed_ratio": ch / c}
 
 
+def _timed(cmd: list[str], env: dict) -> float:
+    t = time.perf_counter()
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"benchmark job failed: {' '.join(cmd)}\n{res.stderr[-3000:]}")
+    return time.perf_counter() - t
+
+
+def bench_defaults(workdir: Path, size: int, profile: str, repeats: int) -> dict:
+    """What `newsetl run` costs over `pipeline.run`: with no Prefect API (in-process, the
+    default), and as a flow run on a local Prefect server that is already running."""
+    src = corpus(workdir, size, profile)
+    out = workdir / "defaults"
+    home = out / "prefect-home"
+    shutil.rmtree(out, ignore_errors=True)
+    home.mkdir(parents=True)
+    newsetl_cmd = str(Path(PY).with_name("newsetl"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    base.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    api = f"http://127.0.0.1:{port}/api"
+    server = subprocess.Popen([PY, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                              env={**base, "PREFECT_SERVER_UI_ENABLED": "false"}, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{api}/health", timeout=2):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("benchmark: the local Prefect server did not start") from None
+                time.sleep(0.5)
+        lib, cli, flow = [], [], []
+        for r in range(repeats):
+            for name, times, cmd, env in (
+                    ("lib", lib, [PY, "-c", f"from newsetl import pipeline; pipeline.run([{str(src)!r}], {str(out / 'lib')!r})"], base),
+                    ("cli", cli, [newsetl_cmd, "run", str(src), "--warehouse", str(out / "cli"), "-q"], base),
+                    ("flow", flow, [newsetl_cmd, "run", str(src), "--warehouse", str(out / "flow"), "-q"],
+                     {**base, "PREFECT_API_URL": api})):
+                shutil.rmtree(out / name, ignore_errors=True)
+                times.append(_timed(cmd, env))
+            print(f"  {size:,} records, run {r + 1}/{repeats}: pipeline.run {lib[-1]:.2f} s, newsetl run "
+                  f"{cli[-1]:.2f} s, newsetl run on a Prefect server {flow[-1]:.2f} s", flush=True)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+    m = {k: statistics.median(v) for k, v in (("lib", lib), ("cli", cli), ("flow", flow))}
+    return {"records": size, "lib_s": m["lib"], "cli_s": m["cli"], "flow_s": m["flow"],
+            "cli_ratio": m["cli"] / m["lib"], "flow_extra_s": m["flow"] - m["cli"]}
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -185,12 +243,15 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
     ap.add_argument("--workdir", type=Path, default=HERE / "out", help="where corpora and warehouses go")
     ap.add_argument("--no-incremental", action="store_true", help="skip the incremental runs")
+    ap.add_argument("--defaults-size", type=int, default=5000,
+                    help="records for the comparison of newsetl run with pipeline.run (0: skip it)")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     a.workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}\n", flush=True)
     rows = [bench_size(a.workdir, n, a.profile, a.repeats, a.workers) for n in sizes]
     inc = None if a.no_incremental else bench_incremental(a.workdir, min(sizes), a.profile, a.repeats, a.workers)
+    dflt = bench_defaults(a.workdir, a.defaults_size, a.profile, a.repeats) if a.defaults_size else None
 
     lines = [
         f"machine: {machine()}",
@@ -211,10 +272,18 @@ def main() -> None:
             f"nothing changed {inc['unchanged_s']:.2f} s (**{inc['unchanged_ratio']:.3f}** of cold); "
             f"1% of files changed {inc['changed_1pct_s']:.2f} s (**{inc['changed_ratio']:.3f}** of cold)",
         ]
+    if dflt:
+        lines += [
+            "",
+            f"newsetl run, {dflt['records']:,} records (medians): pipeline.run {dflt['lib_s']:.2f} s; "
+            f"`newsetl run` with no Prefect API {dflt['cli_s']:.2f} s (**{dflt['cli_ratio']:.2f}x** pipeline.run); "
+            f"as a flow run on a running local Prefect server {dflt['flow_s']:.2f} s "
+            f"(**{dflt['flow_extra_s']:+.1f} s** over the in-process run)",
+        ]
     text = "\n".join(lines)
     print("\n" + text)
     (a.workdir / "latest.md").write_text(text + "\n")
-    (a.workdir / "latest.json").write_text(json.dumps({"sizes": rows, "incremental": inc}, indent=2))
+    (a.workdir / "latest.json").write_text(json.dumps({"sizes": rows, "incremental": inc, "defaults": dflt}, indent=2))
 
 
 if __name__ == "__main__":

@@ -112,3 +112,31 @@ def bucket(s3_server, tmp_path, monkeypatch) -> str:
     name = f"wh-{uuid.uuid4().hex[:12]}"
     s3_server.client().create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """The records `make run` generates: 2,000 demo records, seed 42 (read-only)."""
+    from newsetl.demo import generate
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    generate(out, records=2000, seed=42)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_wh(demo_dir, tmp_path_factory) -> Path:
+    """The warehouse `make run` builds from them (read-only)."""
+    from newsetl import pipeline
+
+    out = tmp_path_factory.mktemp("demo-wh") / "warehouse"
+    pipeline.run([demo_dir], out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    """A real Prefect server for the session: (its API URL, its PREFECT_HOME)."""
+    from .helpers.prefect_server import start_server
+
+    yield from start_server(tmp_path_factory)

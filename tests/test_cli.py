@@ -21,7 +21,7 @@ def newsetl(*args, cwd=None, timeout=300):
 @pytest.fixture(scope="module")
 def wh(tmp_path_factory):
     out = tmp_path_factory.mktemp("cli") / "wh"
-    r = newsetl("run", BAD_INPUT, "--warehouse", out, "--no-prefect", "-q", "--top", "3")
+    r = newsetl("run", BAD_INPUT, "--warehouse", out, "--no-prefect", "--top", "3")
     assert r.returncode == 0, r.stderr
     assert "21 files (21 new" in r.stdout and "Top 3 providers" in r.stdout and "example.com" in r.stdout
     assert "9 files rejected" in r.stderr  # and how to see them
@@ -77,7 +77,7 @@ def test_demo_then_run_twice_is_incremental(tmp_path):
     r = newsetl("demo", d, "--records", 50, "--seed", 9)
     assert r.returncode == 0 and "50 records" in r.stdout
     assert newsetl("run", d, "--warehouse", tmp_path / "wh", "--no-prefect", "-q").returncode == 0
-    again = newsetl("run", d, "--warehouse", tmp_path / "wh", "--no-prefect", "-q")
+    again = newsetl("run", d, "--warehouse", tmp_path / "wh", "--no-prefect")
     n = len(list(d.glob("*.md")))
     assert f"{n} files (0 new, 0 changed, {n} unchanged" in again.stdout
     runs = newsetl("runs", "--warehouse", tmp_path / "wh", "--format", "csv")

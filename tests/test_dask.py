@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
+import sys
 import urllib.request
 
 import pytest
@@ -173,3 +175,42 @@ def test_local_cluster_of_two_processes_equals_the_local_run(prefect_api, s3_rec
                     env=prefect_api.env)
     assert r.returncode == 0, r.stderr
     assert_same_tables(local_warehouse, wh)
+
+
+def test_the_readme_object_storage_example_runs_as_written(cluster, prefect_api, s3_server, s3_records, tmp_path):
+    """README "Beyond one machine", line by line, against this S3 server: two sites' _news
+    prefixes into s3://analytics/news on the Dask cluster (its address for tcp://scheduler:8786)."""
+    from .helpers.servers import upload_folder
+    from .test_readme import _commands
+
+    commands = _commands(storage=True)
+    assert len(commands) == 3 and "tcp://scheduler:8786" in commands[0]
+    client = s3_server.client()
+    for name in ("news-sites", "analytics"):
+        try:
+            client.create_bucket(Bucket=name)
+        except client.exceptions.BucketAlreadyOwnedByYou:  # records_bucket made news-sites
+            pass
+    demo = s3_records[0]
+    files = sorted(p for p in demo.rglob("*") if p.is_file())
+    for site, part in (("azure", files[::2]), ("ai", files[1::2])):
+        for p in part:
+            client.put_object(Bucket="news-sites", Key=f"{site}/_news/{p.relative_to(demo).as_posix()}",
+                              Body=p.read_bytes())
+    records = [p for p in files if p.suffix in (".md", ".markdown")]
+    env = {**os.environ, **s3_server.env, **prefect_api.env, "NEWSETL_CACHE_DIR": str(tmp_path / "cache"),
+           "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("NEWSETL_WAREHOUSE", None)
+    out = []
+    for command in commands:
+        command = command.replace("tcp://scheduler:8786", cluster.address)
+        res = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, f"{command}\n{res.stderr[-2000:]}"
+        assert "Traceback" not in res.stderr
+        out.append(res.stdout)
+    assert f"{len(records):,} files" in out[0]  # every record of both sites, read on the workers
+    assert "provider_domain" in out[1] and len(out[1].splitlines()) >= 5
+    local = tmp_path / "local-wh"  # the same records, loaded here: the count the last line must print
+    pipeline.run([demo], local, workers=1)
+    want = newsetl.connect(local).sql("SELECT count(*) FROM articles").fetchall()[0][0]
+    assert str(want) in re.findall(r"\d+", out[2]), out[2]

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from newsetl import export, reports
+from newsetl import bundle, export, reports
 
 from .helpers.model import UTC
 
@@ -123,7 +123,7 @@ def test_report_csv_round_trips_through_pandas(wh, tmp_path):
 
 
 def test_every_report_csv_parses_and_has_no_live_formula(wh, tmp_path):
-    out = reports.export_all(wh, tmp_path, html=False)
+    out = bundle.export_all(wh, tmp_path, html=False)
     for name, w in out.items():
         with open(w["path"], newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))

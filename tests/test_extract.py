@@ -35,11 +35,19 @@ def test_discover_missing_folder_is_a_clear_error(tmp_path):
         discover([tmp_path / "nope"])
 
 
-def test_discover_rejects_two_inputs_with_the_same_name(tmp_path):
+def test_discover_names_two_inputs_of_the_same_name_by_their_parents(tmp_path):
+    for site in "ab":
+        (tmp_path / site / "posts").mkdir(parents=True)
+        (tmp_path / site / "posts" / "x.md").write_text("---\ntitle: t\n---\n")
+    files = discover([tmp_path / "a" / "posts", tmp_path / "b" / "posts"])
+    assert [f.source_path for f in files] == ["a/posts/x.md", "b/posts/x.md"]
+
+
+def test_discover_rejects_two_inputs_given_the_same_name(tmp_path):
     (tmp_path / "a" / "posts").mkdir(parents=True)
     (tmp_path / "b" / "posts").mkdir(parents=True)
     with pytest.raises(InputError, match="both named 'posts'"):
-        discover([tmp_path / "a" / "posts", tmp_path / "b" / "posts"])
+        discover([f"posts={tmp_path / 'a' / 'posts'}", f"posts={tmp_path / 'b' / 'posts'}"])
 
 
 def test_split_accepts_bom_and_crlf():

@@ -262,7 +262,7 @@ def test_a_full_disk_is_one_line_keeps_the_snapshot_and_the_next_run_succeeds(fu
 def test_a_full_disk_on_the_prefect_path_is_logged_without_tracebacks(full_disk_site, tmpfs):
     site, wh, before = full_disk_site
     filler = fill(tmpfs, 200 << 10)  # fails in the parse workers (Prefect task processes)
-    r = newsetl_cli("run", site, "--warehouse", wh, "-q", env=env_with())
+    r = newsetl_cli("run", site, "--warehouse", wh, "--prefect", "-q", env=env_with())
     assert r.returncode == 1, r.stderr
     assert r.stderr.strip().splitlines()[-1] == message(wh)
     assert "Traceback" not in r.stderr and "No space left on device" in r.stderr  # Prefect's log lines, one each
@@ -339,16 +339,16 @@ def test_a_killed_prefect_run_leaves_no_process_and_a_normal_one_neither(tmp_pat
     wh = tmp_path / "wh"
 
     mark = new_mark()
-    run = start_cli_run(site, wh, mark, fault="parsed:sleep=600")
+    run = start_cli_run(site, wh, mark, "--prefect", fault="parsed:sleep=600")
 
     def all_started():
         cmds = " | ".join(marked(mark).values())
-        return all(k in cmds for k in ("uvicorn", "resource_tracker", "spawn_main"))
+        return all(k in cmds for k in ("uvicorn", "resource_tracker", "forkserver"))
 
     # the temporary server, the resource tracker and the parse workers are up, then the run is killed
     assert wait_until(all_started, timeout=300, every=1), (marked(mark), run.poll())
     before = marked(mark)
-    assert len(before) >= 5, before  # the run, the watchdog, the server, the tracker, a worker or more
+    assert len(before) >= 5, before  # the run, the watchdog, the server, the tracker, the fork server and its workers
     run.send_signal(signal.SIGKILL)
     run.wait(timeout=30)
     left = wait_until(lambda: not marked(mark), timeout=10)
@@ -357,7 +357,7 @@ def test_a_killed_prefect_run_leaves_no_process_and_a_normal_one_neither(tmp_pat
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     mark = new_mark()
-    run = start_cli_run(site, wh, mark)
+    run = start_cli_run(site, wh, mark, "--prefect")
     assert run.wait(timeout=900) == 0, run.stderr.read()
     assert wait_until(lambda: not marked(mark), timeout=10), marked(mark)
     assert catalog_files(wh) == md_count(site)

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import newsetl
-from newsetl import pipeline, reports
+from newsetl import pipeline, plan, reports
 from newsetl.clean import as_domain, normalize_domain
 from newsetl.columns import type_column
 
@@ -377,7 +377,7 @@ def test_cli_refuses_an_as_of_it_cannot_keep_before_writing_anything(site, tmp_p
 def test_cli_future_message_names_the_skew(site, tmp_path):
     res = _run_cli(site, tmp_path / "wh", (dt.datetime.now(UTC) + dt.timedelta(minutes=6)).isoformat())
     assert res.returncode == 2 and "at most 5 minutes ahead" in res.stderr, res.stderr
-    assert pipeline.AS_OF_SKEW == dt.timedelta(minutes=5)
+    assert plan.AS_OF_SKEW == dt.timedelta(minutes=5)
     helptext = subprocess.run([sys.executable, "-m", "newsetl.cli", "run", "--help"], capture_output=True, text=True,
                               env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, timeout=60).stdout
     assert "at most 5 minutes ahead" in " ".join(helptext.split())

@@ -227,7 +227,7 @@ def test_two_writers_at_once_one_wins_the_other_names_the_conflict(s3_server, s3
         while not keys(client, bucket, "wh/_running/"):  # it has read the pointer and begun
             assert slow.poll() is None and time.monotonic() < deadline, slow.communicate()
             time.sleep(0.2)
-        fast = newsetl_cli("run", inp, "--warehouse", url, "--no-prefect", "-q",
+        fast = newsetl_cli("run", inp, "--warehouse", url, "--no-prefect",
                            env={"NEWSETL_CACHE_DIR": str(tmp_path / "b")})
         out, err = slow.communicate(timeout=300)
     finally:
@@ -378,18 +378,23 @@ def test_a_store_failure_while_reading_fails_the_batch_instead_of_rejecting_its_
 def test_a_deployment_keeps_urls_as_urls(records_bucket, tmp_path):
     from newsetl.serve import deployment_parameters
 
-    p = deployment_parameters([str(tmp_path), records_bucket[1][0] + "/"], "s3://analytics/news/")
-    assert p["inputs"] == [str(tmp_path), records_bucket[1][0]]  # in the order given, one spelling
+    url = records_bucket[1][0]
+    p = deployment_parameters([str(tmp_path), url + "/"], "s3://analytics/news/")
+    # in the order given, one spelling, each with the name its files' source_path starts with
+    assert p["inputs"] == [f"{tmp_path.name}={tmp_path}", f"{url.rsplit('/', 1)[1]}={url}"]
     assert p["warehouse"] == "s3://analytics/news"
 
 
 def test_url_inputs_are_named_like_folders_and_told_apart_when_they_collide():
-    from newsetl.objectstore import name_inputs
+    from newsetl.sources import input_names
 
-    assert name_inputs(["s3://b/sites/demo", "s3://b/other/reports"]) == {
+    assert input_names(["s3://b/sites/demo", "s3://b/other/reports"]) == {
         "s3://b/sites/demo": "demo", "s3://b/other/reports": "reports"}
     # the issue's own example: two sites' _news folders
-    assert name_inputs(["s3://news-sites/azure/_news", "s3://news-sites/ai/_news"]) == {
+    assert input_names(["s3://news-sites/azure/_news", "s3://news-sites/ai/_news"]) == {
         "s3://news-sites/azure/_news": "azure/_news", "s3://news-sites/ai/_news": "ai/_news"}
-    assert name_inputs(["s3://a/x/site/_news", "s3://a/y/site/_news", "s3://a/z/_news"]) == {
+    assert input_names(["s3://a/x/site/_news", "s3://a/y/site/_news", "s3://a/z/_news"]) == {
         "s3://a/x/site/_news": "x/site/_news", "s3://a/y/site/_news": "y/site/_news", "s3://a/z/_news": "z/_news"}
+    # a folder and a prefix of the same name, told apart the same way
+    assert input_names([Path("/data/a/_posts"), "s3://b/_posts"]) == {
+        Path("/data/a/_posts"): "a/_posts", "s3://b/_posts": "b/_posts"}

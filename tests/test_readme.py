@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,21 +17,92 @@ from .conftest import ROOT
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_table_dictionary_is_generated_from_the_schema():
+@pytest.mark.parametrize("marker, generated, command", [
+    ("data-dictionary", schema.markdown, "python -m newsetl.schema"),
+    ("views", schema.views_markdown, "python -m newsetl.schema views"),
+])
+def test_data_dictionary_is_generated_from_the_schema(marker, generated, command):
     text = (ROOT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- data-dictionary:start.*?-->\n(.*?)\n<!-- data-dictionary:end -->", text, re.S)
-    assert block, "docs/data-dictionary.md has no generated block"
-    assert block.group(1).strip() == schema.markdown().strip(), \
-        "run: python -m newsetl.schema, paste into docs/data-dictionary.md"
+    block = re.search(rf"<!-- {marker}:start.*?-->\n(.*?)\n<!-- {marker}:end -->", text, re.S)
+    assert block, f"docs/data-dictionary.md has no generated {marker} block"
+    assert block.group(1).strip() == generated().strip(), f"run: {command}, paste into docs/data-dictionary.md"
 
 
 def test_readme_shows_the_two_commands():
     assert "make run" in README and "make test" in README
 
 
-@pytest.mark.parametrize("command", ["", "run", "demo", "sql", "report", "runs", "status", "serve"])
+@pytest.mark.parametrize("command", ["", "run", "demo", "sql", "report", "runs", "status", "serve", "tables",
+                                     "describe"])
 def test_every_command_has_help_with_examples(command):
     args = [sys.executable, "-m", "newsetl.cli", *([command] if command else []), "--help"]
     out = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert "examples:" in out.stdout.lower(), command
+
+
+# -- every example of the README, run as written -------------------------------------------------
+
+NOT_RUN = ("make ", "export ", "prefect ", "newsetl serve ")  # installs, or servers that run until stopped:
+# `make run`/`make test` are what CI runs; the serve and prefect lines run in tests/test_schedule.py
+
+
+def _blocks(lang: str) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", README, re.S)
+
+
+def _commands(storage: bool = False) -> list[str]:
+    """The README's shell lines to run; with `storage`, those of "Beyond one machine" (s3://),
+    which tests/test_dask.py runs against its S3 server and Dask cluster."""
+    lines = [line.split("  #")[0].strip() for block in _blocks("sh") for line in block.splitlines()]
+    return [line for line in lines if line and not line.startswith("#") and not line.startswith(NOT_RUN)
+            and ("s3://" in line) == storage]
+
+
+@pytest.fixture(scope="module")
+def readme_folder(demo_dir, demo_wh, tmp_path_factory) -> Path:
+    """A folder laid out as the README assumes after `make run`: data/demo, warehouse/,
+    and the sites of "Your own records" (a few demo records each)."""
+    import shutil
+
+    here = tmp_path_factory.mktemp("readme")
+    (here / "data").mkdir()
+    shutil.copytree(demo_dir, here / "data" / "demo")
+    shutil.copytree(demo_wh, here / "warehouse", symlinks=True)
+    records = sorted(demo_dir.glob("*.md"))
+    for site, start in (("site", 0), ("site-a", 40), ("site-b", 80)):
+        (here / site / "_posts").mkdir(parents=True)
+        for path in records[start:start + 40]:
+            shutil.copy(path, here / site / "_posts" / path.name)
+    return here
+
+
+def test_the_readme_has_examples_to_run():
+    assert len(_commands()) >= 15 and len(_blocks("sql")) >= 3 and len(_blocks("python")) >= 1
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_readme_command_runs_as_written(readme_folder, command):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env.pop("NEWSETL_WAREHOUSE", None)
+    env.pop("PREFECT_API_URL", None)
+    res = subprocess.run(command, shell=True, cwd=readme_folder, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, f"{command}\n{res.stderr[-2000:]}"
+    assert "Traceback" not in res.stderr
+    if command.startswith(("newsetl sql", "newsetl report", "newsetl tables", "newsetl describe", "duckdb")) and \
+            ("--out " not in command or "--out -" in command) and "--html" not in command:
+        assert res.stdout.strip(), command  # it printed rows
+
+
+@pytest.mark.parametrize("sql", _blocks("sql"))
+def test_every_readme_sql_example_returns_rows_on_the_demo_data(demo_wh, sql):
+    import newsetl
+
+    assert len(newsetl.query(sql, demo_wh)) > 0
+
+
+def test_the_readme_python_runs(readme_folder):
+    (code,) = _blocks("python")
+    res = subprocess.run([sys.executable, "-c", code], cwd=readme_folder, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "run " in res.stdout  # the summary of the run it starts

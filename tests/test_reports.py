@@ -296,7 +296,8 @@ from prefect.artifacts import Artifact
 from newsetl.flows import news_reports
 out = news_reports(warehouse=sys.argv[1], out_dir=sys.argv[2])
 art = Artifact.get("news-reports-top-providers")
-print(json.dumps({"out": out, "type": art.type, "data": art.data}))
+summary = Artifact.get("news-reports-summary")
+print(json.dumps({"out": out, "type": art.type, "data": art.data, "summary": summary.data}))
 """
 
 
@@ -305,7 +306,7 @@ def test_news_reports_flow(wh, tmp_path):
     # logging stay out of the test process
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_LOGGING_LEVEL="WARNING", PYTHONPATH=str(ROOT / "src") + os.pathsep + str(ROOT))
+               PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
     res = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(wh), str(tmp_path / "flow")],
                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -317,6 +318,8 @@ def test_news_reports_flow(wh, tmp_path):
     assert got["type"] == "markdown"
     assert "| 1 | alpha.com | Alpha News | 5 |" in got["data"]
     assert "| 3 | gamma.net | @SUM(1+1) | 2 |" in got["data"]
+    # the page's headline, counted from the fixture: 13 articles from 5 providers
+    assert "**13 articles** from **5 providers**" in got["summary"]
 
 
 def test_markdown_artifact_escapes_hostile_names():

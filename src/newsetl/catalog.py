@@ -16,9 +16,10 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from .duck import parquet_files, read_list, sql_literal
-from .schema import WAREHOUSE_TABLES
+from .schema import BY_NAME, VIEWS, VIEWS_BY_NAME, WAREHOUSE_TABLES
 from .store import CATALOG as CATALOG_NAME
 from .store import Warehouse, WarehouseError
 
@@ -211,3 +212,44 @@ def write_url_catalog(warehouse, path) -> Path:
         con.close()
     os.replace(tmp, path)
     return path
+
+
+# -- finding one's way: what the warehouse holds, and what a column means ------------------
+
+def _first_sentence(text: str) -> str:
+    end = text.find(". ")
+    return text if end < 0 else text[: end + 1]
+
+
+def tables(warehouse) -> pa.Table:
+    """Every table and analytics view: its kind, its row count and what a row is."""
+    con = connect(warehouse)
+    try:
+        rows = []
+        for kind, items in (("table", [(t.name, t.grain) for t in WAREHOUSE_TABLES]),
+                            ("view", [(v.name, _first_sentence(v.about)) for v in VIEWS])):
+            for name, about in items:
+                (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
+                rows.append({"name": name, "kind": kind, "rows": n, "about": about})
+    finally:
+        con.close()
+    return pa.Table.from_pylist(rows, schema=pa.schema([("name", pa.string()), ("kind", pa.string()),
+                                                        ("rows", pa.int64()), ("about", pa.string())]))
+
+
+def describe(warehouse, name: str) -> pa.Table:
+    """The columns of a table or view: name, DuckDB type, and the data dictionary's meaning."""
+    docs = {c.name: c.doc for c in (BY_NAME[name].columns if name in BY_NAME else
+                                     VIEWS_BY_NAME[name].columns if name in VIEWS_BY_NAME else ())}
+    if not docs:
+        known = ", ".join([t.name for t in WAREHOUSE_TABLES] + [v.name for v in VIEWS])
+        raise ValueError(f"no table or view {name!r}: the warehouse has {known}")
+    con = connect(warehouse)
+    try:
+        cols = con.execute(f'DESCRIBE "{name}"').fetchall()
+    finally:
+        con.close()
+    return pa.Table.from_pylist([{"column": c[0], "type": c[1].replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"),
+                                  "meaning": docs.get(c[0])} for c in cols],
+                                schema=pa.schema([("column", pa.string()), ("type", pa.string()),
+                                                  ("meaning", pa.string())]))

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import __version__
+from . import WAREHOUSE_ENV, __version__, _warehouse
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -32,8 +32,9 @@ def _fmt(prog_examples: str) -> dict:
 # -- options shared by several commands, each declared (and its default defined) once ---------
 
 def _warehouse_option(p) -> None:
-    p.add_argument("--warehouse", default="warehouse",
-                   help="warehouse folder, or URL such as s3://bucket/prefix (default: ./warehouse)")
+    p.add_argument("--warehouse", default=_warehouse(None),
+                   help=f"warehouse folder, or URL such as s3://bucket/prefix (default: ${WAREHOUSE_ENV}, "
+                        "else ./warehouse)")
 
 
 def _lock_timeout_option(p) -> None:
@@ -46,13 +47,26 @@ def _lock_timeout_option(p) -> None:
 def _output_options(p, format_default: str = "") -> None:
     from .export import FORMATS
 
-    p.add_argument("--out", default=None, metavar="FILE", help="write to FILE (.csv, .json, .parquet; - for stdout)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="write to FILE (.csv, .json, .ndjson, .md, .parquet); - writes CSV to standard output")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help=f"output format (default: from --out, else a table{format_default})")
+    p.add_argument("--max-width", type=int, default=None, metavar="N",
+                   help="width of a table on the terminal (default: the terminal's); columns that do not fit "
+                        "are named below it")
 
 
 def _quiet_option(p) -> None:
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    p.add_argument("-q", "--quiet", action="store_true", help="errors only: no progress, no summary")
+
+
+def _write(table, a) -> None:
+    """A command's result table, as its output options say."""
+    from . import export
+
+    fmt = export.write(table, a.out, a.format, max_width=a.max_width)
+    if a.out and a.out != "-":
+        print(f"wrote {table.num_rows:,} rows to {a.out} ({fmt})", file=sys.stderr)
 
 
 # -- progress -------------------------------------------------------------------
@@ -85,15 +99,34 @@ class Progress:
 
 # -- commands -------------------------------------------------------------------
 
+def prefect_api() -> str | None:
+    """The Prefect API this user has configured (PREFECT_API_URL, or in the active
+    profile), or None: read from the environment and the profiles file, without
+    importing Prefect (a second of imports a local run does not need)."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url is not None:
+        return url or None
+    import tomllib
+
+    home = Path(os.environ.get("PREFECT_HOME") or "~/.prefect").expanduser()
+    path = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml").expanduser()
+    try:
+        profiles = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    return (profiles.get("profiles", {}).get(name, {}).get("PREFECT_API_URL")) or None
+
+
 def cmd_run(a) -> int:
     from . import watchdog
 
     watchdog.start()  # first: every process this run starts carries its token, and dies with it
     from .sources import InputError, resolve_inputs
-    from .store import Warehouse, write_failure
+    from .store import Warehouse
 
     try:
-        resolve_inputs(a.inputs)  # fail fast on a missing folder (or bucket), before Prefect starts
+        resolve_inputs(a.inputs)  # fail fast on a missing folder (or bucket) or a name given twice
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
     Warehouse(a.warehouse).prepare()  # and on an unusable warehouse
@@ -106,47 +139,41 @@ def cmd_run(a) -> int:
         from .cluster import check
 
         check(a.dask, a.inputs, a.warehouse)
-    if a.no_prefect:
+    progress = None if a.quiet else Progress("parsing")
+    api = prefect_api()
+    if a.prefect or a.dask or (api and not a.no_prefect):
+        out = _run_flow(a, progress)
+    else:
         from . import pipeline
 
         result = pipeline.run(a.inputs, a.warehouse, workers=a.workers, lock_timeout=a.lock_timeout,
-                              progress=None if a.quiet else Progress("parsing"), as_of=a.as_of)
-        summary = result.summary()
-        run = result.run
-    else:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if a.quiet else "INFO")
-        # a full disk or a locked warehouse is logged without a traceback, here and in the task workers
-        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
-        from .flows import news_etl
+                              progress=progress, as_of=a.as_of)
+        out = {"run_id": result.run_id, "counts": result.counts, "run": result.run}
+        if a.reports:
+            from .bundle import export_all
 
-        try:
-            out = news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
-                           lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
-                           as_of=a.as_of, dask_address=a.dask)
-        except Exception as e:
-            err = write_failure(e, Warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
-            if err is None:
-                raise
-            raise err from None
-        run = out["run"]
-        summary = (f"run {out['run_id']}: {run['files_seen']} files ({run['files_new']} new, "
-                   f"{run['files_changed']} changed, {run['files_unchanged']} unchanged, "
-                   f"{run['files_deleted']} deleted, {run['files_rejected']} rejected); "
-                   + ", ".join(f"{k} {v:,}" for k, v in out["counts"].items()))
-    print(summary)
-    if run["files_rejected"]:
-        print(f"{run['files_rejected']} files rejected: newsetl sql \"SELECT source_path, error FROM "
-              f"source_files WHERE status = 'rejected'\" --warehouse {a.warehouse}", file=sys.stderr)
+            export_all(a.warehouse, a.reports)
+        if not (a.quiet or a.no_prefect):
+            print("note: this run is not tracked in Prefect (no PREFECT_API_URL): set it, or use --prefect, "
+                  "to see runs in the Prefect UI", file=sys.stderr)
+    run = out["run"]
+    if not a.quiet:
+        print(f"run {out['run_id']}: {run['files_seen']:,} files ({run['files_new']:,} new, "
+              f"{run['files_changed']:,} changed, {run['files_unchanged']:,} unchanged, {run['files_deleted']:,} "
+              f"deleted, {run['files_rejected']:,} rejected); "
+              + ", ".join(f"{k} {v:,}" for k, v in out["counts"].items()))
+        if run["files_rejected"]:
+            print(f"{run['files_rejected']:,} files rejected: newsetl sql \"SELECT source_path, error FROM "
+                  f"source_files WHERE status = 'rejected'\" --warehouse {a.warehouse}", file=sys.stderr)
+        if a.reports:
+            print(f"wrote every report and report.html to {a.reports}", file=sys.stderr)
     if a.catalog:
         from .catalog import write_url_catalog
 
-        print(f"wrote {write_url_catalog(a.warehouse, a.catalog)}: views over {a.warehouse} for the DuckDB shell "
-              "(which reads them with its httpfs extension: docs/scaling.md)", file=sys.stderr)
-    if a.reports and a.no_prefect:
-        from .bundle import export_all
-
-        export_all(a.warehouse, a.reports)
-        print(f"wrote reports to {a.reports}", file=sys.stderr)
+        path = write_url_catalog(a.warehouse, a.catalog)
+        if not a.quiet:
+            print(f"wrote {path}: views over {a.warehouse} for the DuckDB shell "
+                  "(which reads them with its httpfs extension: docs/scaling.md)", file=sys.stderr)
     if a.top:
         from . import reports
         from .export import show
@@ -157,6 +184,30 @@ def cmd_run(a) -> int:
         show(top.select(["provider_domain", "provider_name", "articles", "avg_quality", "median_quality"]),
              max_rows=a.top)
     return 0
+
+
+def _run_flow(a, progress) -> dict:
+    """The run as a flow run of news-etl, on the configured Prefect API or a temporary server."""
+    # Prefect's settings are read when it is imported: set them first
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry (and no error sending it)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if a.quiet else "INFO")
+    # on the console: one line per phase, and a full disk or a locked warehouse without a traceback
+    os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
+    from . import flows
+    from .store import Warehouse, write_failure
+
+    flows._progress = progress
+    try:
+        return flows.news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
+                              lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
+                              as_of=a.as_of, dask_address=a.dask)
+    except Exception as e:
+        err = write_failure(e, Warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
+        if err is None:
+            raise
+        raise err from None
+    finally:
+        flows._progress = None
 
 
 def cmd_demo(a) -> int:
@@ -171,7 +222,6 @@ def cmd_demo(a) -> int:
 
 
 def cmd_sql(a) -> int:
-    from . import export
     from .catalog import connect
 
     query = a.query
@@ -179,6 +229,7 @@ def cmd_sql(a) -> int:
         query = sys.stdin.read()
     con = connect(a.warehouse)
     try:
+        con.execute("SET TimeZone = 'UTC'")  # timestamps on the terminal in UTC, whatever the machine's zone
         table = con.sql(query)
         if table is None:  # a statement without a result
             return 0
@@ -186,10 +237,8 @@ def cmd_sql(a) -> int:
     except Exception as e:  # duckdb errors: show DuckDB's own message, one line
         raise CliError(f"SQL error: {str(e).splitlines()[0]}") from None
     finally:
-        pass
-    fmt = export.write(data, a.out, a.format)
-    if a.out and a.out != "-":
-        print(f"wrote {data.num_rows:,} rows to {a.out} ({fmt})", file=sys.stderr)
+        con.close()
+    _write(data, a)
     return 0
 
 
@@ -218,15 +267,34 @@ class _AsOf(argparse.Action):
 
 
 def cmd_runs(a) -> int:
-    from . import export
     from .catalog import connect
 
     con = connect(a.warehouse)
-    table = con.sql(
-        "SELECT run_id, status, started_at, round(duration_s, 2) AS duration_s, files_seen, files_new, "
-        "files_changed, files_unchanged, files_deleted, files_rejected, articles_rows, data_issues_rows "
-        "FROM runs ORDER BY started_at DESC LIMIT $n", params={"n": a.limit}).to_arrow_table()
-    export.write(table, a.out, a.format)
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        # what people look for first; the rest of the row after it
+        table = con.sql(
+            "SELECT run_id, status, round(duration_s, 1) AS duration_s, files_new AS new, files_changed AS changed, "
+            "files_deleted AS deleted, files_rejected AS rejected, files_seen AS seen, articles_rows AS articles, "
+            "started_at, finished_at, files_unchanged AS unchanged, data_issues_rows AS data_issues, "
+            "newsetl_version FROM runs ORDER BY started_at DESC LIMIT $n", params={"n": a.limit}).to_arrow_table()
+    finally:
+        con.close()
+    _write(table, a)
+    return 0
+
+
+def cmd_tables(a) -> int:
+    from .catalog import tables
+
+    _write(tables(a.warehouse), a)
+    return 0
+
+
+def cmd_describe(a) -> int:
+    from .catalog import describe
+
+    _write(describe(a.warehouse, a.name), a)
     return 0
 
 
@@ -249,7 +317,7 @@ def _list(stream=None) -> None:
 
 
 def cmd_report(a) -> int:
-    from . import bundle, export, reports
+    from . import bundle, reports
 
     def usage(msg: str) -> CliError:
         return CliError(msg, EXIT_USAGE)
@@ -294,10 +362,7 @@ def cmd_report(a) -> int:
             rows = sum(w["rows"] or 0 for w in written.values())
             print(f"wrote {len(written)} files ({rows:,} rows) to {a.out_dir}", file=sys.stderr)
             return 0
-        table = reports.run(a.warehouse, a.name, **filters)
-        fmt = export.write(table, a.out, a.format)
-        if a.out and a.out != "-":
-            print(f"wrote {table.num_rows:,} rows to {a.out} ({fmt})", file=sys.stderr)
+        _write(reports.run(a.warehouse, a.name, **filters), a)
         return 0
     except reports.ReportError as e:
         raise usage(str(e)) from None
@@ -343,10 +408,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="newsetl",
         description="Turn folders of Markdown news records (YAML front matter) into Parquet tables "
-                    "and a DuckDB catalog for provider and quality analytics.",
+                    "and a DuckDB catalog for provider and quality analytics. Every command takes its "
+                    "warehouse from --warehouse, else $NEWSETL_WAREHOUSE, else ./warehouse.",
         **_fmt(
             "  newsetl demo data/demo --records 2000        # generate demo records\n"
-            "  newsetl run data/demo                         # run the ETL flow into ./warehouse\n"
+            "  newsetl run data/demo                         # load them into ./warehouse\n"
+            "  newsetl tables                                # what the warehouse holds\n"
             "  newsetl sql \"SELECT * FROM providers LIMIT 5\"\n"
             "  newsetl report --list                         # named reports; --out FILE.csv exports\n"
             "  newsetl serve data/demo --cron \"*/30 * * * *\"  # run on a schedule (needs a Prefect server)\n"
@@ -357,20 +424,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser(
-        "run", help="run the ETL flow on input folders",
-        description="Run the news-etl Prefect flow: read every .md/.markdown file under the input folders, "
-                    "load the records into Parquet tables under the warehouse and (re)write its DuckDB "
-                    "catalog. Runs are incremental: unchanged files are not parsed again. Without a Prefect "
-                    "server (PREFECT_API_URL unset) Prefect runs in ephemeral mode.",
+        "run", help="load input folders into the warehouse",
+        description="Read every .md/.markdown file under the input folders, load the records into Parquet "
+                    "tables under the warehouse and (re)write its DuckDB catalog. Runs are incremental: "
+                    "unchanged files are not parsed again. When a Prefect API is configured (PREFECT_API_URL, "
+                    "or the active Prefect profile) the run is a flow run of news-etl there, shown in its UI; "
+                    "otherwise it runs the same stages in this process, with a progress bar.",
         **_fmt(
             "  newsetl run data/demo\n"
-            "  newsetl run site-a/_posts site-b/_posts --warehouse /data/news\n"
+            "  newsetl run site-a/_posts site-b/_posts --warehouse /data/news   # source_path site-a/_posts/...\n"
+            "  newsetl run blog=site-a/_posts news=site-b/_posts               # names of your own: blog/...\n"
             "  newsetl run data/demo --top 20               # then print the top 20 providers\n"
             "  newsetl run data/demo --reports out/reports  # and export every report as CSV\n"
-            "  newsetl run data/demo --no-prefect           # same stages, in-process, no Prefect\n"
+            "  newsetl run data/demo --prefect              # a Prefect flow run, on a temporary server if none\n"
         ),
     )
-    r.add_argument("inputs", nargs="+", metavar="INPUT", help="folder(s) or URL(s) (s3://...) of Markdown records")
+    r.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="folder(s) or URL(s) (s3://...) of Markdown records, each PATH or NAME=PATH "
+                        "(NAME starts its source_path)")
     _warehouse_option(r)
     _lock_timeout_option(r)
     r.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
@@ -380,10 +451,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when the files were observed (ISO 8601, UTC if no offset; default: now; "
                         "at most 5 minutes ahead of this machine's clock, for clock skew); "
                         "sets valid_from in article_versions, for backfills and replays")
-    r.add_argument("--no-prefect", action="store_true", help="run the stages in-process without Prefect")
+    where = r.add_mutually_exclusive_group()
+    where.add_argument("--prefect", action="store_true",
+                       help="run as a Prefect flow run even without a configured API (a temporary server)")
+    where.add_argument("--no-prefect", action="store_true",
+                       help="run the stages in this process even when a Prefect API is configured")
     r.add_argument("--dask", default=None, metavar="ADDRESS",
                    help="parse on the Dask cluster whose scheduler is at ADDRESS (tcp://host:8786), "
-                        "or on local:N, N worker processes started for this run (docs/scaling.md)")
+                        "or on local:N, N worker processes started for this run; a Prefect flow run "
+                        "(docs/scaling.md)")
     r.add_argument("--catalog", default=None, metavar="PATH",
                    help="with an s3:// warehouse: also write a local DuckDB file whose views read its URLs")
     _quiet_option(r)
@@ -444,6 +520,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _warehouse_option(st)
     st.set_defaults(func=cmd_status)
+
+    t = sub.add_parser(
+        "tables", help="every table and view, with its row count",
+        description="List the warehouse's tables and analytics views: their kind, row count and what a row is.",
+        **_fmt("  newsetl tables\n  newsetl tables --format markdown\n  NEWSETL_WAREHOUSE=/data/news newsetl tables\n"),
+    )
+    _warehouse_option(t)
+    _output_options(t)
+    t.set_defaults(func=cmd_tables)
+
+    de = sub.add_parser(
+        "describe", help="the columns of a table or view, with their types and meaning",
+        description="Show the columns of a table or analytics view: name, type and what it means "
+                    "(the data dictionary, docs/data-dictionary.md).",
+        **_fmt("  newsetl describe articles\n  newsetl describe provider_stats --format csv\n"),
+    )
+    de.add_argument("name", metavar="NAME", help="a table or view (newsetl tables lists them)")
+    _warehouse_option(de)
+    _output_options(de)
+    de.set_defaults(func=cmd_describe)
 
     _add_report(sub)
     _add_serve(sub)
@@ -516,7 +612,7 @@ def main(argv=None) -> int:
     from .sources import InputError
     from .store import WarehouseError
 
-    if a.command in ("sql", "report", "runs", "status") and not getattr(a, "list", False):
+    if a.command in ("sql", "report", "runs", "status", "tables", "describe") and not getattr(a, "list", False):
         from .catalog import heal_catalog
 
         heal_catalog(a.warehouse)  # a run killed after publishing left news.duckdb behind: rewrite it if we can

@@ -54,6 +54,7 @@ there, which that reader must check (see flatten).
 from __future__ import annotations
 
 import datetime
+import os
 import re
 import threading
 import warnings
@@ -513,6 +514,24 @@ def _emit_json(tree, node: int, size: int) -> tuple[bytearray, int]:
     return buf, n
 
 
+_fds: tuple[int, int, int] | None = None  # this process's (pid, /dev/null, a copy of its stderr)
+
+
+def _parse_quietly(data: bytes, tree) -> None:
+    """ryml.parse_csubstr, without the message its C++ error handler prints on the
+    process's stderr before it raises: a text it refuses falls back to safeyaml,
+    whose error (line and column of the file) is the one the user sees. The fd is
+    redirected for the parse only, microseconds, so nothing else goes missing."""
+    global _fds
+    if _fds is None or _fds[0] != os.getpid():
+        _fds = (os.getpid(), os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC), os.dup(2))
+    os.dup2(_fds[1], 2)
+    try:
+        ryml.parse_csubstr(data, tree)
+    finally:
+        os.dup2(_fds[2], 2)
+
+
 def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, int, bytes | None, int]:
     """rapidyaml parse -> JSON bytes -> orjson: (value, how many string values start
     like a date, JSON of the top-level key `split` or None, the tree's nodes
@@ -528,7 +547,7 @@ def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, in
     if len(data) > 2 * limits.FAST_NODES and data.count(b":") + data.count(b"- ") >= limits.FAST_NODES:
         raise NeedsFallback("too many keys and items for the fast parser")
     tree = ryml.Tree()
-    ryml.parse_csubstr(data, tree)
+    _parse_quietly(data, tree)
     root = tree.root_id()
     part = None
     if split is not None and tree.is_map(root):

@@ -2,12 +2,15 @@
 
 Each flow calls the one composition of its work (`pipeline.run`, and
 `bundle.export_all`) and passes the way its pieces are mapped: the parse
-batches as `parse-batch` task runs on a `ProcessPoolTaskRunner` (YAML parsing
-is CPU-bound Python: threads would share one core, processes use them all),
-the report files as `export-report` task runs. Plan, build and publish run in
-the flow's own process, the one holding the warehouse lock, so a worker that
-outlived a killed flow can never publish. Tasks are thin wrappers: the logic
-runs, and is tested, without Prefect.
+batches as `parse-batch` task runs, the report files as `export-report` task
+runs. The parse tasks run in threads of the flow's process and hand their
+batch to a pool of parse processes (runners.Local): YAML parsing is CPU-bound
+Python, so threads alone would share one core, and processes started by
+Prefect's own ProcessPoolTaskRunner would each import Prefect first (seconds
+each) where ours fork from a server that imported only the parser. Plan, build
+and publish run in the flow's own process, the one holding the warehouse lock,
+so a worker that outlived a killed flow can never publish. Tasks are thin
+wrappers: the logic runs, and is tested, without Prefect.
 
 The deployment entry points are `flows/etl.py` and `flows/reports.py` at the
 top of the repository (prefect.yaml); they import these.
@@ -25,12 +28,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
 from prefect.futures import as_completed
 from prefect.settings import PREFECT_API_URL, temporary_settings
-from prefect.task_runners import ProcessPoolTaskRunner
+from prefect.task_runners import ThreadPoolTaskRunner
 
-from . import bundle, pipeline, reports
+from . import bundle, html_report, pipeline, reports
 from .parse import BatchResult, parse_batch
-from .plan import BatchSpec
-from .runners import Runner
+from .plan import BatchSpec, check_as_of
+from .prefect_console import PHASE  # marks a log record as one of a run's phase lines
+from .runners import Local, Runner
 from .store import LOCK_TIMEOUT, Warehouse, disk_full
 
 # Inputs are file lists and Arrow tables, and the warehouse changes under the
@@ -49,36 +53,58 @@ def _transient(task, task_run, state) -> bool:
     return True
 
 
+# this process's parse processes, while a run of news-etl maps its batches here
+_local: Local | None = None
+# a progress callback (done, total) for a flow run started by `newsetl run` in this process
+_progress = None
+
+
 # transient I/O errors (an NFS hiccup, a file locked by an editor) are retried
 @task(name="parse-batch", retries=2, retry_delay_seconds=[1, 10], retry_jitter_factor=0.5,
       retry_condition_fn=_transient, task_run_name="parse-batch-{spec.batch_id}", **_TASK)
 def parse_batch_task(spec: BatchSpec) -> BatchResult:
-    return parse_batch(spec)
+    # in a thread of the flow's process: to its parse processes; where there are none, here
+    return _local.parse(spec) if _local is not None else parse_batch(spec)
 
 
 class PrefectRunner(Runner):
-    """Maps the parse task over the batches on the flow's task runner, or on `task_runner`
-    (a prefect_dask.DaskTaskRunner: the parse on a Dask cluster), which it starts for the
-    parse and stops in `close`, before the build (a local:N cluster's processes go with it)."""
+    """Maps the parse task over the batches: on the flow's task runner, whose threads hand
+    each batch to this machine's pool of parse processes (runners.Local); or on
+    `task_runner` (a prefect_dask.DaskTaskRunner: the parse on a Dask cluster), which it
+    starts for the parse and stops in `close`, before the build (a local:N cluster's
+    processes go with it)."""
 
     def __init__(self, workers: int, task_runner=None):
         self.workers = workers
         self.task_runner = task_runner
         self._started = False
+        self._local = Local(workers) if task_runner is None else None
+
+    def start(self) -> None:
+        if self._local is not None:
+            self._local.start()
 
     def map(self, specs: list[BatchSpec]):
+        global _local
         if self.task_runner is not None:
             if not self._started:
                 self.task_runner.__enter__()
                 self._started = True
             futures = self.task_runner.map(parse_batch_task, {"spec": specs})
         else:
+            if self._local.wants_pool(specs):
+                self._local.start()
+            _local = self._local
             futures = parse_batch_task.map(specs)
         spec_of = {f.task_run_id: s for f, s in zip(futures, specs)}
         for fut in as_completed(futures):
             yield spec_of[fut.task_run_id], fut.result()
 
     def close(self) -> None:
+        global _local
+        _local = None
+        if self._local is not None:
+            self._local.close()
         if self._started:
             self._started = False
             self.task_runner.__exit__(None, None, None)
@@ -92,31 +118,35 @@ def _summary_table(row: dict, counts: dict) -> list[dict]:
 
 
 def parse_runner(dask_address: str | None, inputs, warehouse) -> PrefectRunner:
-    """The runner of the parse tasks: the flow's own task runner (local processes), or a
-    DaskTaskRunner on the cluster at `dask_address`, checked first (newsetl.cluster)."""
+    """The runner of the parse tasks: this machine's parse processes, or a DaskTaskRunner
+    on the cluster at `dask_address`, checked first (newsetl.cluster)."""
     if not dask_address:
         return PrefectRunner(os.cpu_count() or 1)
     from . import cluster
 
     found = cluster.check(dask_address, inputs, warehouse)
-    get_run_logger().info("parsing on the Dask cluster %s (%d worker threads)", found.address, found.workers)
+    get_run_logger().info("parsing on the Dask cluster %s (%d worker threads)", found.address, found.workers,
+                          extra={PHASE: True})
     return PrefectRunner(found.workers, found.task_runner())
 
 
-@flow(name="news-etl", task_runner=ProcessPoolTaskRunner(max_workers=os.cpu_count()),
+@flow(name="news-etl", task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count()),
       description="Front-matter records -> Parquet tables -> DuckDB catalog")
 def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = LOCK_TIMEOUT,
              reports_dir: str | None = None, as_of: dt.datetime | None = None,
              dask_address: str | None = None) -> dict:
     """Run the ETL over `inputs` (folders or URLs of Markdown records) into `warehouse` (a folder
     or a URL); with `dask_address` (tcp://scheduler:8786, or local:N) the parse runs on that Dask cluster."""
+    if as_of is not None:
+        as_of = check_as_of(as_of)  # a bad parameter fails the flow run before anything is written
     log = get_run_logger()
     ctx = get_run_context()
     # Without PREFECT_API_URL, Prefect runs a temporary server for this flow; the
     # task processes would each start their own unless told where this one is.
     api = PREFECT_API_URL.value() or str(ctx.client.api_url)
     with temporary_settings(updates={PREFECT_API_URL: api}):
-        result = pipeline.run(inputs, warehouse, lock_timeout=lock_timeout, as_of=as_of, log=log.info,
+        result = pipeline.run(inputs, warehouse, lock_timeout=lock_timeout, as_of=as_of,
+                              log=lambda text: log.info(text, extra={PHASE: True}), progress=_progress,
                               runner=parse_runner(dask_address, inputs, warehouse), flow_run_id=str(ctx.flow_run.id))
     row = result.run
     if row["files_rejected"]:
@@ -182,5 +212,11 @@ def news_reports(warehouse: str = "warehouse", out_dir: str = "reports", fmt: st
         key="news-reports-top-providers",
         markdown=top_providers_markdown(reports.top_providers(warehouse, TOP).to_pylist(), written, out_dir),
         description=f"Top {TOP} providers of {warehouse}",
+    )
+    # The same headline figures the HTML page opens with, for people who only look at the Prefect UI.
+    create_markdown_artifact(
+        key="news-reports-summary",
+        markdown=html_report.summary_markdown(warehouse),
+        description=f"Summary of {warehouse} (report.html in {out_dir})",
     )
     return written

@@ -206,21 +206,6 @@ def check_input(url: str) -> None:
             raise InputError(f"input not found: no object under {url}") from None
 
 
-def name_inputs(urls: list[str]) -> dict[str, str]:
-    """Each URL input's name, the first part of its files' source_path: its last segment, as
-    a folder's name; inputs whose last segments collide (s3://b/azure/_news, s3://b/ai/_news)
-    are told apart by the shortest ending of their path that differs (azure/_news, ai/_news)."""
-    parts = {u: u.split("://", 1)[1].strip("/").split("/") for u in urls}
-    names = {}
-    for u, segs in parts.items():
-        others = [s for v, s in parts.items() if v != u]
-        n = 1
-        while n < len(segs) and any(s[-n:] == segs[-n:] for s in others):
-            n += 1
-        names[u] = "/".join(segs[-n:])
-    return names
-
-
 def version_of(info: dict) -> str:
     """What changes whenever an object's bytes do: its version id, else its ETag (else, for a
     store that has neither, its modification time)."""

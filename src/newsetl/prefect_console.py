@@ -1,12 +1,14 @@
-"""Prefect's console log handler for `newsetl run`, without tracebacks for expected failures.
+"""Prefect's console log handler for `newsetl run`: the run's phase lines and what goes wrong.
 
-Prefect logs a failed task or flow with its traceback, in the flow's process
-and in every task worker. A full disk or a locked or unwritable warehouse is
-not a bug: the user sees one line per log record, and newsetl's own one-line
-error at the end. `newsetl run` selects this class through Prefect's own
-override of its logging config (PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS, an
-environment variable, so the task workers use it too). The API log handler
-still receives the traceback, for the UI.
+Prefect logs every task run's start and end, in the flow's process and in its
+workers, and a failed task or flow with its traceback. Run from the command
+line, a user sees one line per phase of the run (the records the flow marks
+with `flows.PHASE`), warnings and errors, without the tracebacks of expected
+failures (a full disk, a locked or unwritable warehouse: newsetl's own
+one-line error follows). `newsetl run` selects this class through Prefect's
+own override of its logging config (PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS, an
+environment variable, so task workers use it too). The API log handler still
+receives every record, tracebacks included, for the UI.
 """
 
 from __future__ import annotations
@@ -15,9 +17,13 @@ import logging
 
 from prefect.logging.handlers import PrefectConsoleHandler
 
+PHASE = "newsetl_phase"  # flows.PHASE (not imported: the API server process logs through this class too)
+
 
 class ConsoleHandler(PrefectConsoleHandler):
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.WARNING and not getattr(record, PHASE, False):
+            return
         exc = record.exc_info[1] if record.exc_info else None
         if exc is not None:
             # imported here: the API server process logs through this class too, and never needs pyarrow

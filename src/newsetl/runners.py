@@ -16,7 +16,7 @@ import sys
 import threading
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
-from .parse import parse_batch
+from .parse import BatchResult, parse_batch
 from .plan import BatchSpec
 
 IN_PROCESS_BYTES = 8 << 20  # less to parse than this: no worker processes
@@ -100,9 +100,13 @@ class Local(Runner):
             self._pool = _pool(self.workers)
             self._pool.submit(os.getpid)
 
-    def map(self, specs: list[BatchSpec]):
+    def wants_pool(self, specs: list[BatchSpec]) -> bool:
+        """Whether these batches are worth worker processes (about half a second to start)."""
         work = sum(f.size for s in specs for f, _ in s.files)
-        if self.workers <= 1 or len(specs) <= 1 or work < IN_PROCESS_BYTES:
+        return self.workers > 1 and len(specs) > 1 and work >= IN_PROCESS_BYTES
+
+    def map(self, specs: list[BatchSpec]):
+        if not self.wants_pool(specs):
             yield from super().map(specs)
             return
         if self._pool is None:
@@ -110,6 +114,13 @@ class Local(Runner):
         futures = {self._pool.submit(parse_batch, s): s for s in specs}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
+
+    def parse(self, spec: BatchSpec) -> BatchResult:
+        """One batch, in a worker process if the pool runs, else here (for a caller that
+        maps the batches itself, in threads: the Prefect flow's tasks)."""
+        if self._pool is None:
+            return parse_batch(spec)
+        return self._pool.submit(parse_batch, spec).result()
 
     def close(self) -> None:
         if self._pool is not None:

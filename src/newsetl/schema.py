@@ -8,6 +8,7 @@ checks it), so the three cannot drift apart.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -274,6 +275,154 @@ STAGING_TABLES: tuple[Table, ...] = (
 )
 
 
+# --- the analytics views (sql/views/): what each row is and each column means.
+# The views' SQL is the truth about how a figure is computed; these words are
+# checked against the views' real columns and types (tests/test_views.py).
+
+@dataclass(frozen=True)
+class View:
+    name: str
+    about: str
+    columns: tuple[Column, ...]  # Column.type is DuckDB's type name here
+
+
+def _v(name: str, about: str, *cols: tuple[str, str, str]) -> View:
+    return View(name, about, tuple(Column(*c) for c in cols))
+
+
+VIEWS: tuple[View, ...] = (
+    _v(
+        'provider_stats',
+        'One row per `provider_domain` of the articles (a NULL row counts the articles without a provider). Macro: `provider_stats_for`. File: `10_provider_stats.sql`.',
+        ('provider_domain', 'VARCHAR', 'provider domain, normalised; NULL for articles without a provider'),
+        ('provider_name', 'VARCHAR', "the domain's most frequent name (`providers.provider_name`)"),
+        ('articles', 'BIGINT', 'articles of the provider (count)'),
+        ('articles_share_pct', 'DOUBLE', 'share of all articles in scope, % (with `provider` given: of the articles in scope without that filter)'),
+        ('articles_with_quality', 'BIGINT', 'articles with a non-NULL quality (count)'),
+        ('avg_quality', 'DOUBLE', 'mean quality (score 0 to about 190), NULLs ignored'),
+        ('median_quality', 'DOUBLE', 'median quality (interpolated)'),
+        ('p90_quality', 'DOUBLE', '90th percentile of quality (linear interpolation, `quantile_cont`)'),
+        ('articles_heat_rated', 'BIGINT', 'articles with a heat rating: heat not NULL and not -1 (count)'),
+        ('avg_heat_rated', 'DOUBLE', 'mean heat over rated articles only; NULL when none is rated'),
+        ('published_pct', 'DOUBLE', 'share of articles with `is_published` true, % (false or NULL: not published)'),
+        ('with_image_pct', 'DOUBLE', 'share of articles with at least one image, %'),
+        ('citations_received', 'BIGINT', 'related links, made by articles in scope (any provider), that point to this domain (count)'),
+        ('citing_articles', 'BIGINT', 'distinct articles in scope with at least one such link (count)'),
+        ('first_published_at', 'TIMESTAMPTZ', "earliest `published_at` of the provider's articles"),
+        ('last_published_at', 'TIMESTAMPTZ', "latest `published_at` of the provider's articles"),
+    ),
+    _v(
+        'quality_distribution',
+        'One row per 10-point quality bucket, from the lowest to the highest quality in scope (empty buckets listed with 0), then one row `no quality` for the articles with a NULL quality (always present). File: `20_quality_distribution.sql`.',
+        ('bucket', 'VARCHAR', 'label: `[bucket_start, bucket_end)`, or `no quality`'),
+        ('bucket_start', 'INTEGER', 'lowest quality in the bucket (inclusive); NULL for `no quality`'),
+        ('bucket_end', 'INTEGER', 'bucket_start + 10 (exclusive); NULL for `no quality`'),
+        ('articles', 'BIGINT', 'articles in the bucket (count)'),
+        ('articles_pct', 'DOUBLE', 'share of all articles in scope (NULL quality included), %'),
+        ('cumulative_pct', 'DOUBLE', 'running total of `articles_pct` in row order (buckets ascending, `no quality` last), %'),
+    ),
+    _v(
+        'quality_by_month',
+        'One row per UTC calendar month from the first to the last month with an article (months without articles listed with 0 and NULL figures). Articles without `published_at` are not placed. File: `30_quality_by_month.sql`.',
+        ('month', 'DATE', 'first day of the month (UTC)'),
+        ('articles', 'BIGINT', 'articles published in the month (count)'),
+        ('articles_with_quality', 'BIGINT', 'of those, with a non-NULL quality (count)'),
+        ('avg_quality', 'DOUBLE', 'mean quality, NULLs ignored'),
+        ('median_quality', 'DOUBLE', 'median quality'),
+        ('p90_quality', 'DOUBLE', '90th percentile of quality'),
+        ('articles_heat_rated', 'BIGINT', 'articles with a heat rating (not -1) (count)'),
+        ('avg_heat_rated', 'DOUBLE', 'mean heat over rated articles only'),
+        ('published_pct', 'DOUBLE', "share of the month's articles with `is_published` true, %"),
+    ),
+    _v(
+        'topic_stats',
+        'One row per topic (as written; blank topics skipped; a topic listed twice in one record counts once). Growth compares two 90-day windows ending at `as_of`, the newest `published_at` in scope (not the clock, so figures are reproducible). File: `40_topic_stats.sql`.',
+        ('topic', 'VARCHAR', 'the topic'),
+        ('articles', 'BIGINT', 'articles with the topic (count)'),
+        ('provider_count', 'BIGINT', 'distinct provider domains among them (count; NULL provider not counted)'),
+        ('articles_with_quality', 'BIGINT', 'of those, with a non-NULL quality (count)'),
+        ('avg_quality', 'DOUBLE', 'mean quality, NULLs ignored'),
+        ('first_published_at', 'TIMESTAMPTZ', 'earliest `published_at` with the topic'),
+        ('last_published_at', 'TIMESTAMPTZ', 'latest `published_at` with the topic'),
+        ('articles_last_90d', 'BIGINT', 'articles published in (as_of - 90 days, as_of] (count)'),
+        ('articles_prev_90d', 'BIGINT', 'articles published in (as_of - 180 days, as_of - 90 days] (count)'),
+        ('growth_pct', 'DOUBLE', '100 * (last_90d - prev_90d) / prev_90d, %; NULL when prev_90d is 0'),
+        ('as_of', 'TIMESTAMPTZ', 'the reference instant: newest `published_at` in scope'),
+    ),
+    _v(
+        'data_quality',
+        'What in the input was broken, in one view; `kind` tells the three parts apart. Rows come ordered `file_status`, `rejection`, `field_issue`. File: `50_data_quality.sql` (also defines the scalar macro `rejection_reason(error)`).',
+        ('kind', 'VARCHAR', '`file_status` (one row per status: loaded, duplicate, rejected; always all three), `rejection` (rejected files by reason), `field_issue` (data_issues by field and problem)'),
+        ('item', 'VARCHAR', 'the status; the rejection reason (error up to its first `:`, without line/column, e.g. `invalid YAML`); or the field with list positions removed (`related[3].quality` -> `related[].quality`)'),
+        ('problem', 'VARCHAR', 'for `field_issue`: what is wrong (e.g. `expected an integer, got text`); else NULL'),
+        ('files', 'BIGINT', 'input files concerned (count)'),
+        ('files_pct', 'DOUBLE', '`files` as a share of every input file in `source_files`, %'),
+        ('issues', 'BIGINT', '`data_issues` rows: of the files with that status, or of that field and problem; NULL for `rejection`'),
+        ('example_source_path', 'VARCHAR', 'first such file by path'),
+        ('example_value', 'VARCHAR', "`rejection`: that file's full error; `field_issue`: its raw value; else NULL"),
+    ),
+    _v(
+        'provider_citations',
+        'One row per (citing provider, cited provider) pair over related links of loaded records; either side may be NULL (no provider). File: `60_provider_citations.sql`. In `provider_citations_for`, `provider` matches the citing or the cited domain.',
+        ('citing_provider_domain', 'VARCHAR', 'provider domain of the article that carries the links'),
+        ('citing_provider_name', 'VARCHAR', 'its most frequent name'),
+        ('cited_provider_domain', 'VARCHAR', 'provider domain of the linked page'),
+        ('cited_provider_name', 'VARCHAR', 'its most frequent name'),
+        ('links', 'BIGINT', 'related links from citing to cited domain (count)'),
+        ('citing_articles', 'BIGINT', 'distinct citing articles (count)'),
+        ('cited_urls', 'BIGINT', 'distinct link URLs (count; links without URL not counted)'),
+        ('cited_articles_in_warehouse', 'BIGINT', 'distinct link targets that are articles in this warehouse (count)'),
+        ('is_self_citation', 'BOOLEAN', 'citing and cited domain are the same'),
+    ),
+    _v(
+        'top_articles',
+        'Every article ranked: quality (highest first, NULL last), then rated heat (highest first; heat -1 ranks below every rating, negative ratings included), then newest, then `article_id`. File: `70_top_articles.sql`.',
+        ('rank', 'BIGINT', '1 = best'),
+        ('article_id', 'VARCHAR', 'the article'),
+        ('title', 'VARCHAR', 'title'),
+        ('provider_domain', 'VARCHAR', 'provider domain'),
+        ('provider_name', 'VARCHAR', 'provider name as the article writes it'),
+        ('published_at', 'TIMESTAMPTZ', 'publication instant'),
+        ('quality', 'INTEGER', 'quality score (0 to about 190)'),
+        ('heat', 'INTEGER', 'heat, raw: -1 = not rated'),
+        ('is_heat_rated', 'BOOLEAN', 'heat is a rating (not NULL, not -1)'),
+        ('is_published', 'BOOLEAN', 'published flag'),
+        ('topics', 'VARCHAR[]', 'topics (CSV: joined with `; `)'),
+        ('url', 'VARCHAR', 'the article URL'),
+    ),
+    _v(
+        'duplicate_urls',
+        'Articles whose identity (URL) is carried by more than one input file (status `loaded` + `duplicate`). File: `80_duplicate_urls.sql`.',
+        ('url', 'VARCHAR', 'the URL; NULL when the identity came from the file path'),
+        ('article_id', 'VARCHAR', 'the article'),
+        ('file_count', 'BIGINT', 'files carrying it (count, at least 2)'),
+        ('winning_source_path', 'VARCHAR', 'the file whose record is in `articles` (greatest published_at, then source_path)'),
+        ('other_source_paths', 'VARCHAR[]', 'the duplicate files, alphabetical'),
+        ('title', 'VARCHAR', 'title of the winning record'),
+        ('provider_domain', 'VARCHAR', 'provider of the winning record'),
+        ('published_at', 'TIMESTAMPTZ', 'publication instant of the winning record'),
+    ),
+    _v(
+        'quality_changes',
+        'One row per version of an article whose quality or heat differs from the version before, from `article_versions`. File: `90_quality_changes.sql`.',
+        ('article_id', 'VARCHAR', 'the article'),
+        ('title', 'VARCHAR', 'title in the new version'),
+        ('provider_domain', 'VARCHAR', 'provider in the new version'),
+        ('changed_at', 'TIMESTAMPTZ', 'when a run first saw the new values (`valid_from` of the version)'),
+        ('previous_version', 'INTEGER', 'the version before'),
+        ('version', 'INTEGER', 'the version with the new values'),
+        ('quality_before', 'INTEGER', 'quality in the version before'),
+        ('quality_after', 'INTEGER', 'quality now'),
+        ('quality_delta', 'INTEGER', 'quality_after - quality_before'),
+        ('heat_before', 'INTEGER', 'heat in the version before (raw, -1 = not rated)'),
+        ('heat_after', 'INTEGER', 'heat now (raw)'),
+        ('heat_delta', 'INTEGER', 'heat_after - heat_before; NULL when either side is -1 (not rated)'),
+        ('run_id', 'VARCHAR', 'the run that saw the change'),
+    ),
+)
+VIEWS_BY_NAME = {v.name: v for v in VIEWS}
+
+
 # -- docs/data-dictionary.md is generated from the definitions above
 
 _DUCK = {
@@ -293,5 +442,18 @@ def markdown() -> str:
     return "\n".join(out)
 
 
+def views_markdown() -> str:
+    """The data dictionary of the analytics views, as Markdown (docs/data-dictionary.md embeds it)."""
+    out = []
+    for v in VIEWS:
+        out += [f"### `{v.name}`", "", textwrap.fill(v.about, 80), "", "| column | type | meaning |", "|---|---|---|"]
+        out += [f"| `{c.name}` | {c.type} | {c.doc} |" for c in v.columns]
+        out.append("")
+    return "\n".join(out)
+
+
 if __name__ == "__main__":
-    print(markdown())
+    # the generated parts of docs/data-dictionary.md: `python -m newsetl.schema [views]`
+    import sys
+
+    print(views_markdown() if sys.argv[1:] == ["views"] else markdown())

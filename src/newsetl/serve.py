@@ -72,8 +72,8 @@ def deployment_parameters(inputs, warehouse, lock_timeout: float = LOCK_TIMEOUT,
     triggered from the UI or `prefect deployment run` long after `serve` was
     started: relative paths would depend on where that happened.
     """
-    try:
-        absolute = [str(p) for p in resolve_inputs(inputs).values()]
+    try:  # named: each input keeps the name its files' source_path starts with, whatever comes later
+        absolute = [f"{name}={path}" for name, path in resolve_inputs(inputs).items()]
     except InputError as e:
         raise ValueError(str(e)) from None
     if not math.isfinite(float(lock_timeout)) or float(lock_timeout) < 0:

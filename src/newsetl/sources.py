@@ -144,50 +144,111 @@ def _is_url(x) -> bool:
     return isinstance(x, str) and "://" in x and not x.lower().startswith("file://")
 
 
-def resolve_inputs(inputs) -> dict[str, Path | str]:
-    """Input folders by name, absolute (a URL stays a URL: objectstore names and checks it).
-    Raises InputError for a missing or unreadable folder, or when two folders share a name
-    (their source paths would collide)."""
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    inputs = list(inputs)
-    if not inputs:
-        raise InputError("no input folder given")
-    roots: dict[str, Path | str] = {}
-    url_names = {}
-    if any(_is_url(u) for u in inputs):
+def _split_named(given: str) -> tuple[str | None, str]:
+    """NAME=PATH -> (NAME, PATH); a PATH that exists as written is a path, even with a `=`,
+    and so is a URL whose own path holds one (s3://b/date=2021)."""
+    if "=" in given and not os.path.exists(given):
+        name, path = given.split("=", 1)
+        if "://" not in name:
+            name = name.strip("/")
+            if not name or any(part in ("", ".", "..") for part in name.split("/")):
+                raise InputError(f"input {given!r}: the name before '=' must be a folder-like name, "
+                                 "e.g. blog=site/_posts")
+            return name, path
+    return None, given
+
+
+def _segments(root: Path | str) -> tuple[str, ...]:
+    if isinstance(root, str):  # a URL: its bucket and key prefix, as a folder's parts
+        return tuple(root.split("://", 1)[1].strip("/").split("/"))
+    return root.parts[1:] or ("root",)
+
+
+def input_names(roots, taken=()) -> dict:
+    """Each input's name, the first part of its files' source_path: its folder's own name (a
+    URL's last segment); where two would share one, or take a name in `taken`, each of those is
+    named by as many of its parents as make the names distinct (site-a/_posts, site-b/_posts).
+    Raises InputError when no length of name tells them apart."""
+    roots = list(dict.fromkeys(roots))
+    depth = {root: 1 for root in roots}
+
+    def auto(root) -> str:
+        return "/".join(_segments(root)[-depth[root]:])
+
+    while True:  # lengthen the names that collide, by one parent at a time
+        by_name: dict[str, list] = {}
+        for root in roots:
+            by_name.setdefault(auto(root), []).append(root)
+        clash = [same for name, same in by_name.items() if len(same) > 1 or name in taken]
+        if not clash:
+            return {root: auto(root) for root in roots}
+        grown = False
+        for same in clash:
+            for root in same:
+                if depth[root] < len(_segments(root)):
+                    depth[root] += 1
+                    grown = True
+        if not grown:
+            name = auto(clash[0][0])
+            other = clash[0][-1] if len(clash[0]) > 1 else "a named input"
+            raise InputError(f"two inputs would both be named {name!r} ({other} and {clash[0][0]}): "
+                             "give each a name of its own (NAME=PATH)")
+
+
+def _check_root(path: str) -> Path | str:
+    """The input, absolute, or normalized if a URL; InputError if it cannot be read."""
+    if _is_url(path):
         from . import objectstore
 
-        urls = list(dict.fromkeys(objectstore.normalize(u) for u in inputs if _is_url(u)))
-        url_names = objectstore.name_inputs(urls)
-    for given in inputs:
-        if _is_url(given):  # named by objectstore.name_inputs, checked in the store
-            url = objectstore.normalize(given)
-            name = url_names[url]
-            objectstore.check_input(url)
-            if name in roots and roots[name] != url:
-                raise InputError(f"two inputs are both named {name!r} ({roots[name]} and {url}); "
-                                 "source paths would collide: give inputs with distinct names")
-            roots[name] = url
-            continue
-        if isinstance(given, str) and given.lower().startswith("file://"):
-            given = given[7:] or "/"
-        root = Path(given).expanduser()
-        if not root.exists():
-            raise InputError(f"input folder not found: {given}")
-        if not root.is_dir():
-            raise InputError(f"input is not a folder: {given}")
-        if not os.access(root, os.R_OK | os.X_OK):
-            raise InputError(f"input folder is not readable: {given}")
-        root = root.resolve()
-        name = root.name or "root"
-        if name in roots and roots[name] != root:
-            raise InputError(
-                f"two input folders are both named {name!r} ({roots[name]} and {root}); "
-                "source paths would collide: give folders with distinct names"
-            )
-        roots[name] = root
-    return roots
+        url = objectstore.normalize(path)
+        objectstore.check_input(url)
+        return url
+    if path.lower().startswith("file://"):
+        path = path[7:] or "/"
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise InputError(f"input folder not found: {path}")
+    if not root.is_dir():
+        raise InputError(f"input is not a folder: {path}")
+    if not os.access(root, os.R_OK | os.X_OK):
+        raise InputError(f"input folder is not readable: {path}")
+    return root.resolve()
+
+
+def resolve_inputs(inputs) -> dict[str, Path | str]:
+    """Input folders (or URLs: s3://bucket/prefix) by name, in the order given, absolute. An
+    input is PATH, or NAME=PATH to choose the name its files' source_path starts with.
+
+    Without a NAME, an input is named as `input_names` says: by its own name, and by as many
+    parents as make it distinct where two would share one (every Jekyll site keeps its
+    records in `_posts`). The names depend only on the inputs given, so the same command
+    gives the same source_path run after run; name inputs (NAME=PATH) to keep them when the
+    set of inputs changes. Raises InputError for a missing or unreadable input, or names
+    that stay the same."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    inputs = [os.fspath(i) for i in inputs]
+    if not inputs:
+        raise InputError("no input folder given")
+    given: list[tuple[str | None, Path | str]] = []
+    named: dict[str, Path | str] = {}
+    for text in inputs:
+        name, path = _split_named(text)
+        root = _check_root(path)
+        if name is not None:
+            if named.get(name, root) != root:
+                raise InputError(f"two inputs are both named {name!r} ({named[name]} and {root}): "
+                                 "give each a name of its own (NAME=PATH)")
+            named[name] = root
+        given.append((name, root))
+    # an input given twice, or both named and not, is read once
+    unnamed = [root for name, root in given if name is None and root not in named.values()]
+    auto = input_names(unnamed, taken=set(named))
+    out: dict[str, Path | str] = {}
+    for name, root in given:
+        if name is not None or root in auto:
+            out.setdefault(name if name is not None else auto[root], root)
+    return out
 
 
 def discover(inputs) -> list[SourceFile]:

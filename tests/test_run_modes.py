@@ -1,0 +1,177 @@
+"""`newsetl run` as people meet it: in-process by default, a Prefect flow run where a
+Prefect API is configured (or with --prefect), quiet when asked, no parser noise, and
+input folders that share a name."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import pytest
+import yaml
+
+import newsetl
+from newsetl.demo import generate
+
+from .helpers.cli import newsetl_cli
+from .helpers.prefect_server import prefect_env
+from .helpers.records import GOOD, record
+
+
+def no_prefect_env(tmp_path) -> dict:
+    """An environment with no Prefect API configured anywhere (and a fresh home, no profile)."""
+    env = prefect_env(tmp_path / "prefect-home")
+    env.pop("PREFECT_LOGGING_LEVEL")  # as a user has it: the command chooses
+    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # a loaded 2-core machine
+    return env
+
+
+def run(tmp_path, *args, env=None):
+    proc = newsetl_cli("run", *map(str, args), env=env)
+    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    return proc
+
+
+def flow_run_ids(wh) -> list:
+    return [r[0] for r in newsetl.connect(wh).execute("SELECT flow_run_id FROM runs ORDER BY started_at").fetchall()]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    d = tmp_path_factory.mktemp("modes") / "site"
+    generate(d, records=120, seed=11)  # with malformed files, some of which rapidyaml refuses
+    return d
+
+
+def _unloadable(site) -> int:
+    """Files PyYAML cannot read as a record (counted here, independently of newsetl)."""
+    n = 0
+    for path in site.glob("*.md"):
+        try:
+            text = path.read_bytes().decode("utf-8")
+            head, sep, _ = text[4:].partition("\n---\n") if text.startswith("---\n") else ("", "", "")
+            ok = sep and isinstance(yaml.safe_load(head), dict)
+        except (UnicodeDecodeError, yaml.YAMLError):
+            ok = False
+        n += not ok
+    return n
+
+
+def test_without_a_prefect_api_a_run_is_in_process_and_says_how_to_track(site, tmp_path):
+    p = run(tmp_path, site, "--warehouse", tmp_path / "wh", env=no_prefect_env(tmp_path))
+    assert p.returncode == 0, p.stderr
+    n = len(list(site.glob("*.md")))
+    assert p.stdout.startswith("run ") and f"{n} files ({n} new" in p.stdout
+    assert "not tracked in Prefect" in p.stderr and "PREFECT_API_URL" in p.stderr
+    assert flow_run_ids(tmp_path / "wh") == [None]
+
+
+def test_no_parser_text_reaches_the_terminal(site, tmp_path):
+    """rapidyaml's C++ error handler prints on stderr before it raises; none of it shows."""
+    p = run(tmp_path, site, "--warehouse", tmp_path / "wh", "--no-prefect", env=no_prefect_env(tmp_path))
+    assert p.returncode == 0
+    assert not re.search(r"\[parse\]|\.hpp|ERROR:|detected here", p.stdout + p.stderr), p.stderr
+    rejected = newsetl.connect(tmp_path / "wh").execute(
+        "SELECT count(*) FROM source_files WHERE status = 'rejected'").fetchall()[0][0]
+    assert rejected == _unloadable(site) > 0  # the malformed files are all there, with their own errors
+
+
+def test_quiet_prints_nothing_but_errors(site, tmp_path):
+    p = run(tmp_path, site, "--warehouse", tmp_path / "wh", "-q", env=no_prefect_env(tmp_path))
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    bad = run(tmp_path, tmp_path / "nope", "--warehouse", tmp_path / "wh", "-q", env=no_prefect_env(tmp_path))
+    assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1
+
+
+def test_with_prefect_a_temporary_server_runs_it_without_noise(site, tmp_path):
+    p = run(tmp_path, site, "--warehouse", tmp_path / "wh", "--prefect", env=no_prefect_env(tmp_path))
+    assert p.returncode == 0, p.stderr
+    (flow_run,) = flow_run_ids(tmp_path / "wh")
+    assert flow_run and re.fullmatch(r"[0-9a-f-]{36}", flow_run)
+    assert "telemetry" not in p.stderr.lower()
+    assert "Finished in state" not in p.stderr and "parse-batch" not in p.stderr  # no line per batch
+    phases = [line for line in p.stderr.splitlines() if "files seen" in line or "parsed " in line
+              or "published snapshot" in line]
+    assert len(phases) == 3, p.stderr
+
+
+@pytest.mark.integration
+def test_with_a_configured_api_the_run_shows_on_that_server(site, tmp_path, prefect_server):
+    url, _home = prefect_server
+    env = {**no_prefect_env(tmp_path), "PREFECT_API_URL": url}
+    p = run(tmp_path, site, "--warehouse", tmp_path / "wh", env=env)
+    assert p.returncode == 0, p.stderr
+    (flow_run,) = flow_run_ids(tmp_path / "wh")
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{url}/flow_runs/{flow_run}", timeout=30) as r:
+        got = json.loads(r.read())
+    assert got["state"]["type"] == "COMPLETED" and got["parameters"]["warehouse"] == str(tmp_path / "wh")
+    # --no-prefect keeps the run here, server or not
+    p = run(tmp_path, site, "--warehouse", tmp_path / "wh", "--no-prefect", env=env)
+    assert p.returncode == 0 and flow_run_ids(tmp_path / "wh")[-1] is None
+
+
+def test_a_profile_with_an_api_counts_as_configured(tmp_path):
+    from newsetl.cli import prefect_api
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "profiles.toml").write_text('active = "work"\n[profiles.work]\nPREFECT_API_URL = "http://h:4200/api"\n'
+                                        '[profiles.ephemeral]\n')
+    old = {k: os.environ.pop(k) for k in ("PREFECT_API_URL", "PREFECT_PROFILE") if k in os.environ}
+    try:
+        os.environ["PREFECT_HOME"] = str(home)
+        assert prefect_api() == "http://h:4200/api"
+        os.environ["PREFECT_PROFILE"] = "ephemeral"
+        assert prefect_api() is None
+        os.environ["PREFECT_API_URL"] = "http://other/api"
+        assert prefect_api() == "http://other/api"
+    finally:
+        for k in ("PREFECT_API_URL", "PREFECT_PROFILE"):
+            os.environ.pop(k, None)
+        os.environ.update(old)
+
+
+# -- input folders that share a name -----------------------------------------------------------
+
+def _sites(tmp_path):
+    for name in ("site-a", "site-b"):
+        (tmp_path / name / "_posts").mkdir(parents=True)
+        (tmp_path / name / "_posts" / "post.md").write_text(record(f"post of {name}", "quality: 5",
+                                                                    url=f"https://{name}.example/post"))
+    (tmp_path / "site-a" / "_posts" / "good.md").write_text(GOOD)
+
+
+def _paths(wh) -> list[str]:
+    return [r[0] for r in newsetl.connect(wh).execute("SELECT source_path FROM source_files ORDER BY 1").fetchall()]
+
+
+def test_two_posts_folders_load_side_by_side_with_stable_names(tmp_path):
+    _sites(tmp_path)
+    env = no_prefect_env(tmp_path)
+    args = (tmp_path / "site-a" / "_posts", tmp_path / "site-b" / "_posts", "--warehouse", tmp_path / "wh")
+    assert run(tmp_path, *args, env=env).returncode == 0
+    assert _paths(tmp_path / "wh") == ["site-a/_posts/good.md", "site-a/_posts/post.md", "site-b/_posts/post.md"]
+    again = run(tmp_path, *args, env=env)
+    assert "3 files (0 new, 0 changed, 3 unchanged, 0 deleted" in again.stdout  # the same names, run after run
+
+
+def test_inputs_can_be_named(tmp_path):
+    _sites(tmp_path)
+    p = run(tmp_path, f"blog={tmp_path / 'site-a' / '_posts'}", f"news={tmp_path / 'site-b' / '_posts'}",
+            "--warehouse", tmp_path / "wh", env=no_prefect_env(tmp_path))
+    assert p.returncode == 0, p.stderr
+    assert _paths(tmp_path / "wh") == ["blog/good.md", "blog/post.md", "news/post.md"]
+
+
+def test_inputs_that_would_still_collide_are_refused_in_one_line(tmp_path):
+    _sites(tmp_path)
+    p = run(tmp_path, f"x={tmp_path / 'site-a' / '_posts'}", f"x={tmp_path / 'site-b' / '_posts'}",
+            "--warehouse", tmp_path / "wh", env=no_prefect_env(tmp_path))
+    assert p.returncode == 2 and p.stderr.count("\n") == 1
+    assert "both named 'x'" in p.stderr and "NAME=PATH" in p.stderr
+    assert not (tmp_path / "wh").exists()
+    shutil.rmtree(tmp_path / "site-b")
