@@ -137,6 +137,6 @@ def demo_wh(demo_dir, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     """A real Prefect server for the session: (its API URL, its PREFECT_HOME)."""
-    from .helpers.prefect_server import start_server
+    from .helpers.servers import start_server
 
     yield from start_server(tmp_path_factory)

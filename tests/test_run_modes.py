@@ -15,7 +15,7 @@ import newsetl
 from newsetl.demo import generate
 
 from .helpers.cli import newsetl_cli
-from .helpers.prefect_server import prefect_env
+from .helpers.servers import prefect_env
 from .helpers.records import GOOD, record
 
 

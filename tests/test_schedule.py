@@ -25,7 +25,7 @@ from newsetl import cli
 from newsetl import serve as S
 from newsetl.demo import generate
 
-from .helpers.prefect_server import free_port, prefect_env, stop, tail
+from .helpers.servers import free_port, prefect_env, stop, tail
 
 ROOT = Path(__file__).resolve().parents[1]
 

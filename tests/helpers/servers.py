@@ -1,8 +1,9 @@
-"""Real servers that tests start and stop themselves: an S3 API (moto in server mode) and a
-Dask cluster (`dask scheduler` + `dask worker` processes), on 127.0.0.1, on free ports."""
+"""Real servers that tests start and stop themselves: Prefect, an S3 API (moto in server mode)
+and a Dask cluster (`dask scheduler` + `dask worker` processes), on 127.0.0.1, on free ports."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -15,13 +16,41 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 BIN = Path(sys.executable).parent
+SERVER_START_TIMEOUT = 90
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def prefect_env(home: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_UI_ENABLED="false", PREFECT_LOGGING_LEVEL="INFO", **extra)
+    return env
+
+
+def stop(proc: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM the process group we started, then SIGKILL what is left of it."""
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)  # also any child left behind
+    proc.wait()
+
+
+def tail(path: Path, lines: int = 25) -> str:
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
 def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60) -> None:
@@ -35,19 +64,6 @@ def wait_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 60)
         except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{what} did not listen on {port} within {timeout:g} s")
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(10)
 
 
 class S3Server:
@@ -182,20 +198,19 @@ class DaskCluster:
 
 
 class PrefectServer:
-    """`prefect server start` on a free port with a throwaway PREFECT_HOME; `env` points clients at it."""
+    """`prefect server start` on a free port with a throwaway PREFECT_HOME (`home`); `url` is its API."""
 
-    def __init__(self, home: Path, timeout: float = 180):
-        self.port = free_port()
+    def __init__(self, home: Path, timeout: float = SERVER_START_TIMEOUT):
+        home.mkdir(parents=True, exist_ok=True)
+        self.home, self.port = home, free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
-        self.home = home
-        self.env = {"PREFECT_API_URL": self.url, "PREFECT_HOME": str(home),
-                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_SERVER_UI_ENABLED": "false"}
-        base = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        self.log = home / "server.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-            env={**base, **self.env, "PREFECT_API_URL": ""}, stdout=open(self.log, "wb"), stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+        self.env = {"PREFECT_API_URL": self.url, "PREFECT_HOME": str(home)}
+        log = home / "server.log"
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+                env=prefect_env(home), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -205,10 +220,23 @@ class PrefectServer:
             except OSError:
                 pass
             if self.proc.poll() is not None or time.monotonic() > deadline:
+                why = (f"exited with code {self.proc.returncode}" if self.proc.poll() is not None
+                       else f"did not answer {self.url}/health within {timeout:g} s")
                 stop(self.proc)
-                raise RuntimeError(f"prefect server did not start; its log ends: "
-                                   f"{self.log.read_text(errors='replace')[-1500:]}")
+                raise RuntimeError(f"`prefect server start` {why}; its log ends:\n{tail(log)}")
             time.sleep(0.5)
 
     def stop(self) -> None:
         stop(self.proc)
+
+
+def start_server(tmp_path_factory):
+    """A real Prefect server for a test session; yields (its API URL, its PREFECT_HOME)."""
+    try:
+        server = PrefectServer(tmp_path_factory.mktemp("prefect-server-home"))
+    except RuntimeError as e:
+        pytest.skip(f"could not start a Prefect server: {e}")
+    try:
+        yield server.url, server.home
+    finally:
+        server.stop()
