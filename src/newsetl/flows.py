@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
-from prefect.futures import as_completed
+from prefect.futures import as_completed, wait
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -74,6 +74,7 @@ class PrefectRunner(Runner):
     def __init__(self, workers: int):
         self.workers = workers
         self._local = Local(workers)
+        self._futures = []
 
     def start(self) -> None:
         self._local.start()
@@ -83,13 +84,16 @@ class PrefectRunner(Runner):
         if self._local.wants_pool(specs):
             self._local.start()
         _local = self._local
-        futures = parse_batch_task.map(specs)
+        futures = self._futures = parse_batch_task.map(specs)
         spec_of = {f.task_run_id: s for f, s in zip(futures, specs)}
         for fut in as_completed(futures):
             yield spec_of[fut.task_run_id], fut.result()
 
     def close(self) -> None:
         global _local
+        # after a failed batch the others still run: let them end (and log) before the flow does
+        wait(self._futures)
+        self._futures = []
         _local = None
         self._local.close()
 
