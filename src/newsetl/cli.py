@@ -196,6 +196,8 @@ def _run_flow(a, progress) -> dict:
     from . import flows
     from .store import Warehouse, write_failure
 
+    if not prefect_api():
+        _temporary_server()  # Prefect stops it at exit, after its logs are sent
     flows._progress = progress
     try:
         return flows.news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
@@ -208,6 +210,27 @@ def _run_flow(a, progress) -> dict:
         raise err from None
     finally:
         flows._progress = None
+
+
+def _temporary_server() -> None:
+    """Start Prefect's temporary server (its own singleton, which the flow run then uses) with
+    its stderr in a log file under PREFECT_HOME: it would inherit ours, and on stopping it can
+    print asyncio tracebacks after a run's last line."""
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import PREFECT_HOME
+
+    home = Path(PREFECT_HOME.value()).expanduser()
+    home.mkdir(parents=True, exist_ok=True)
+    server = SubprocessASGIServer()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(home / "newsetl-temporary-server.log", "ab") as log:
+            os.dup2(log.fileno(), 2)
+            server.start()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def cmd_demo(a) -> int:

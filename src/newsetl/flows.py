@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
-from prefect.futures import as_completed
+from prefect.futures import as_completed, wait
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -79,6 +79,7 @@ class PrefectRunner(Runner):
         self.task_runner = task_runner
         self._started = False
         self._local = Local(workers) if task_runner is None else None
+        self._futures = []
 
     def start(self) -> None:
         if self._local is not None:
@@ -96,12 +97,16 @@ class PrefectRunner(Runner):
                 self._local.start()
             _local = self._local
             futures = parse_batch_task.map(specs)
+        self._futures = futures
         spec_of = {f.task_run_id: s for f, s in zip(futures, specs)}
         for fut in as_completed(futures):
             yield spec_of[fut.task_run_id], fut.result()
 
     def close(self) -> None:
         global _local
+        # after a failed batch the others still run: let them end (and log) before the flow does
+        wait(self._futures)
+        self._futures = []
         _local = None
         if self._local is not None:
             self._local.close()
