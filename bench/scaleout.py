@@ -73,7 +73,7 @@ def s3_units(s3: S3Server, bucket: str, prefix: str, n_get: int = 200) -> dict:
     """Per-request latency of the local S3 server: LIST (per page of 1000 keys and per object),
     sequential GET, concurrent GET (a parse batch's fetch), conditional PUT of a small object."""
     os.environ.update(s3.env)
-    from newsetl import objectstore
+    from newsetl import sources
 
     client = s3.client()
     pages, objects, t = 0, 0, time.perf_counter()
@@ -87,9 +87,9 @@ def s3_units(s3: S3Server, bucket: str, prefix: str, n_get: int = 200) -> dict:
         t = time.perf_counter()
         client.get_object(Bucket=bucket, Key=k)["Body"].read()
         lat.append(time.perf_counter() - t)
-    files = objectstore.list_records(f"s3://{bucket}/{prefix}", "x")[:n_get]
+    files = sources.list_records(f"s3://{bucket}/{prefix}", "x")[:n_get]
     t = time.perf_counter()
-    objectstore.fetch(files)
+    sources.fetch_objects(files)
     fetch_s = time.perf_counter() - t
     client.put_object(Bucket=bucket, Key="pointer-test", Body=b"0")
     put = []

@@ -324,7 +324,7 @@ def test_a_missing_extra_says_what_to_install(module, args, extra, tmp_path, rec
 
 
 def test_listing_follows_the_folder_rules_at_any_depth(s3_server, bucket):
-    from newsetl import objectstore
+    from newsetl import sources
 
     client = s3_server.client()
     layout = {"top.md": True, "a/b.md": True, "a/c/d.markdown": True, "e/f/g/h.MD": True,
@@ -332,7 +332,7 @@ def test_listing_follows_the_folder_rules_at_any_depth(s3_server, bucket):
     for k in layout:
         client.put_object(Bucket=bucket, Key=f"site/{k}", Body=b"---\ntitle: x\n---\n")
     client.put_object(Bucket=bucket, Key="sitemap/other.md", Body=b"---\n---\n")  # a longer prefix, not the input
-    files = objectstore.list_records(f"s3://{bucket}/site", "site")
+    files = sources.list_records(f"s3://{bucket}/site", "site")
     assert sorted(f.source_path for f in files) == sorted(f"site/{k}" for k, read in layout.items() if read)
     assert all(f.path == f"s3://{bucket}/site/{f.rel_path}" and f.size == 17 and f.version for f in files)
 
@@ -358,21 +358,21 @@ def test_memory_urls_work_in_one_process(s3_records, local_warehouse, tmp_path, 
 def test_a_store_failure_while_reading_fails_the_batch_instead_of_rejecting_its_files(s3_server, bucket):
     """A bucket gone (or credentials missing on a worker) must not turn every file into a
     rejected one, which would delete their articles at the commit: the batch raises."""
-    from newsetl import objectstore
+    from newsetl import sources
     from newsetl.sources import InputError
 
     client = s3_server.client()
     client.put_object(Bucket=bucket, Key="site/a.md", Body=b"---\ntitle: a\n---\n")
     client.put_object(Bucket=bucket, Key="site/b.md", Body=b"---\ntitle: b\n---\n")
-    files = objectstore.list_records(f"s3://{bucket}/site", "site")
+    files = sources.list_records(f"s3://{bucket}/site", "site")
     client.delete_object(Bucket=bucket, Key="site/a.md")
-    got = objectstore.fetch(files)
-    assert isinstance(got[f"s3://{bucket}/site/a.md"], objectstore.RejectedFile)
+    got = sources.fetch_objects(files)
+    assert isinstance(got[f"s3://{bucket}/site/a.md"], sources.RejectedFile)
     assert got[f"s3://{bucket}/site/b.md"] == b"---\ntitle: b\n---\n"
     client.delete_object(Bucket=bucket, Key="site/b.md")
     client.delete_bucket(Bucket=bucket)
     with pytest.raises(InputError, match=f"bucket '{bucket}' does not exist"):
-        objectstore.fetch(files)
+        sources.fetch_objects(files)
 
 
 def test_a_deployment_keeps_urls_as_urls(records_bucket, tmp_path):

@@ -28,7 +28,8 @@ from . import schema as S
 from .duck import parquet_files, read_list, sql_literal
 from .parse import BatchResult
 from .plan import PARSE_VERSION, Plan
-from .store import (MANIFEST_SCHEMA, PARTS_SCHEMA, Warehouse, fsync_path, read_manifest, read_parts, write_info,
+from .remote import open_warehouse
+from .store import (MANIFEST_SCHEMA, PARTS_SCHEMA, fsync_path, read_manifest, read_parts, write_info,
                     write_manifest, write_parts)
 
 # Row order of each table: stable, so two builds of the same files give the
@@ -72,7 +73,7 @@ class Built:
 def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
           memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> Built:
     """Write every table of the new snapshot into a partial directory."""
-    wh = Warehouse(p.warehouse)
+    wh = open_warehouse(p.warehouse)
     out = wh.partial_dir(p.run_id)
     manifest = new_manifest(p, results)
     tmp = out / "_tmp"

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from .duck import parquet_files, read_list, sql_literal
 from .schema import BY_NAME, VIEWS, VIEWS_BY_NAME, WAREHOUSE_TABLES
+from .remote import open_warehouse
 from .store import CATALOG as CATALOG_NAME
 from .store import Warehouse, WarehouseError
 
@@ -157,7 +158,7 @@ def heal_catalog(warehouse) -> bool:
     publishes; a folder this user may not write is left as it is (`status` says so).
     Never raises: the reader reads `current` anyway. Returns whether it rewrote it."""
     try:
-        wh = Warehouse(warehouse)
+        wh = open_warehouse(warehouse)
         if wh.remote:  # no catalog file there
             return False
         cur = wh.current()
@@ -175,7 +176,7 @@ def heal_catalog(warehouse) -> bool:
 def connect(warehouse="warehouse", *, snapshot=None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of the warehouse's current snapshot
     (a folder, or a URL: s3://bucket/prefix)."""
-    wh = Warehouse(warehouse)
+    wh = open_warehouse(warehouse)
     if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
         files = wh.reader_files(snapshot)
         con = duckdb.connect()
@@ -192,7 +193,7 @@ def write_url_catalog(warehouse, path) -> Path:
     """A DuckDB file at `path` (local) whose views read the warehouse's current snapshot by its
     URLs, for the DuckDB shell. The shell reads s3:// with its httpfs extension, which it
     installs itself when online, and credentials from a secret (docs/scaling.md)."""
-    wh = Warehouse(warehouse)
+    wh = open_warehouse(warehouse)
     if not wh.remote:
         raise ValueError(f"--catalog is for a warehouse in object storage; {wh.root} has its own {CATALOG_NAME}")
     files = wh.reader_files()

@@ -123,14 +123,14 @@ def cmd_run(a) -> int:
 
     watchdog.start()  # first: every process this run starts carries its token, and dies with it
     from .sources import InputError, resolve_inputs
-    from .store import Warehouse
+    from .remote import open_warehouse
 
     try:
         resolve_inputs(a.inputs)  # fail fast on a missing folder (or bucket) or a name given twice
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
-    Warehouse(a.warehouse).prepare()  # and on an unusable warehouse
-    if a.catalog and not Warehouse(a.warehouse).remote:
+    open_warehouse(a.warehouse).prepare()  # and on an unusable warehouse
+    if a.catalog and not open_warehouse(a.warehouse).remote:
         raise CliError(f"--catalog is for a warehouse in object storage; {a.warehouse} has its own news.duckdb",
                        EXIT_USAGE)
     if a.dask:  # and on a Dask cluster that cannot run the parse (no scheduler: within seconds)
@@ -194,7 +194,8 @@ def _run_flow(a, progress) -> dict:
     # on the console: one line per phase, and a full disk or a locked warehouse without a traceback
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
     from . import flows
-    from .store import Warehouse, write_failure
+    from .remote import open_warehouse
+    from .store import write_failure
 
     if not prefect_api():
         _temporary_server()  # Prefect stops it at exit, after its logs are sent
@@ -204,7 +205,7 @@ def _run_flow(a, progress) -> dict:
                               lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
                               as_of=a.as_of, dask_address=a.dask)
     except Exception as e:
-        err = write_failure(e, Warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
+        err = write_failure(e, open_warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
         if err is None:
             raise
         raise err from None

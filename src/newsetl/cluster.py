@@ -104,11 +104,11 @@ def check(address: str, inputs=(), warehouse=None) -> Cluster:
 
 def _local_paths(inputs, warehouse) -> list[str]:
     from .objectstore import is_url
-    from .store import Warehouse
+    from .remote import open_warehouse
 
     paths = [os.path.abspath(os.path.expanduser(str(i))) for i in inputs or () if not is_url(str(i))]
     if warehouse is not None:
-        wh = Warehouse(warehouse)
+        wh = open_warehouse(warehouse)
         if not wh.remote:
             wh.prepare()  # a new warehouse's staging folder exists before the workers are asked
             paths.append(str(wh.staging))

@@ -35,7 +35,8 @@ from .parse import BatchResult, parse_batch
 from .plan import BatchSpec, check_as_of
 from .prefect_console import PHASE  # marks a log record as one of a run's phase lines
 from .runners import Local, Runner
-from .store import LOCK_TIMEOUT, Warehouse, disk_full
+from .remote import open_warehouse
+from .store import LOCK_TIMEOUT, disk_full
 
 # Inputs are file lists and Arrow tables, and the warehouse changes under the
 # same arguments: never hash them for caching, never persist results.
@@ -162,7 +163,7 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
         description=f"newsetl run {result.run_id} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
     )
     if reports_dir:
-        news_reports(warehouse=str(Warehouse(warehouse).root), out_dir=reports_dir)
+        news_reports(warehouse=str(open_warehouse(warehouse).root), out_dir=reports_dir)
     return {"run_id": result.run_id, "snapshot": result.snapshot, "counts": result.counts, "run": row}
 
 

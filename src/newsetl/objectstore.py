@@ -1,30 +1,9 @@
-"""Object storage: a URL (s3://, and the other fsspec protocols) wherever a path is taken.
+"""Object storage access: a URL (s3://, and the other fsspec protocols) wherever a path is taken.
 
-Everything that knows about buckets, ETags and conditional writes is here;
-the stages call in only where a URL is given, so a local run never touches it.
-
-    s3://analytics/news/
-      _current.json                 the commit point: names the current snapshot, its files, the last few
-      snapshots/<run>/<table>/*.parquet, _state/...     as on disk
-      staging/<batch>/<table>.parquet                   written by the parse workers, wherever they run
-      _running/<run>.json           a run in progress (or one that died before publishing)
-
-Object stores have no rename and no symlink, so a run writes its snapshot's
-objects first and then one pointer object with a conditional put (`If-Match`
-the ETag it read at its start, `If-None-Match: *` for the first commit): a
-reader sees the old snapshot or the new one, and a writer that raced another
-loses with an error instead of overwriting. That is the lock on object
-storage. On disk a warehouse keeps its `current` symlink (store.Warehouse):
-renaming a link is atomic there, and `warehouse/current/<table>/*.parquet`
-stays readable by any tool.
-
-A run on an object-store warehouse works on a local copy of it (the *mirror*,
-under $NEWSETL_CACHE_DIR or ~/.cache/newsetl): the snapshot the pointer names
-and its live staging batches, downloaded once per machine (objects are never
-rewritten under the same key, so a copy never goes stale). Plan and build run
-on the mirror exactly as on a local warehouse; the commit uploads the new
-snapshot (parts kept from the last one are copied inside the store), then
-swaps the pointer.
+The filesystem of a URL (fsspec: s3fs, gcsfs, adlfs, memory), one-line errors
+for storage failures, listing by prefix, objects' versions, staging written as
+objects. It knows nothing of records or warehouses: sources lists and reads
+input objects through it, remote.RemoteWarehouse keeps a warehouse in it.
 
 Credentials and the endpoint come from the standard AWS environment and
 files (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN,
@@ -34,31 +13,18 @@ flags, never stored in the warehouse.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import json
 import os
 import re
-import shutil
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import limits
-from .sources import InputError, RejectedFile, SourceFile, display_name
-from .store import KEEP_SNAPSHOTS, Warehouse, WarehouseError, read_batches
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
-POINTER = "_current.json"
-POINTER_FORMAT = 1
-# Objects no committed snapshot names (a run that lost a race or died, its staging) are
-# removed only when their run started longer ago than this: until then they may belong to
-# a run still working on another machine. A run must finish within this time.
-GRACE = dt.timedelta(hours=24)
 
 CREDENTIAL_HELP = ("set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE with ~/.aws/credentials; "
                    "AWS_SESSION_TOKEN for temporary ones), and AWS_ENDPOINT_URL for an S3-compatible store")
@@ -126,7 +92,7 @@ def filesystem(url: str):
     return fs
 
 
-def _strip(fs, url: str) -> str:
+def fs_path(fs, url: str) -> str:
     return fs._strip_protocol(url)
 
 
@@ -136,7 +102,8 @@ def is_s3(fs) -> bool:
 
 # -- errors: one line naming the thing and what to do ---------------------------------------------
 
-def _chain(exc: BaseException):
+def exception_chain(exc: BaseException):
+    """The exception, its causes and contexts."""
     seen, todo = set(), [exc]
     while todo:
         e = todo.pop()
@@ -150,7 +117,7 @@ def _chain(exc: BaseException):
 def describe(exc: BaseException, url: str) -> str | None:
     """The one-line message for a storage failure on `url` (no bucket, no credentials, no
     access, no endpoint), or None for anything else."""
-    for e in _chain(exc):
+    for e in exception_chain(exc):
         name = type(e).__name__
         # a missing key's message is its name, which may hold any word: judge it by its type alone
         text = "" if type(e) is FileNotFoundError and "bucket does not exist" not in str(e) else str(e)
@@ -195,17 +162,6 @@ def check_bucket(fs, url: str, kind: type[Exception]) -> None:
             raise kind(f"bucket {bucket(url)!r} does not exist ({url}): check its name, or create it") from None
 
 
-def check_input(url: str) -> None:
-    """An input prefix must hold objects: a misspelled prefix must not read as 'every record deleted'."""
-    fs = filesystem(url)
-    check_bucket(fs, url, InputError)
-    with errors_as(InputError, url):
-        try:
-            fs.info(_strip(fs, url))
-        except FileNotFoundError:
-            raise InputError(f"input not found: no object under {url}") from None
-
-
 def version_of(info: dict) -> str:
     """What changes whenever an object's bytes do: its version id, else its ETag (else, for a
     store that has neither, its modification time)."""
@@ -220,30 +176,6 @@ def stamp(version: str, size: int) -> int:
     """A 63-bit number for an object's version, kept where a file keeps its mtime_ns: the
     manifest compares it as it compares mtimes, but exactly (an ETag has no clock)."""
     return int.from_bytes(hashlib.blake2b(f"{version}\0{size}".encode(), digest_size=8).digest(), "big") >> 1
-
-
-def list_records(url: str, name: str) -> list[SourceFile]:
-    """Every record object under `url` (a prefix), as SourceFiles named `<name>/<key below the prefix>`.
-
-    The listing rules of folders: *.md and *.markdown, any segment starting with
-    a dot (.git/) skipped."""
-    fs = filesystem(url)
-    prefix = _strip(fs, url).rstrip("/") + "/"
-    proto = protocol(url)
-    with errors_as(InputError, url):
-        found = find_all(fs, prefix)
-    files = []
-    for key, info in found.items():
-        if info.get("type") == "directory" or not key.startswith(prefix):
-            continue
-        rel = key[len(prefix):]
-        if not rel.lower().endswith((".md", ".markdown")) or any(s.startswith(".") for s in rel.split("/")):
-            continue
-        size = int(info.get("size") or 0)
-        version = version_of(info)
-        files.append(SourceFile(f"{name}/{display_name(rel)}", f"{proto}://{key}", display_name(rel), size,
-                                stamp(version, size), version=version))
-    return files
 
 
 LIST_CHAINS = 32  # sub-prefixes listed at once
@@ -277,421 +209,16 @@ def find_all(fs, prefix: str) -> dict[str, dict]:
     return sync(fs.loop, walk)
 
 
-def fetch(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) -> dict[str, bytes | Exception]:
-    """The bytes of each object (concurrent GETs), or the RejectedFile that says why it is not a record.
-
-    Only what is about one object rejects it: gone since the listing, or past the cap.
-    Anything else (no credentials on this worker, the bucket gone, the store unreachable,
-    access denied) raises: the batch fails and is retried, and the run publishes nothing,
-    rather than every file of the batch turning `rejected` and its articles vanishing."""
-    out: dict[str, bytes | Exception] = {}
-    todo = []
-    for f in files:
-        if f.problem is not None:
-            out[f.path] = RejectedFile(f.problem)
-        elif f.size > cap:  # known from the listing: never downloaded
-            out[f.path] = RejectedFile(f"file too large: {f.size:,} bytes, the cap per record is {cap:,}")
-        else:
-            todo.append(f.path)
-    if not todo:
-        return out
-    fs = filesystem(todo[0])
-    keys = {_strip(fs, p): p for p in todo}
-    got = fs.cat(list(keys), on_error="return")
-    for key, url in keys.items():
-        data = got.get(key, FileNotFoundError(key))
-        if isinstance(data, Exception):
-            systemic = describe(data, url)
-            if systemic is not None:
-                raise InputError(systemic) from data
-            if not isinstance(data, FileNotFoundError):
-                raise data
-            data = RejectedFile("cannot read file: the object is gone (deleted after it was listed)")
-        elif len(data) > cap:
-            data = RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
-        out[url] = data
-    return out
-
-
 # -- staging written by the workers -------------------------------------------------------------------
 
-def write_tables(directory: str, tables: dict[str, pa.Table]) -> None:
-    """One batch's staging tables as `<directory>/<name>.parquet` objects (lz4, as on disk)."""
+def write_tables(directory: str, tables: dict[str, pa.Table], kind: type[Exception]) -> None:
+    """One batch's staging tables as `<directory>/<name>.parquet` objects (lz4, as on disk);
+    a storage failure raises one line of `kind`."""
     fs = filesystem(directory)
     data = {}
     for name, table in tables.items():
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression="lz4")
-        data[_strip(fs, f"{directory}/{name}.parquet")] = sink.getvalue().to_pybytes()
-    with errors_as(WarehouseError, directory):
+        data[fs_path(fs, f"{directory}/{name}.parquet")] = sink.getvalue().to_pybytes()
+    with errors_as(kind, directory):
         fs.pipe(data)
-
-
-# -- the warehouse in object storage -----------------------------------------------------------------
-
-def _run_time(name: str) -> dt.datetime | None:
-    """When the run that made a snapshot or staging batch started (its id begins with it)."""
-    try:
-        return dt.datetime.strptime(name[:22], "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=dt.timezone.utc)
-    except ValueError:
-        return None
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("NEWSETL_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "newsetl")
-    return Path(base)
-
-
-def mirror_dir(url: str) -> Path:
-    """The local working copy of a warehouse URL on this machine."""
-    tag = re.sub(r"[^A-Za-z0-9._-]+", "_", url.split("://", 1)[1])[-60:]
-    return cache_dir() / "warehouses" / f"{tag}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
-
-
-class CommitConflict(WarehouseError):
-    """Another run moved the pointer since this run read it: this run published nothing."""
-
-
-class RemoteWarehouse(Warehouse):
-    """A warehouse at a URL. Runs work on `self.local`, the mirror (a store.Warehouse);
-    readers read the pointer and the snapshot's objects (`reader_files`)."""
-
-    remote = True
-
-    def __init__(self, url: str):  # noqa: D107 - Warehouse(url) lands here (store.Warehouse.__new__)
-        self.url = normalize(url)
-        self.root = self.url
-        self.fs = filesystem(self.url)
-        self.local = Warehouse(mirror_dir(self.url))
-        self._etag: str | None = None
-        self._doc: dict | None = None
-        self._parsed: set[str] = set()  # staging batches this run's workers wrote to the store
-        self._dead: list[str] = []  # markers of runs that died, recorded by this run
-
-    def __repr__(self) -> str:
-        return f"RemoteWarehouse({self.url!r})"
-
-    def key(self, *parts: str) -> str:
-        return _strip(self.fs, "/".join([self.url, *parts]))
-
-    # paths of the working copy: the build and plan read and write these
-    catalog = property(lambda self: None)
-    snapshots = property(lambda self: self.local.snapshots)
-    staging = property(lambda self: self.local.staging)
-    current_link = property(lambda self: self.local.current_link)
-    running_marker = property(lambda self: self.local.running_marker)
-
-    @property
-    def parse_staging(self) -> str:
-        return f"{self.url}/staging"
-
-    def snapshot_dir(self, run_id):
-        return self.local.snapshot_dir(run_id)
-
-    def staging_dir(self, batch_id):
-        return self.local.staging_dir(batch_id)
-
-    def partial_dir(self, run_id):
-        return self.local.partial_dir(run_id)
-
-    def where(self, snapshot) -> str:
-        return f"{self.url}/snapshots/{Path(snapshot).name}"
-
-    def current(self):
-        """In a run: the mirror's current snapshot, which `lock` made the pointer's."""
-        return self.local.current()
-
-    def locked_by(self):
-        return self.local.locked_by()
-
-    # -- the pointer ----------------------------------------------------------------
-    def read_pointer(self) -> tuple[dict | None, str | None]:
-        """(the pointer's document, its ETag), or (None, None) before the first commit."""
-        key = self.key(POINTER)
-        with errors_as(WarehouseError, self.url):
-            if is_s3(self.fs):
-                from fsspec.asyn import sync
-
-                async def get():
-                    try:
-                        r = await self.fs._call_s3("get_object", Bucket=key.split("/", 1)[0], Key=key.split("/", 1)[1])
-                    except FileNotFoundError:
-                        return None, None
-                    async with r["Body"] as body:
-                        return await body.read(), r["ETag"]
-
-                data, etag = sync(self.fs.loop, get)
-            else:
-                try:
-                    data = self.fs.cat_file(key)
-                except FileNotFoundError:
-                    data = None
-                etag = hashlib.sha256(data).hexdigest() if data is not None else None
-        if data is None:
-            return None, None
-        try:
-            doc = json.loads(data)
-            doc["snapshot"]
-        except (ValueError, KeyError, TypeError):
-            raise WarehouseError(f"{self.url}/{POINTER} is not a newsetl pointer: is this a warehouse?") from None
-        return doc, etag
-
-    def _swap_pointer(self, doc: dict) -> None:
-        """Write the pointer if nobody else did since this run read it; CommitConflict otherwise."""
-        key = self.key(POINTER)
-        body = json.dumps(doc, indent=1, sort_keys=True).encode()
-        if is_s3(self.fs):
-            cond = {"IfMatch": self._etag} if self._etag else {"IfNoneMatch": "*"}
-            b, k = key.split("/", 1)
-            try:
-                with errors_as(WarehouseError, self.url):
-                    self.fs.call_s3("put_object", Bucket=b, Key=k, Body=body, ContentType="application/json", **cond)
-                return
-            except WarehouseError:
-                raise
-            except Exception as e:  # noqa: BLE001 - a refused precondition, told apart from the rest below
-                if not any("PreconditionFailed" in repr(c) or "pre-condition" in str(c) or "ConditionalRequestConflict"
-                           in repr(c) for c in _chain(e)):
-                    raise
-        else:
-            # no conditional write in fsspec's API: compare, then write (one writer at a time there)
-            _doc, etag = self.read_pointer()
-            if etag == self._etag:
-                self.fs.pipe_file(key, body)
-                return
-        theirs, _ = self.read_pointer()
-        ours = self._doc["snapshot"] if self._doc else "an empty warehouse"
-        raise CommitConflict(
-            f"another run committed snapshot {theirs['snapshot'] if theirs else '?'} to {self.url} while this run "
-            f"was building on {ours}: this run published nothing (the other run's snapshot is current); "
-            "run again to load on top of it")
-
-    # -- a run ---------------------------------------------------------------------
-    def prepare(self) -> None:
-        check_bucket(self.fs, self.url, WarehouseError)
-        self.local.prepare()
-
-    @contextmanager
-    def lock(self, timeout: float):
-        """Runs on this machine take turns on the mirror (the local lock); runs on other
-        machines are caught by the pointer's conditional put when they commit."""
-        with self.local.lock(timeout):
-            self._sync()
-            self.collect()
-            yield
-
-    def _sync(self) -> None:
-        """Make the mirror's current snapshot the pointer's, with its live staging batches."""
-        self._doc, self._etag = self.read_pointer()
-        self._parsed.clear()
-        cur = self.local.current()
-        if self._doc is None:
-            if cur is not None:  # the store was emptied: start afresh
-                self.local.current_link.unlink()
-            return
-        name = self._doc["snapshot"]
-        if cur is None or cur.name != name:
-            self._download_snapshot(name)
-            self.local.commit(self.local.snapshot_dir(name + ".partial"), name)  # just the link, when complete
-        self._download_batches(read_batches(self.local.snapshot_dir(name)))
-
-    def _get(self, pairs: list[tuple[str, Path]]) -> None:
-        if pairs:
-            with errors_as(WarehouseError, self.url):
-                self.fs.get([k for k, _ in pairs], [str(p) for _, p in pairs])
-
-    def _download_snapshot(self, name: str) -> None:
-        final = self.local.snapshot_dir(name)
-        if final.is_dir():
-            return
-        tmp = self.local.partial_dir(name)
-        prefix = self.key("snapshots", name) + "/"
-        with errors_as(WarehouseError, self.url):
-            keys = sorted(self.fs.find(prefix))
-        if not keys:
-            raise WarehouseError(f"{self.url}/{POINTER} names snapshot {name}, which is missing from the store")
-        # child-table parts are named by the run that wrote them and never rewritten: one
-        # already in the mirror is linked, not downloaded again
-        have = {}
-        for snap in self.local.snapshots.iterdir():
-            if snap.is_dir() and not snap.name.endswith(".partial"):
-                for f in snap.glob("*/*.parquet"):
-                    if f.name not in ("part-0.parquet", "empty.parquet"):
-                        have.setdefault(f"{f.parent.name}/{f.name}", f)
-        todo = []
-        for k in keys:
-            rel = k[len(prefix):]
-            target = tmp / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if rel in have:
-                os.link(have[rel], target)
-            else:
-                todo.append((k, target))
-        self._get(todo)
-        os.replace(tmp, final)
-
-    def _download_batches(self, batches) -> None:
-        for b in batches:
-            if not self.local.staging_dir(b).is_dir():
-                self._download_batch(b)
-
-    def _download_batch(self, batch_id: str) -> None:
-        prefix = self.key("staging", batch_id) + "/"
-        with errors_as(WarehouseError, self.url):
-            keys = self.fs.find(prefix)
-        if not keys:
-            return
-        tmp = self.local.staging / f".dl-{batch_id}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        self._get([(k, tmp / k[len(prefix):]) for k in keys])
-        os.replace(tmp, self.local.staging_dir(batch_id))
-
-    def batch_done(self, batch_id: str) -> None:
-        """A worker wrote this batch to the store: fetch it for the build (while others parse)."""
-        self._parsed.add(batch_id)
-        self._download_batch(batch_id)
-
-    def begin(self, run: dict) -> dict | None:
-        """Note the run in the store; returns the runs that died before publishing, if any.
-
-        A marker found here belongs to a dead run, or to one racing this one on
-        another machine, which read the pointer before this run and so will lose."""
-        prefix = self.key("_running") + "/"
-        with errors_as(WarehouseError, self.url):
-            try:
-                keys = sorted(self.fs.find(prefix))
-            except FileNotFoundError:
-                keys = []
-            found = []
-            for k in keys:
-                try:
-                    found.append(json.loads(self.fs.cat_file(k)))
-                except (FileNotFoundError, ValueError):
-                    continue
-            self.fs.pipe_file(self.key("_running", f"{run['run_id']}.json"), json.dumps(run, default=str).encode())
-        self._run_id = run["run_id"]
-        found = [m for m in found if isinstance(m, dict) and m.get("run_id") != run["run_id"]]
-        self._dead = [m["run_id"] for m in found]
-        if not found:
-            return None
-        return {**found[-1], "earlier": found[:-1]}
-
-    def running(self) -> list[str]:
-        """The run ids of the markers in the store: runs in progress, or dead before publishing."""
-        try:
-            return sorted(k.rsplit("/", 1)[-1][:-5] for k in self.fs.find(self.key("_running") + "/"))
-        except FileNotFoundError:
-            return []
-
-    def end(self) -> None:
-        keys = [self.key("_running", f"{r}.json") for r in [*self._dead, getattr(self, "_run_id", None)] if r]
-        try:
-            self.fs.rm(keys)
-        except FileNotFoundError:
-            pass
-        self._dead = []
-
-    def commit(self, partial: Path, run_id: str) -> Path:
-        """Upload the snapshot, then swap the pointer (conditional): the commit. Then the mirror."""
-        prev = self.local.current()
-        self._upload_snapshot(partial, run_id, prev)
-        info_batches = read_batches(partial)
-        known = set(read_batches(prev)) if prev else set()
-        for b in info_batches:  # compaction's new batch: made by the build, in the mirror only
-            if b not in known and b not in self._parsed:
-                self._upload_dir(self.local.staging_dir(b), f"{self.url}/staging/{b}")
-        files = {d.name: sorted(f.name for f in d.glob("*.parquet")) for d in sorted(partial.iterdir())
-                 if d.is_dir() and not d.name.startswith("_")}
-        history = [run_id, *[s for s in (self._doc or {}).get("history", []) if s != run_id]][:KEEP_SNAPSHOTS]
-        doc = {"format": POINTER_FORMAT, "snapshot": run_id, "history": history, "files": files,
-               "committed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-        self._swap_pointer(doc)
-        self._doc = doc
-        return self.local.commit(partial, run_id)
-
-    def _upload_dir(self, folder: Path, url: str) -> None:
-        files = [p for p in sorted(folder.rglob("*")) if p.is_file()]
-        if files:
-            with errors_as(WarehouseError, self.url):
-                self.fs.put([str(p) for p in files],
-                            [_strip(self.fs, f"{url}/{p.relative_to(folder).as_posix()}") for p in files])
-
-    def _upload_snapshot(self, partial: Path, run_id: str, prev: Path | None) -> None:
-        # a file the build hard-linked from the last snapshot (a reused part, an unchanged
-        # table) is already in the store: copied there, not uploaded again
-        reused = {}
-        if prev is not None:
-            for f in prev.rglob("*"):
-                if f.is_file():
-                    reused[f.stat().st_ino] = f.relative_to(prev).as_posix()
-        puts, copies = [], []
-        for f in sorted(partial.rglob("*")):
-            if not f.is_file():
-                continue
-            rel = f.relative_to(partial).as_posix()
-            dst = self.key("snapshots", run_id, rel)
-            src = reused.get(f.stat().st_ino)
-            if src is not None:
-                copies.append((self.key("snapshots", prev.name, src), dst))
-            else:
-                puts.append((str(f), dst))
-        with errors_as(WarehouseError, self.url):
-            if puts:
-                self.fs.put([a for a, _ in puts], [b for _, b in puts])
-            if copies:
-                self.fs.copy([a for a, _ in copies], [b for _, b in copies])
-
-    def collect(self, keep: int = KEEP_SNAPSHOTS) -> None:
-        """Remove from the store what no kept snapshot names: the snapshots the pointer lists
-        (the last `keep` commits) stay for readers that opened them; anything else, and any
-        staging batch no kept snapshot reads, goes once its run started more than GRACE ago."""
-        self.local.collect(keep=1)  # the mirror needs the current snapshot only
-        if self._doc is None:
-            return
-        kept = list(dict.fromkeys([self._doc["snapshot"], *self._doc.get("history", [])]))
-        cutoff = dt.datetime.now(dt.timezone.utc) - GRACE
-        referenced: set[str] = set()
-        with errors_as(WarehouseError, self.url):
-            for s in kept:
-                local = self.local.snapshot_dir(s)
-                if local.is_dir():
-                    referenced.update(read_batches(local))
-                else:
-                    try:
-                        referenced.update(json.loads(self.fs.cat_file(
-                            self.key("snapshots", s, "_state", "snapshot.json"))).get("batches", []))
-                    except FileNotFoundError:
-                        pass
-            gone = []
-            for folder, keep_names in (("snapshots", set(kept)), ("staging", referenced)):
-                try:
-                    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.key(folder), detail=False)]
-                except FileNotFoundError:
-                    continue
-                for n in names:
-                    t = _run_time(n)
-                    if n not in keep_names and t is not None and t < cutoff:
-                        gone.append(self.key(folder, n))
-            if gone:
-                self.fs.rm(gone, recursive=True)
-
-    # -- readers -------------------------------------------------------------------
-    def require_current(self):
-        doc, _ = self.read_pointer()
-        if doc is None:
-            check_bucket(self.fs, self.url, WarehouseError)  # a misspelled bucket is named as such
-            raise WarehouseError(f"no warehouse at {self.url}: run `newsetl run INPUT --warehouse {self.url}` first")
-        return doc
-
-    def reader_files(self, doc: dict | None = None) -> dict[str, list[str]]:
-        """The URL of every Parquet file of each table of the current snapshot, from the
-        pointer alone: one GET, no listing; the files are never rewritten."""
-        doc = doc or self.require_current()
-        base = f"{self.url}/snapshots/{doc['snapshot']}"
-        return {t: [f"{base}/{t}/{n}" for n in names] for t, names in doc["files"].items()}
-
-    def register(self, con) -> None:
-        """Let DuckDB read this store's URLs through fsspec: no DuckDB extension is downloaded."""
-        con.register_filesystem(self.fs)

@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from .flatten import BatchBuilder
 from .frontmatter import Extracted, extract_all, unexpected
 from .plan import BatchSpec
-from .sources import EMPTY_SHA256, read_error, read_file
+from .sources import EMPTY_SHA256, fetch_objects, read_error, read_file
 from .store import batch_dir, write_staging
 
 @dataclass
@@ -98,12 +98,6 @@ def _worker_fault(folder: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     if os.path.exists(os.path.join(folder, "raise")):
         raise OSError(f"injected fault ({folder}/raise)")
-
-
-def fetch_objects(files):
-    from .objectstore import fetch
-
-    return fetch(files)
 
 
 def flatten_files(run_id: str, extracted: list[Extracted]) -> dict[str, pa.Table]:

@@ -22,6 +22,7 @@ from .catalog import ensure_catalog
 from .parse import BatchResult
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, make_batches, plan
 from .runners import Local, Runner
+from .remote import open_warehouse
 from .store import LOCK_TIMEOUT, Warehouse, WarehouseError, write_failure, write_failures_in_one_line
 
 __all__ = ["ParseFailed", "RunResult", "fault_point", "run"]
@@ -93,7 +94,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         as_of = check_as_of(as_of)  # before the warehouse folder is made
     say = log or (lambda text: None)
     runner = runner or Local(workers)
-    wh = Warehouse(warehouse)
+    wh = open_warehouse(warehouse)
     wh.prepare()
     with wh.lock(lock_timeout):
         try:

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .sources import SourceFile, discover
+from .remote import open_warehouse
 from .store import Warehouse, read_info, read_manifest
 
 BATCH_FILES = 1000  # a batch is at most this many files ...
@@ -61,7 +62,7 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
     """
     started = dt.datetime.now(dt.timezone.utc)
     run_id = run_id or new_run_id(started)
-    wh = Warehouse(warehouse)
+    wh = open_warehouse(warehouse)
     files = discover(inputs)
     previous = wh.current()
     as_of, racy_ns = _check_as_of(as_of or started, previous)

@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 
 from .sources import InputError, resolve_inputs
-from .store import LOCK_TIMEOUT, Warehouse
+from .remote import open_warehouse
+from .store import LOCK_TIMEOUT
 
 DEFAULT_NAME = "scheduled"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # `prefect server start` with its defaults
@@ -80,7 +81,7 @@ def deployment_parameters(inputs, warehouse, lock_timeout: float = LOCK_TIMEOUT,
         raise ValueError(f"invalid lock timeout {lock_timeout!r}: must be a number of seconds >= 0")
     return {
         "inputs": absolute,
-        "warehouse": str(Warehouse(warehouse).root),  # a URL stays a URL
+        "warehouse": str(open_warehouse(warehouse).root),  # a URL stays a URL
         "lock_timeout": float(lock_timeout),
         "reports_dir": str(Path(reports_dir).expanduser().absolute()) if reports_dir else None,
     }

@@ -198,10 +198,10 @@ def input_names(roots, taken=()) -> dict:
 def _check_root(path: str) -> Path | str:
     """The input, absolute, or normalized if a URL; InputError if it cannot be read."""
     if _is_url(path):
-        from . import objectstore
+        from .objectstore import normalize
 
-        url = objectstore.normalize(path)
-        objectstore.check_input(url)
+        url = normalize(path)
+        check_url_input(url)
         return url
     if path.lower().startswith("file://"):
         path = path[7:] or "/"
@@ -258,7 +258,6 @@ def discover(inputs) -> list[SourceFile]:
     files = []
     for name, root in roots.items():
         if isinstance(root, str):
-            from .objectstore import list_records
 
             files.extend(list_records(root, display_name(name)))
             continue
@@ -333,3 +332,84 @@ def unexpected(step: str, e: BaseException) -> str:
     with the file rather than stopping the run)."""
     text = " ".join(str(e).split())[:300]
     return f"could not {step} this file: {type(e).__name__}{': ' + text if text else ''}"
+
+
+# -- inputs in object storage (URLs) ------------------------------------------------------
+
+def check_url_input(url: str) -> None:
+    """An input prefix must hold objects: a misspelled prefix must not read as 'every record deleted'."""
+    from .objectstore import check_bucket, errors_as, filesystem, fs_path
+
+    fs = filesystem(url)
+    check_bucket(fs, url, InputError)
+    with errors_as(InputError, url):
+        try:
+            fs.info(fs_path(fs, url))
+        except FileNotFoundError:
+            raise InputError(f"input not found: no object under {url}") from None
+
+
+
+def list_records(url: str, name: str) -> list[SourceFile]:
+    """Every record object under `url` (a prefix), as SourceFiles named `<name>/<key below the prefix>`.
+
+    The listing rules of folders: *.md and *.markdown, any segment starting with
+    a dot (.git/) skipped."""
+    from .objectstore import errors_as, filesystem, find_all, fs_path, protocol, stamp, version_of
+
+    fs = filesystem(url)
+    prefix = fs_path(fs, url).rstrip("/") + "/"
+    proto = protocol(url)
+    with errors_as(InputError, url):
+        found = find_all(fs, prefix)
+    files = []
+    for key, info in found.items():
+        if info.get("type") == "directory" or not key.startswith(prefix):
+            continue
+        rel = key[len(prefix):]
+        if not rel.lower().endswith((".md", ".markdown")) or any(s.startswith(".") for s in rel.split("/")):
+            continue
+        size = int(info.get("size") or 0)
+        version = version_of(info)
+        files.append(SourceFile(f"{name}/{display_name(rel)}", f"{proto}://{key}", display_name(rel), size,
+                                stamp(version, size), version=version))
+    return files
+
+
+
+def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) -> dict[str, bytes | Exception]:
+    """The bytes of each object (concurrent GETs), or the RejectedFile that says why it is not a record.
+
+    Only what is about one object rejects it: gone since the listing, or past the cap.
+    Anything else (no credentials on this worker, the bucket gone, the store unreachable,
+    access denied) raises: the batch fails and is retried, and the run publishes nothing,
+    rather than every file of the batch turning `rejected` and its articles vanishing."""
+    from .objectstore import describe, filesystem, fs_path
+
+    out: dict[str, bytes | Exception] = {}
+    todo = []
+    for f in files:
+        if f.problem is not None:
+            out[f.path] = RejectedFile(f.problem)
+        elif f.size > cap:  # known from the listing: never downloaded
+            out[f.path] = RejectedFile(f"file too large: {f.size:,} bytes, the cap per record is {cap:,}")
+        else:
+            todo.append(f.path)
+    if not todo:
+        return out
+    fs = filesystem(todo[0])
+    keys = {fs_path(fs, p): p for p in todo}
+    got = fs.cat(list(keys), on_error="return")
+    for key, url in keys.items():
+        data = got.get(key, FileNotFoundError(key))
+        if isinstance(data, Exception):
+            systemic = describe(data, url)
+            if systemic is not None:
+                raise InputError(systemic) from data
+            if not isinstance(data, FileNotFoundError):
+                raise data
+            data = RejectedFile("cannot read file: the object is gone (deleted after it was listed)")
+        elif len(data) > cap:
+            data = RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
+        out[url] = data
+    return out

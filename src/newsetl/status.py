@@ -8,6 +8,7 @@ import os
 
 from .catalog import catalog_snapshot, connect
 from .schema import WAREHOUSE_TABLES
+from .remote import open_warehouse
 from .store import Warehouse
 
 
@@ -43,7 +44,7 @@ def _catalog_state(wh: Warehouse, snap) -> list[str]:
 
 
 def status(warehouse) -> str:
-    wh = Warehouse(warehouse)
+    wh = open_warehouse(warehouse)
     if wh.remote:
         doc = wh.require_current()
         con = connect(warehouse, snapshot=doc)

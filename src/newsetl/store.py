@@ -135,18 +135,10 @@ def write_failure(exc: BaseException, root) -> WarehouseError | None:
 
 
 class Warehouse:
-    """A warehouse folder. `Warehouse(url)` gives an objectstore.RemoteWarehouse: the same
-    interface, in object storage."""
+    """A warehouse folder. remote.RemoteWarehouse is the same interface in object storage;
+    remote.open_warehouse gives the one a path or URL names."""
 
     remote = False
-
-    def __new__(cls, root=None):
-        if cls is Warehouse and isinstance(root, str) and "://" in root:
-            from .objectstore import RemoteWarehouse, is_url
-
-            if is_url(root):
-                return super().__new__(RemoteWarehouse)
-        return super().__new__(cls)
 
     def __init__(self, root):
         if isinstance(root, str) and root.lower().startswith("file://"):
@@ -459,7 +451,7 @@ def write_staging(directory, batch_id: str, tables: dict[str, pa.Table], sync: b
     if isinstance(directory, str):
         from .objectstore import write_tables
 
-        write_tables(directory, tables)
+        write_tables(directory, tables, WarehouseError)
         return
     directory.mkdir(parents=True, exist_ok=True)
     for name, table in tables.items():
