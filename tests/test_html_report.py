@@ -275,7 +275,7 @@ def _check_comparison(p: Page, model: Corpus, prev: tuple, cur: tuple, names: tu
             "Median quality (0-190)": (quantile_cont(qs(a_scope), 0.5), quantile_cont(qs(b_scope), 0.5)),
             "Articles with a heat rating": (sum(a.rated_heat is not None for a in a_scope),
                                             sum(a.rated_heat is not None for a in b_scope)),
-            "Published articles": (sum(a.is_published for a in a_scope), sum(a.is_published for a in b_scope))}
+            "Articles marked published (isPublished)": (sum(a.is_published for a in a_scope), sum(a.is_published for a in b_scope))}
     for measure, (x, y) in want.items():
         r = rows[measure]
         if isinstance(x, int):

@@ -854,7 +854,7 @@ def _section_comparison(f: Facts) -> list[str]:
         ("Articles", "articles", 0), ("Providers", "providers", 0),
         (f"Avg quality ({QUALITY_SCALE})", "avg_quality", 1), (f"Median quality ({QUALITY_SCALE})", "median_quality", 1),
         ("Articles with a heat rating", "articles_heat_rated", 0), ("Avg heat (rated only)", "avg_heat_rated", 1),
-        ("Published articles", "articles_published", 0),
+        ("Articles marked published (isPublished)", "articles_published", 0),
     ]
     rows = [{"m": m, "a": a[k], "b": b[k], "d": digits} for m, k, digits in measures]
     out.append(_table(rows, [
