@@ -24,6 +24,7 @@ import newsetl
 from newsetl import bundle, html_report, pipeline
 
 from .helpers.browser import CHROMIUM, MEASURE, Browser
+from .helpers.cli import newsetl_cli
 from .helpers.page import Page, move, num, squash
 from .helpers.model import FIXTURE, UTC, Corpus, expected_provider_stats, mean, pct, quantile_cont, sha16
 
@@ -632,6 +633,16 @@ def test_changes_since_a_chosen_date(history_wh):
     # a slice: gamma's article only
     g = Page(html_report.build(history_wh, changes_since="2021-07-03", provider="gamma.net"))
     assert [r["_key"] for r in g.table("quality-moves")] == [G02] and g.table("heat-moves") == []
+
+
+def test_the_cli_takes_the_changes_date(history_wh, tmp_path):
+    out = tmp_path / "page.html"
+    r = newsetl_cli("report", "--html", out, "--changes-since", "2021-07-03", "--warehouse", history_wh)
+    assert r.returncode == 0, r.stderr
+    assert "moved since 3 Jul 2021 00:00 UTC: 3 moved in quality, 2 in heat" in \
+        Page(out.read_text(encoding="utf-8")).section_text("changes")
+    bad = newsetl_cli("report", "top_providers", "--changes-since", "2021-07-03", "--warehouse", history_wh)
+    assert bad.returncode == 2 and "--changes-since goes with --html" in bad.stderr
 
 
 def test_no_history_is_said_plainly(pg):

@@ -355,6 +355,8 @@ def cmd_report(a) -> int:
         raise usage("name a report, or use --list, --all or --html (newsetl report --list shows the reports)")
     if a.out_dir and not a.all:
         raise usage("--out-dir goes with --all")
+    if a.changes_since and not a.html:
+        raise usage("--changes-since goes with --html")
     if a.out and (a.all or a.list or a.html):
         raise usage("--out goes with a report NAME; use --out-dir with --all")
     try:
@@ -368,7 +370,8 @@ def cmd_report(a) -> int:
                 raise usage("--html writes HTML; --format does not apply")
             from . import html_report
 
-            path = html_report.write(a.warehouse, a.html, **filters)
+            extra = {"changes_since": a.changes_since} if a.changes_since else {}
+            path = html_report.write(a.warehouse, a.html, **filters, **extra)
             print(f"wrote {path}", file=sys.stderr)
             return 0
         if a.all:
@@ -410,6 +413,7 @@ REPORT_EXAMPLES = """examples:
   newsetl report topic_stats --out topics.parquet
   newsetl report --all --out-dir out/reports              # every report as CSV + report.html
   newsetl report --html report.html --since 2021-01-01    # charts on one self-contained page
+  newsetl report --html report.html --changes-since 2021-01-15   # quality and heat moves since then
 """
 
 SERVE_EXAMPLES = """examples:
@@ -585,6 +589,8 @@ def _add_report(sub) -> None:
     mode.add_argument("--all", action="store_true", help="write every report (and report.html) to --out-dir")
     mode.add_argument("--html", metavar="FILE", default=None,
                       help="write one self-contained HTML page with charts and tables")
+    mode.add_argument("--changes-since", metavar="DATE", default=None,
+                      help="with --html: the date its Changes section compares with (default: the previous run)")
     out = p.add_argument_group("output")
     _output_options(out, "; csv for --all")
     out.add_argument("--out-dir", metavar="DIR", default=None, help="folder for --all")
