@@ -181,11 +181,10 @@ def test_local_cluster_of_two_processes_equals_the_local_run(prefect_api, s3_rec
 def test_the_readme_object_storage_example_runs_as_written(cluster, prefect_api, s3_server, s3_records, tmp_path):
     """README "Beyond one machine", line by line, against this S3 server: two sites' _news
     prefixes into s3://analytics/news on the Dask cluster (its address for tcp://scheduler:8786)."""
-    from .helpers.servers import upload_folder
-    from .test_readme import _commands
+    from .helpers.readme import commands
 
-    commands = _commands(storage=True)
-    assert len(commands) == 3 and "tcp://scheduler:8786" in commands[0]
+    lines = commands(storage=True)
+    assert len(lines) == 3 and "tcp://scheduler:8786" in lines[0]
     client = s3_server.client()
     for name in ("news-sites", "analytics"):
         try:
@@ -203,7 +202,7 @@ def test_the_readme_object_storage_example_runs_as_written(cluster, prefect_api,
            "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ.get('PATH', '')}"}
     env.pop("NEWSETL_WAREHOUSE", None)
     out = []
-    for command in commands:
+    for command in lines:
         command = command.replace("tcp://scheduler:8786", cluster.address)
         res = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
         assert res.returncode == 0, f"{command}\n{res.stderr[-2000:]}"

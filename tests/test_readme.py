@@ -13,8 +13,7 @@ import pytest
 from newsetl import schema
 
 from .conftest import ROOT
-
-README = (ROOT / "README.md").read_text(encoding="utf-8")
+from .helpers.readme import README, blocks as _blocks, commands as _commands
 
 
 @pytest.mark.parametrize("marker, generated, command", [
@@ -42,22 +41,6 @@ def test_every_command_has_help_with_examples(command):
 
 
 # -- every example of the README, run as written -------------------------------------------------
-
-NOT_RUN = ("make ", "export ", "prefect ", "newsetl serve ")  # installs, or servers that run until stopped:
-# `make run`/`make test` are what CI runs; the serve and prefect lines run in tests/test_schedule.py
-
-
-def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", README, re.S)
-
-
-def _commands(storage: bool = False) -> list[str]:
-    """The README's shell lines to run; with `storage`, those of "Beyond one machine" (s3://),
-    which tests/test_dask.py runs against its S3 server and Dask cluster."""
-    lines = [line.split("  #")[0].strip() for block in _blocks("sh") for line in block.splitlines()]
-    return [line for line in lines if line and not line.startswith("#") and not line.startswith(NOT_RUN)
-            and ("s3://" in line) == storage]
-
 
 @pytest.fixture(scope="module")
 def readme_folder(demo_dir, demo_wh, tmp_path_factory) -> Path:
