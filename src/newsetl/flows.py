@@ -29,6 +29,7 @@ from prefect.context import get_run_context
 from prefect.futures import as_completed, wait
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
 
 from . import bundle, html_report, pipeline, reports
 from .parse import BatchResult, parse_batch
@@ -92,12 +93,13 @@ class PrefectRunner(Runner):
             if not self._started:
                 self.task_runner.__enter__()
                 self._started = True
-            futures = self.task_runner.map(parse_batch_task, {"spec": specs})
+            futures = self.task_runner.map(parse_batch_task, {"spec": [quote(s) for s in specs]})
         else:
             if self._local.wants_pool(specs):
                 self._local.start()
             _local = self._local
-            futures = parse_batch_task.map(specs)
+            # quoted: Prefect would otherwise walk every file of every spec looking for futures
+            futures = parse_batch_task.map([quote(s) for s in specs])
         self._futures = futures
         spec_of = {f.task_run_id: s for f, s in zip(futures, specs)}
         for fut in as_completed(futures):
