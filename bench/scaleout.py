@@ -1,6 +1,7 @@
 """`make bench`, the scale-out section: one corpus, side by side, as ratios.
 
-- the local pool (`newsetl run`: Prefect's process pool, one process per core)
+- the local pool (`newsetl run` as a flow run: parse tasks handing their batches to
+  the fork-server pool, one process per core)
   against the parse on Dask with 1 and with 2 workers (`newsetl run --dask`, a
   `dask scheduler` and `dask worker --nthreads 1` processes started here);
 - records and warehouse in a local S3 server (moto) against local disk
@@ -180,7 +181,7 @@ def main() -> None:
         "",
         "| configuration | median s | ratio |",
         "|---|---:|---:|",
-        f"| local pool (Prefect process pool, {os.cpu_count()} processes) | {med['pool']:.1f} | 1.00 |",
+        f"| local pool (flow run, the fork-server pool of {os.cpu_count()} processes) | {med['pool']:.1f} | 1.00 |",
         f"| Dask, 1 worker (--dask) | {med['dask1']:.1f} | {med['dask1'] / med['pool']:.2f} of the pool |",
         f"| Dask, 2 workers (--dask) | {med['dask2']:.1f} | {med['dask2'] / med['pool']:.2f} of the pool, "
         f"{med['dask2'] / med['dask1']:.2f} of 1 worker |",

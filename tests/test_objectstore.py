@@ -52,14 +52,15 @@ def one_line_error(stderr: str) -> str:
 @pytest.fixture(scope="module")
 def s3_warehouse(records_bucket, s3_server, tmp_path_factory):
     """The records bucket run into a warehouse in its own bucket, once, by a local pool of two
-    worker processes reading the store; (URL, run result)."""
-    s3_server.client().create_bucket(Bucket="analytics")
+    worker processes reading the store; (URL, run result). Not s3://analytics/news: the
+    README's example (tests/test_dask.py) writes there on the same server."""
+    s3_server.client().create_bucket(Bucket="module-wh")
     os.environ["NEWSETL_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
     try:
-        result = pipeline.run(records_bucket[1], "s3://analytics/news", workers=2)
+        result = pipeline.run(records_bucket[1], "s3://module-wh/news", workers=2)
     finally:
         del os.environ["NEWSETL_CACHE_DIR"]
-    return "s3://analytics/news", result
+    return "s3://module-wh/news", result
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +80,9 @@ def test_full_run_from_s3_into_s3_equals_the_local_run(s3_warehouse, local_wareh
     assert result.snapshot == f"{url}/snapshots/{result.run_id}"
     assert_same_tables(local_warehouse, url)
     # the pointer names the snapshot and every file of it, and each is in the store
-    doc = pointer(s3_server.client(), "analytics", "news")
+    doc = pointer(s3_server.client(), "module-wh", "news")
     assert doc["snapshot"] == result.run_id
-    stored = set(keys(s3_server.client(), "analytics", f"news/snapshots/{result.run_id}/"))
+    stored = set(keys(s3_server.client(), "module-wh", f"news/snapshots/{result.run_id}/"))
     named = {f"news/snapshots/{result.run_id}/{t}/{n}" for t, names in doc["files"].items() for n in names}
     assert named and named <= stored
 
@@ -118,7 +119,7 @@ def test_a_local_catalog_for_the_duckdb_shell_reads_the_urls(s3_warehouse, recor
     assert r.returncode == 0, r.stderr
     con = duckdb.connect(str(cat), read_only=True)
     (sql,), = con.sql("SELECT sql FROM duckdb_views() WHERE view_name = 'articles'").fetchall()
-    assert "s3://analytics/news/snapshots/" in sql
+    assert "s3://module-wh/news/snapshots/" in sql
     # what the shell does with httpfs, done here through fsspec: the views read the store
     con.register_filesystem(s3fs.S3FileSystem(endpoint_url=s3_server.endpoint, key="testing", secret="testing"))
     want = newsetl.connect(local_warehouse).sql("SELECT count(*) FROM provider_stats").fetchall()
