@@ -178,6 +178,16 @@ def test_local_cluster_of_two_processes_equals_the_local_run(prefect_api, s3_rec
     assert_same_tables(local_warehouse, wh)
 
 
+def test_named_local_folders_on_the_cluster_equal_the_local_run(cluster, prefect_api, s3_records, local_warehouse,
+                                                                 tmp_path):
+    """NAME=PATH inputs: the workers are asked about PATH (they share this machine's folders)."""
+    wh = tmp_path / "wh"
+    named = [f"{f.name}={f}" for f in s3_records]  # the names the folders get anyway: the same source paths
+    r = newsetl_cli("run", *named, "--warehouse", str(wh), "--dask", cluster.address, "-q", env=prefect_api.env)
+    assert r.returncode == 0, r.stderr
+    assert_same_tables(local_warehouse, wh)
+
+
 def test_the_readme_object_storage_example_runs_as_written(cluster, prefect_api, s3_server, s3_records, tmp_path):
     """README "Beyond one machine", line by line, against this S3 server: two sites' _news
     prefixes into s3://analytics/news on the Dask cluster (its address for tcp://scheduler:8786)."""

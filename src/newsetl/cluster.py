@@ -103,10 +103,11 @@ def check(address: str, inputs=(), warehouse=None) -> Cluster:
 
 
 def _local_paths(inputs, warehouse) -> list[str]:
-    from .objectstore import is_url
     from .remote import open_warehouse
+    from .sources import resolve_inputs
 
-    paths = [os.path.abspath(os.path.expanduser(str(i))) for i in inputs or () if not is_url(str(i))]
+    # as the run will read them: NAME=PATH gives PATH, a URL needs no check
+    paths = [str(root) for root in resolve_inputs(inputs).values() if not isinstance(root, str)] if inputs else []
     if warehouse is not None:
         wh = open_warehouse(warehouse)
         if not wh.remote:

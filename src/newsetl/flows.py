@@ -93,7 +93,8 @@ class PrefectRunner(Runner):
             if not self._started:
                 self.task_runner.__enter__()
                 self._started = True
-            futures = self.task_runner.map(parse_batch_task, {"spec": [quote(s) for s in specs]})
+            # not quoted: a quote does not survive the trip to a Dask worker (the task gets a tuple)
+            futures = self.task_runner.map(parse_batch_task, {"spec": specs})
         else:
             if self._local.wants_pool(specs):
                 self._local.start()
