@@ -175,3 +175,26 @@ def test_inputs_that_would_still_collide_are_refused_in_one_line(tmp_path):
     assert "both named 'x'" in p.stderr and "NAME=PATH" in p.stderr
     assert not (tmp_path / "wh").exists()
     shutil.rmtree(tmp_path / "site-b")
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line(tmp_path, monkeypatch, capsys):
+    """--prefect without a configured API starts Prefect's temporary server; if it cannot,
+    the run stops with one line naming the server's log, not a traceback."""
+    from prefect.server.api.server import SubprocessASGIServer
+
+    from newsetl import cli
+
+    def refuse(self, timeout=None):
+        raise RuntimeError("Timed out while attempting to connect to ephemeral Prefect API server.")
+
+    monkeypatch.setattr(SubprocessASGIServer, "start", refuse)
+    for k in [k for k in os.environ if k.startswith("PREFECT_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "a.md").write_text(GOOD)
+    code = cli.main(["run", str(tmp_path / "site"), "--warehouse", str(tmp_path / "wh"), "--prefect", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert "Prefect's temporary server did not start" in err[0]
+    assert "newsetl-temporary-server.log" in err[0] and not (tmp_path / "wh" / "current").exists()

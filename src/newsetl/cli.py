@@ -213,6 +213,9 @@ def _run_flow(a, progress) -> dict:
         flows._progress = None
 
 
+TEMPORARY_SERVER_TIMEOUT = 120  # seconds
+
+
 def _temporary_server() -> None:
     """Start Prefect's temporary server (its own singleton, which the flow run then uses) with
     its stderr in a log file under PREFECT_HOME: it would inherit ours, and on stopping it can
@@ -223,12 +226,18 @@ def _temporary_server() -> None:
     home = Path(PREFECT_HOME.value()).expanduser()
     home.mkdir(parents=True, exist_ok=True)
     server = SubprocessASGIServer()
+    log_path = home / "newsetl-temporary-server.log"
     sys.stderr.flush()
     saved = os.dup(2)
     try:
-        with open(home / "newsetl-temporary-server.log", "ab") as log:
+        with open(log_path, "ab") as log:
             os.dup2(log.fileno(), 2)
-            server.start()
+            # a first start creates its database: give it longer than Prefect's 20 s on a busy machine
+            server.start(timeout=TEMPORARY_SERVER_TIMEOUT)
+    except Exception as e:  # noqa: BLE001 - Prefect raises RuntimeError, or httpx's errors
+        raise CliError(f"Prefect's temporary server did not start ({' '.join(str(e).split())[:200]}); its log: "
+                       f"{log_path}. Run without --prefect, or start a server (`prefect server start`) and "
+                       "set PREFECT_API_URL", EXIT_ERROR) from None
     finally:
         os.dup2(saved, 2)
         os.close(saved)
