@@ -26,7 +26,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import newsetl
@@ -84,8 +84,10 @@ def _check_run(site: Path, wh: Path) -> dict:
         listed = [r[0] for r in con.sql("SELECT source_path FROM source_files").fetchall()]
         assert len(listed) == len(set(listed)), "a file listed twice"
         assert _records_on_disk(site) <= set(listed)
-        controls = con.sql("SELECT title, quality, heat, provider_domain FROM articles "
-                           "WHERE source_path LIKE '%/control-_.md' ORDER BY title").fetchall()
+        # the control files' articles, whichever file won them (a link to a control is a duplicate of it)
+        controls = con.sql("SELECT a.title, a.quality, a.heat, a.provider_domain FROM source_files s "
+                           "JOIN articles a USING (article_id) WHERE s.source_path LIKE '%/control-_.md' "
+                           "ORDER BY a.title").fetchall()
         assert controls == [("control a", 101, 5, "a.example"), ("control b", 7, -1, None)]
         errors = [r[0] for r in con.sql("SELECT error FROM source_files WHERE error IS NOT NULL").fetchall()]
         assert all("\n" not in e and "Traceback" not in e for e in errors), errors
@@ -152,6 +154,7 @@ def test_incremental_runs_equal_a_rebuild(tmp_path, before, after):
 
 @settings(suppress_health_check=HEALTH, max_examples=examples(10))
 @given(tree=yamlgen.file_tree())
+@example(tree=[("link", b"x.md", b"sibling")])  # found by Hypothesis: a link to a control file wins its article
 @pytest.mark.timeout(300)
 def test_any_file_tree_is_listed_and_never_hangs(tmp_path, tree):
     site = _fresh(tmp_path, "site")
