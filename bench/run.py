@@ -167,7 +167,7 @@ def bench_incremental(workdir: Path, size: int, profile: str, repeats: int, work
             "unchanged_ratio": s / c, "changed_ratio": ch / c}
 
 
-def _timed(cmd: list[str], env: dict) -> float:
+def timed(cmd: list[str], env: dict) -> float:
     t = time.perf_counter()
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
@@ -211,7 +211,7 @@ def bench_defaults(workdir: Path, size: int, profile: str, repeats: int) -> dict
                     ("flow", flow, [newsetl_cmd, "run", str(src), "--warehouse", str(out / "flow"), "-q"],
                      {**base, "PREFECT_API_URL": api})):
                 shutil.rmtree(out / name, ignore_errors=True)
-                times.append(_timed(cmd, env))
+                times.append(timed(cmd, env))
             print(f"  {size:,} records, run {r + 1}/{repeats}: pipeline.run {lib[-1]:.2f} s, newsetl run "
                   f"{cli[-1]:.2f} s, newsetl run on a Prefect server {flow[-1]:.2f} s", flush=True)
     finally:

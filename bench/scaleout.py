@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from run import corpus, machine  # noqa: E402  (bench/run.py)
+from run import corpus, machine, timed  # noqa: E402  (bench/run.py)
 
 from tests.helpers.servers import DaskCluster, PrefectServer, S3Server, upload_folder  # noqa: E402
 
@@ -49,14 +49,6 @@ t = [m[0] for m in marks]  # plan done, parse done, published
 print(json.dumps({"parse_s": t[1] - t[0], "build_s": t[2] - t[1], "files": r.run["files_parsed"],
                   "rows": sum(v for k, v in r.counts.items() if k != "runs")}))
 """
-
-
-def timed(args: list[str], env: dict) -> float:
-    t = time.perf_counter()
-    r = subprocess.run(args, capture_output=True, text=True, env=env)
-    if r.returncode != 0:
-        raise SystemExit(f"benchmark run failed: {' '.join(args)}\n{r.stderr[-3000:]}")
-    return time.perf_counter() - t
 
 
 def side_by_side(configs: dict[str, tuple[list[str], dict]], work: Path, repeats: int) -> dict[str, list[float]]:
