@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
+import subprocess
+import sys
 import threading
 
 import pyarrow.parquet as pq
@@ -180,6 +182,34 @@ def test_workers_start_from_a_forkserver_while_another_thread_runs():
     finally:
         stop.set()
         t.join()
+
+
+EARLY_WORKERS = """
+import json, os
+from newsetl import runners
+runners.fork_early(2)
+import prefect  # what the flow path imports after forking: its workers must not carry it
+loc = runners.Local(2)
+loc.start()
+pids = sorted(set(loc._pool.submit(os.getpid).result() for _ in range(8)))
+parents = [int(open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]) for p in pids]
+carried = loc._pool.submit(eval, "'prefect' in __import__('sys').modules").result()
+loc.close()
+runners.fork_early(2)
+runners.Local(2).close()  # an early pool that no run took is freed by close
+print(json.dumps({"me": os.getpid(), "parents": parents, "carried": carried, "left": runners._early is not None}))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or sys.version_info >= (3, 12),
+                    reason="workers are forked only on Linux before Python 3.12 (runners._start_method)")
+def test_workers_forked_early_are_the_runs_workers_and_carry_no_prefect():
+    out = subprocess.run([sys.executable, "-c", EARLY_WORKERS], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    got = json.loads(out.stdout)
+    # forked by this process itself (not a forkserver), before Prefect was imported
+    assert got["parents"] and set(got["parents"]) == {got["me"]}, got
+    assert got["carried"] is False and got["left"] is False, got
 
 
 @pytest.mark.parametrize("method", ["fork", "forkserver"])

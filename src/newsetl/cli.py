@@ -193,6 +193,10 @@ def _run_flow(a, progress) -> dict:
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if a.quiet else "INFO")
     # on the console: one line per phase, and a full disk or a locked warehouse without a traceback
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
+    if not a.dask:
+        from .runners import fork_early
+
+        fork_early()  # while Prefect is imported, and before its threads start (runners.fork_early)
     from . import flows
     from .remote import open_warehouse
     from .store import write_failure

@@ -7,7 +7,9 @@ runs. The parse tasks run in threads of the flow's process and hand their
 batch to a pool of parse processes (runners.Local): YAML parsing is CPU-bound
 Python, so threads alone would share one core, and processes started by
 Prefect's own ProcessPoolTaskRunner would each import Prefect first (seconds
-each) where ours fork from a server that imported only the parser. Plan, build
+each) where ours are forked by `newsetl run` before it imports Prefect
+(runners.fork_early), or else come from a forkserver that imported only the
+parser. Plan, build
 and publish run in the flow's own process, the one holding the warehouse lock,
 so a worker that outlived a killed flow can never publish. Tasks are thin
 wrappers: the logic runs, and is tested, without Prefect.

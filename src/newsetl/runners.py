@@ -63,6 +63,35 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
 
 
+# workers forked by fork_early(), for the next Local.start of the same size
+_early: tuple[int, ProcessPoolExecutor] | None = None
+
+
+def fork_early(workers: int | None = None) -> None:
+    """Start this machine's parse workers now, for the next `Local` of this size to take.
+
+    For the flow path (`newsetl run` on a Prefect server): called before Prefect is
+    imported, while this process has one thread, the workers are forked at once,
+    carrying only the parser, never Prefect; started later, among Prefect's
+    threads, they would come from the forkserver, which first imports newsetl.parse
+    (about a second, waited for by the flow). Unused workers cost nothing but a
+    little memory, and go at exit like any pool's."""
+    global _early
+    n = workers or os.cpu_count() or 1
+    if n > 1 and _early is None:
+        pool = _pool(n)
+        pool.submit(os.getpid)  # the pool starts its processes at its first task
+        _early = (n, pool)
+
+
+def _take_early(workers: int) -> ProcessPoolExecutor | None:
+    global _early
+    if _early is None or _early[0] != workers:
+        return None
+    pool, _early = _early[1], None
+    return pool
+
+
 class Runner:
     """Maps `parse_batch` over batch specs; `map` yields each (spec, result) as it
     completes. `start` may warm up workers while the run lists its files; `close`
@@ -97,7 +126,7 @@ class Local(Runner):
         """Start the workers now (a first run has every file to parse): with a
         forkserver they spend half a second importing while the run lists files."""
         if self.workers > 1 and self._pool is None:
-            self._pool = _pool(self.workers)
+            self._pool = _take_early(self.workers) or _pool(self.workers)
             self._pool.submit(os.getpid)
 
     def wants_pool(self, specs: list[BatchSpec]) -> bool:
@@ -110,7 +139,7 @@ class Local(Runner):
             yield from super().map(specs)
             return
         if self._pool is None:
-            self._pool = _pool(min(self.workers, len(specs)))
+            self._pool = _take_early(self.workers) or _pool(min(self.workers, len(specs)))
         futures = {self._pool.submit(parse_batch, s): s for s in specs}
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
@@ -123,6 +152,8 @@ class Local(Runner):
         return self._pool.submit(parse_batch, spec).result()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-            self._pool = None
+        # and workers forked early for a run that did not need them: not kept through the build
+        for pool in (self._pool, _take_early(self.workers)):
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        self._pool = None

@@ -19,9 +19,10 @@ Why this way:
 - /proc/PID/environ is the environment a process was exec'd with. The
   exec'd descendants (the server, spawned workers, the tracker, a forkserver
   and what it forks) show the token. Children forked without exec show the
-  run's own initial environment, which lacks it: those are the in-process
-  path's parse workers, which die by their own PR_SET_PDEATHSIG
-  (`pipeline._worker_init`).
+  run's own initial environment, which lacks it: those are the parse
+  workers forked by the run (in-process, or before Prefect is imported on
+  the flow path), which die by their own PR_SET_PDEATHSIG
+  (`runners._worker_init`).
 - A fresh interpreter rather than a fork of the run: a forked copy keeps
   the pages the run later writes, 25-40 MB; this one needs about 10 MB, and
   it inherits no thread, lock or file of the run.
