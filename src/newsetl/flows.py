@@ -9,8 +9,7 @@ Python, so threads alone would share one core, and processes started by
 Prefect's own ProcessPoolTaskRunner would each import Prefect first (seconds
 each) where ours are forked by `newsetl run` before it imports Prefect
 (runners.fork_early), or else come from a forkserver that imported only the
-parser. The flow has twice as many threads as parse processes, so a batch
-waits in the pool's queue while a task run starts or ends. Plan, build
+parser. Plan, build
 and publish run in the flow's own process, the one holding the warehouse lock,
 so a worker that outlived a killed flow can never publish. Tasks are thin
 wrappers: the logic runs, and is tested, without Prefect.
@@ -142,7 +141,7 @@ def parse_runner(dask_address: str | None, inputs, warehouse) -> PrefectRunner:
     return PrefectRunner(found.workers, found.task_runner())
 
 
-@flow(name="news-etl", task_runner=ThreadPoolTaskRunner(max_workers=2 * (os.cpu_count() or 1)),
+@flow(name="news-etl", task_runner=ThreadPoolTaskRunner(max_workers=os.cpu_count()),
       description="Front-matter records -> Parquet tables -> DuckDB catalog")
 def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = LOCK_TIMEOUT,
              reports_dir: str | None = None, as_of: dt.datetime | None = None,
