@@ -130,7 +130,7 @@ def test_a_worker_that_keeps_failing_fails_the_run_and_publishes_nothing(cluster
     req = urllib.request.Request(f"{prefect_api.env['PREFECT_API_URL']}/task_runs/filter", data=body, method="POST",
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
-        runs = [t for t in json.load(resp) if t["name"].startswith("parse-batch-") and t["state_type"] == "FAILED"
+        runs = [t for t in json.load(resp) if t["name"].startswith("parse-batches-") and t["state_type"] == "FAILED"
                 and dt.datetime.fromisoformat(t["created"]) >= since]
     assert runs and all(t["run_count"] == 3 for t in runs)
 

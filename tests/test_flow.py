@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import newsetl
 
@@ -60,3 +63,47 @@ def test_flow_runs_incrementally(harness, tmp_path, corpus):
     assert (second["run"]["files_unchanged"], second["run"]["files_parsed"]) == (1, 0)
     con = newsetl.connect(wh)
     assert con.sql("SELECT image_count, related_count FROM articles").fetchall() == [(1, 3)]
+
+
+def test_flow_hands_runs_of_batches_to_its_task_runs(harness, tmp_path, monkeypatch):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from newsetl import demo, flows, pipeline
+
+    from .helpers.tables import assert_same_tables
+
+    site = tmp_path / "site"
+    demo.generate(site, records=300, seed=12, malformed=True)
+    pipeline.run([site], tmp_path / "in-process", workers=1)
+    monkeypatch.setattr(flows, "TASK_RUNS_PER_WORKER", 1)  # as a run with many batches would
+    wh = tmp_path / "flow"
+    out = flows.news_etl(inputs=[str(site)], warehouse=str(wh))
+    assert_same_tables(tmp_path / "in-process", wh)
+
+    async def task_runs():
+        async with get_client() as client:
+            return await client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[out["run"]["flow_run_id"]])))
+
+    ranges = []  # each task run's batches, from its name: RUN-00003 or RUN-00000..00002
+    for t in asyncio.run(task_runs()):
+        assert t.name.startswith("parse-batches-"), t.name
+        first, _, last = t.name.rsplit("-", 1)[1].partition("..")
+        ranges.append((int(first), int(last or first)))
+    ranges.sort()
+    # consecutive runs of batches, every batch once, as many task runs as parse processes
+    assert ranges[0][0] == 0 and all(b[0] == a[1] + 1 for a, b in zip(ranges, ranges[1:])), ranges
+    batches, workers = ranges[-1][1] + 1, os.cpu_count() or 1
+    assert batches > workers and len(ranges) == workers, ranges
+
+
+@given(st.integers(0, 300), st.integers(-2, 40))
+def test_runs_of_batches_tile_the_batches_evenly(batches, n):
+    from newsetl.flows import _groups
+
+    specs = list(range(batches))  # _groups only cuts the list
+    groups = _groups(specs, n)
+    assert [s for g in groups for s in g] == specs
+    assert len(groups) == (min(max(n, 1), batches))
+    assert all(groups) and (not groups or max(map(len, groups)) - min(map(len, groups)) <= 1)

@@ -224,3 +224,34 @@ def test_worker_processes_give_the_in_process_tables(method, tmp_path, monkeypat
     r = pipeline.run([site], tmp_path / "two", workers=2, batch_files=20)
     assert r.run["files_parsed"] == r.run["files_seen"] > 120
     assert_same_tables(tmp_path / "one", tmp_path / "two")
+
+
+def test_batches_handed_over_together_all_end_before_a_failure_is_raised(tmp_path):
+    """The flow's task hands a run of batches to the pool (runners.Local.parse) and is retried
+    whole when one fails: none of them may still be writing its staging files by then."""
+    from newsetl.parse import parse_batch
+    from newsetl.plan import BatchSpec
+    from newsetl.sources import discover
+
+    site = tmp_path / "site"
+    demo.generate(site, records=400, seed=3, profile="bench", malformed=False)
+    files = [(f, None) for f in discover([site])]
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    (staging / "b0").write_text("in the way")  # the first batch cannot make its folder
+    runs = [files[:1]] + [files[1 + i::4] for i in range(4)]
+    specs = [BatchSpec(f"b{i}", "r", str(staging), run) for i, run in enumerate(runs)]
+    parse_batch(BatchSpec("ref", "r", str(tmp_path / "ref"), runs[1]))
+    written = sorted(p.name for p in (tmp_path / "ref" / "ref").iterdir())
+
+    local = runners.Local(2)
+    local.start()
+    try:
+        with pytest.raises(OSError):
+            local.parse(specs)
+        for i in range(1, 5):  # at the moment it raised, every other batch had written all of its tables
+            assert sorted(p.name for p in (staging / f"b{i}").iterdir()) == written, i
+            for name in written:
+                pq.read_table(staging / f"b{i}" / name)
+    finally:
+        local.close()

@@ -90,7 +90,7 @@ def test_with_prefect_a_temporary_server_runs_it_without_noise(site, tmp_path):
     (flow_run,) = flow_run_ids(tmp_path / "wh")
     assert flow_run and re.fullmatch(r"[0-9a-f-]{36}", flow_run)
     assert "telemetry" not in p.stderr.lower()
-    assert "Finished in state" not in p.stderr and "parse-batch" not in p.stderr  # no line per batch
+    assert "Finished in state" not in p.stderr and "parse-batches" not in p.stderr  # no line per task run
     phases = [line for line in p.stderr.splitlines() if "files seen" in line or "parsed " in line
               or "published snapshot" in line]
     assert len(phases) == 3, p.stderr

@@ -1,7 +1,7 @@
 """The parse stage on a Dask cluster, through Prefect's own task runner (prefect-dask).
 
 `--dask ADDRESS` (or the `dask_address` parameter of the news-etl flow) maps
-the parse-batch tasks on `prefect_dask.DaskTaskRunner` connected to a running
+the parse-batches tasks on `prefect_dask.DaskTaskRunner` connected to a running
 scheduler; `--dask local:N` starts a `LocalCluster` of N worker processes for
 trying it out. Before anything runs, `check` makes sure that a scheduler
 answers within seconds, that it has workers, and that the workers can see

@@ -2,17 +2,17 @@
 
 Each flow calls the one composition of its work (`pipeline.run`, and
 `bundle.export_all`) and passes the way its pieces are mapped: the parse
-batches as `parse-batch` task runs, the report files as `export-report` task
-runs. The parse tasks run in threads of the flow's process and hand their
-batch to a pool of parse processes (runners.Local): YAML parsing is CPU-bound
-Python, so threads alone would share one core, and processes started by
-Prefect's own ProcessPoolTaskRunner would each import Prefect first (seconds
-each) where ours are forked by `newsetl run` before it imports Prefect
-(runners.fork_early), or else come from a forkserver that imported only the
-parser. Plan, build
-and publish run in the flow's own process, the one holding the warehouse lock,
-so a worker that outlived a killed flow can never publish. Tasks are thin
-wrappers: the logic runs, and is tested, without Prefect.
+batches as `parse-batches` task runs, the report files as `export-report` task
+runs. On this machine the parse tasks run in threads of the flow's process and
+hand their batches to a pool of parse processes (runners.Local): YAML parsing
+is CPU-bound Python, so threads alone would share one core, and processes
+started by Prefect's own ProcessPoolTaskRunner would each import Prefect first
+(seconds each), where ours are forked by `newsetl run` before it imports
+Prefect (runners.fork_early), or else come from a forkserver that imported
+only the parser. Plan, build and publish run in the flow's own process, the
+one holding the warehouse lock, so a worker that outlived a killed flow can
+never publish. Tasks are thin wrappers: the logic runs, and is tested,
+without Prefect.
 
 The deployment entry points are `flows/etl.py` and `flows/reports.py` at the
 top of the repository (prefect.yaml); they import these.
@@ -64,16 +64,43 @@ _progress = None
 
 
 # transient I/O errors (an NFS hiccup, a file locked by an editor) are retried
-@task(name="parse-batch", retries=2, retry_delay_seconds=[1, 10], retry_jitter_factor=0.5,
-      retry_condition_fn=_transient, task_run_name="parse-batch-{spec.batch_id}", **_TASK)
-def parse_batch_task(spec: BatchSpec) -> BatchResult:
-    # in a thread of the flow's process: to its parse processes; where there are none, here
-    return _local.parse(spec) if _local is not None else parse_batch(spec)
+@task(name="parse-batches", retries=2, retry_delay_seconds=[1, 10], retry_jitter_factor=0.5,
+      retry_condition_fn=_transient, task_run_name="parse-batches-{name}", **_TASK)
+def parse_batches_task(name: str, specs: list[BatchSpec]) -> list[BatchResult]:
+    # in a thread of the flow's process: to its parse processes; where there are none (on a
+    # Dask worker), here
+    return _local.parse(specs) if _local is not None else [parse_batch(s) for s in specs]
+
+
+# At most this many parse task runs per parse process, each a run of consecutive batches:
+# a task run costs a Prefect server about 65 ms of CPU (3 events, measured), and one per
+# batch made the flow's cost grow with the records (bench/README.md). Batches stay small
+# (plan.BATCH_BYTES: memory), and a small run keeps one task run per batch.
+TASK_RUNS_PER_WORKER = 8
+
+
+def _groups(specs: list[BatchSpec], n: int) -> list[list[BatchSpec]]:
+    """`specs` cut into at most `n` runs of consecutive batches, of sizes differing by one at most."""
+    n = min(max(n, 1), len(specs))
+    if not n:
+        return []
+    size, extra = divmod(len(specs), n)
+    out, start = [], 0
+    for i in range(n):
+        end = start + size + (i < extra)
+        out.append(specs[start:end])
+        start = end
+    return out
+
+
+def _group_name(group: list[BatchSpec]) -> str:
+    first, last = group[0].batch_id, group[-1].batch_id
+    return first if len(group) == 1 else f"{first}..{last.rsplit('-', 1)[1]}"
 
 
 class PrefectRunner(Runner):
     """Maps the parse task over the batches: on the flow's task runner, whose threads hand
-    each batch to this machine's pool of parse processes (runners.Local); or on
+    runs of consecutive batches to this machine's pool of parse processes (runners.Local); or on
     `task_runner` (a prefect_dask.DaskTaskRunner: the parse on a Dask cluster), which it
     starts for the parse and stops in `close`, before the build (a local:N cluster's
     processes go with it)."""
@@ -95,18 +122,22 @@ class PrefectRunner(Runner):
             if not self._started:
                 self.task_runner.__enter__()
                 self._started = True
-            # not quoted: a quote does not survive the trip to a Dask worker (the task gets a tuple)
-            futures = self.task_runner.map(parse_batch_task, {"spec": specs})
+            # one batch a task: the cluster's scheduler balances them over its workers; not
+            # quoted: a quote does not survive the trip to a Dask worker (the task gets a tuple)
+            groups = [[s] for s in specs]
+            futures = self.task_runner.map(parse_batches_task, {"name": [_group_name(g) for g in groups],
+                                                                  "specs": groups})
         else:
             if self._local.wants_pool(specs):
                 self._local.start()
             _local = self._local
+            groups = _groups(specs, TASK_RUNS_PER_WORKER * self.workers)
             # quoted: Prefect would otherwise walk every file of every spec looking for futures
-            futures = parse_batch_task.map([quote(s) for s in specs])
+            futures = parse_batches_task.map([_group_name(g) for g in groups], [quote(g) for g in groups])
         self._futures = futures
-        spec_of = {f.task_run_id: s for f, s in zip(futures, specs)}
+        group_of = {f.task_run_id: g for f, g in zip(futures, groups)}
         for fut in as_completed(futures):
-            yield spec_of[fut.task_run_id], fut.result()
+            yield from zip(group_of[fut.task_run_id], fut.result())
 
     def close(self) -> None:
         global _local

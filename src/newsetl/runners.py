@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 import threading
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed, wait
 
 from .parse import BatchResult, parse_batch
 from .plan import BatchSpec
@@ -144,12 +144,17 @@ class Local(Runner):
         for fut in as_completed(futures):
             yield futures[fut], fut.result()
 
-    def parse(self, spec: BatchSpec) -> BatchResult:
-        """One batch, in a worker process if the pool runs, else here (for a caller that
-        maps the batches itself, in threads: the Prefect flow's tasks)."""
+    def parse(self, specs: list[BatchSpec]) -> list[BatchResult]:
+        """These batches, all queued at once in the worker processes if the pool runs, else
+        here one after the other (for a caller that maps the batches itself, in threads: the
+        Prefect flow's tasks)."""
         if self._pool is None:
-            return parse_batch(spec)
-        return self._pool.submit(parse_batch, spec).result()
+            return [parse_batch(s) for s in specs]
+        futures = [self._pool.submit(parse_batch, s) for s in specs]
+        # all of them, even after one failed: a retry parses them again, and must not find one
+        # still writing its staging files
+        wait(futures)
+        return [f.result() for f in futures]
 
     def close(self) -> None:
         # and workers forked early for a run that did not need them: not kept through the build
