@@ -114,25 +114,22 @@ def test_with_a_configured_api_the_run_shows_on_that_server(site, tmp_path, pref
     assert p.returncode == 0 and flow_run_ids(tmp_path / "wh")[-1] is None
 
 
-def test_a_profile_with_an_api_counts_as_configured(tmp_path):
+def test_a_profile_with_an_api_counts_as_configured(tmp_path, monkeypatch):
     from newsetl.cli import prefect_api
 
     home = tmp_path / "home"
     home.mkdir()
     (home / "profiles.toml").write_text('active = "work"\n[profiles.work]\nPREFECT_API_URL = "http://h:4200/api"\n'
                                         '[profiles.ephemeral]\n')
-    old = {k: os.environ.pop(k) for k in ("PREFECT_API_URL", "PREFECT_PROFILE") if k in os.environ}
-    try:
-        os.environ["PREFECT_HOME"] = str(home)
-        assert prefect_api() == "http://h:4200/api"
-        os.environ["PREFECT_PROFILE"] = "ephemeral"
-        assert prefect_api() is None
-        os.environ["PREFECT_API_URL"] = "http://other/api"
-        assert prefect_api() == "http://other/api"
-    finally:
-        for k in ("PREFECT_API_URL", "PREFECT_PROFILE"):
-            os.environ.pop(k, None)
-        os.environ.update(old)
+    # monkeypatch: every later test in this process must see the environment it had
+    for k in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    assert prefect_api() == "http://h:4200/api"
+    monkeypatch.setenv("PREFECT_PROFILE", "ephemeral")
+    assert prefect_api() is None
+    monkeypatch.setenv("PREFECT_API_URL", "http://other/api")
+    assert prefect_api() == "http://other/api"
 
 
 # -- input folders that share a name -----------------------------------------------------------
