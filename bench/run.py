@@ -243,15 +243,16 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
     ap.add_argument("--workdir", type=Path, default=HERE / "out", help="where corpora and warehouses go")
     ap.add_argument("--no-incremental", action="store_true", help="skip the incremental runs")
-    ap.add_argument("--defaults-size", type=int, default=5000,
-                    help="records for the comparison of newsetl run with pipeline.run (0: skip it)")
+    ap.add_argument("--defaults-sizes", default="5000,20000",
+                    help="records for the comparison of newsetl run with pipeline.run, comma-separated "
+                         "(two sizes: does the flow's cost grow with the records?); 0: skip it")
     a = ap.parse_args()
     sizes = [int(s) for s in a.sizes.split(",")]
     a.workdir.mkdir(parents=True, exist_ok=True)
     print(f"machine: {machine()}\n", flush=True)
     rows = [bench_size(a.workdir, n, a.profile, a.repeats, a.workers) for n in sizes]
     inc = None if a.no_incremental else bench_incremental(a.workdir, min(sizes), a.profile, a.repeats, a.workers)
-    dflt = bench_defaults(a.workdir, a.defaults_size, a.profile, a.repeats) if a.defaults_size else None
+    dflt = [bench_defaults(a.workdir, int(n), a.profile, a.repeats) for n in a.defaults_sizes.split(",") if int(n)]
 
     lines = [
         f"machine: {machine()}",
@@ -272,13 +273,13 @@ def main() -> None:
             f"nothing changed {inc['unchanged_s']:.2f} s (**{inc['unchanged_ratio']:.3f}** of cold); "
             f"1% of files changed {inc['changed_1pct_s']:.2f} s (**{inc['changed_ratio']:.3f}** of cold)",
         ]
-    if dflt:
+    for d in dflt:
         lines += [
             "",
-            f"newsetl run, {dflt['records']:,} records (medians): pipeline.run {dflt['lib_s']:.2f} s; "
-            f"`newsetl run` with no Prefect API {dflt['cli_s']:.2f} s (**{dflt['cli_ratio']:.2f}x** pipeline.run); "
-            f"as a flow run on a running local Prefect server {dflt['flow_s']:.2f} s "
-            f"(**{dflt['flow_extra_s']:+.1f} s** over the in-process run)",
+            f"newsetl run, {d['records']:,} records (medians): pipeline.run {d['lib_s']:.2f} s; "
+            f"`newsetl run` with no Prefect API {d['cli_s']:.2f} s (**{d['cli_ratio']:.2f}x** pipeline.run); "
+            f"as a flow run on a running local Prefect server {d['flow_s']:.2f} s "
+            f"(**{d['flow_extra_s']:+.1f} s** over the in-process run)",
         ]
     text = "\n".join(lines)
     print("\n" + text)
