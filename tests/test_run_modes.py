@@ -14,7 +14,7 @@ import yaml
 import newsetl
 from newsetl.demo import generate
 
-from .helpers.cli import newsetl_cli
+from .helpers.cli import NEWSETL, newsetl_cli
 from .helpers.servers import prefect_env
 from .helpers.records import GOOD, record
 
@@ -195,3 +195,42 @@ def test_a_temporary_server_that_does_not_start_is_one_line(tmp_path, monkeypatc
     assert code == 1 and len(err) == 1, err
     assert "Prefect's temporary server did not start" in err[0]
     assert "newsetl-temporary-server.log" in err[0] and not (tmp_path / "wh" / "current").exists()
+
+
+def _on_a_terminal(cmd: list[str], env: dict, timeout: float = 600) -> tuple[int, str]:
+    """Run `cmd` with its stdout and stderr on a pseudo-terminal, as a user at a shell has them."""
+    import pty
+    import subprocess
+    import time
+
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every writer has closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return proc.wait(timeout=60), out.decode(errors="replace")
+
+
+@pytest.mark.integration
+def test_a_flow_run_on_a_terminal_prints_no_telemetry_notice(site, tmp_path, prefect_server):
+    """Prefect shows its usage-data notice on a terminal, once per PREFECT_HOME, unless its
+    client telemetry is off: a fresh home, and none of the variables by which Prefect
+    recognises a CI machine (where it keeps quiet anyway)."""
+    from prefect._internal.analytics.ci_detection import CI_ENV_VARS
+
+    url, _home = prefect_server
+    env = {k: v for k, v in no_prefect_env(tmp_path).items() if k not in CI_ENV_VARS and k != "DO_NOT_TRACK"}
+    env["PREFECT_API_URL"] = url
+    code, out = _on_a_terminal([str(NEWSETL), "run", str(site), "--warehouse", str(tmp_path / "wh")], env)
+    assert code == 0, out
+    assert "published snapshot" in out and "anonymous usage" not in out and "telemetry" not in out.lower(), out

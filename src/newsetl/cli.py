@@ -192,10 +192,19 @@ def cmd_run(a) -> int:
     return 0
 
 
+def _no_prefect_telemetry() -> None:
+    """Prefect's usage statistics off unless the user said otherwise: a temporary server's
+    (PREFECT_SERVER_ANALYTICS_ENABLED; sending them failed with an error line) and this
+    process's (DO_NOT_TRACK; on a terminal, the first flow run printed Prefect's notice
+    about them among the run's lines)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
 def _run_flow(a, progress) -> dict:
     """The run as a flow run of news-etl, on the configured Prefect API or a temporary server."""
     # Prefect's settings are read when it is imported: set them first
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no telemetry (and no error sending it)
+    _no_prefect_telemetry()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if a.quiet else "INFO")
     # on the console: one line per phase, and a full disk or a locked warehouse without a traceback
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
@@ -417,6 +426,7 @@ def cmd_report(a) -> int:
 def cmd_serve(a) -> int:
     from .serve import serve
 
+    _no_prefect_telemetry()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
     serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
           lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None)
