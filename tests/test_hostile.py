@@ -169,6 +169,19 @@ def test_keys_that_used_to_collide_are_all_kept(tmp_path):
     assert issues(wh) == []
 
 
+def test_keys_that_are_not_strings_in_related_items_load(tmp_path):
+    """Found by Hypothesis (test_incremental_runs_equal_a_rebuild): a related item with a key YAML
+    reads as a bool was rejected with "could not flatten this file" (its list's digest)."""
+    bad = record("bad", "related:\n  - webUrl: https://r.example/0\n    true: []\n    1: x\n    null: y\n"
+                        "    images: [{url: https://r/i, 2021-01-01: z}]")
+    _, wh = run_site(tmp_path, {"bad.md": bad})
+    assert rows(wh, "SELECT status, error FROM source_files WHERE source_path = 'site/bad.md'") == [("loaded", None)]
+    assert rows(wh, "SELECT url FROM related_links") == [("https://r.example/0",)]
+    extra = json.loads(rows(wh, "SELECT extra FROM articles WHERE source_path = 'site/bad.md'")[0][0])
+    assert extra == {"related": [{"!!bool true": [], "!!int 1": "x", "!!null": "y",
+                                  "images": [{"!!timestamp 2021-01-01": "z"}]}]}
+
+
 def test_unknown_keys_nest_as_in_the_record(tmp_path):
     bad = record("bad", "provider:\n  name: P\n  domain: p.example\n  images:\n    - url: https://l/1\n      alt: logo\n"
                         "images:\n  - url: https://i/1\n  - url: https://i/2\n    focus: top\n"

@@ -326,7 +326,13 @@ def _json_ready(value):
     return value
 
 
-def to_json(value) -> str:
-    """JSON text of a value of a record (dates as ISO 8601, keys as `json_key` writes them)."""
+def json_bytes(value) -> bytes:
+    """JSON of a value of a record (dates as ISO 8601, keys as `json_key` writes them: a key
+    YAML read as a bool, a number or a date has no JSON form of its own)."""
     # copying a record's mappings to rewrite keys costs memory: only when a key needs it
-    return orjson.dumps(value if _plain_keys(value) else _json_ready(value), default=str).decode()
+    return orjson.dumps(value if _plain_keys(value) else _json_ready(value), default=str)
+
+
+def to_json(value) -> str:
+    """`json_bytes` as text."""
+    return json_bytes(value).decode()

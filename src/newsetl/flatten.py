@@ -23,12 +23,11 @@ from __future__ import annotations
 import hashlib
 from typing import NamedTuple
 
-import orjson
 import pyarrow as pa
 
 from . import fastyaml, related_json, safeyaml
 from . import schema as S
-from .clean import as_list, as_mapping, as_str, as_text, to_json
+from .clean import as_list, as_mapping, as_str, as_text, json_bytes, to_json
 from .columns import (ARTICLE_RAW, IMAGE_RAW, KNOWN, KNOWN_IMAGE, KNOWN_LINK_PROVIDER, KNOWN_PROVIDER, KNOWN_RELATED,
                       LINK_RAW, Columns)
 from .frontmatter import Extracted
@@ -46,8 +45,7 @@ def _digest(value) -> str | None:
     is the faster of the two here, and this runs on 20 KB per record."""
     if value is None:
         return None
-    data = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS, default=str)
-    return hashlib.sha256(data).hexdigest()[:24]
+    return hashlib.sha256(json_bytes(value)).hexdigest()[:24]
 
 
 def _json_digest(part: bytes) -> str:
