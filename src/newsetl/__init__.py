@@ -15,14 +15,30 @@ The warehouse is `warehouse=`, else $NEWSETL_WAREHOUSE, else ./warehouse.
 from __future__ import annotations
 
 import os
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("newsetl")
-except PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0"
 
 WAREHOUSE_ENV = "NEWSETL_WAREHOUSE"
+
+
+def _package_version() -> str:
+    """newsetl's version, read from the installed metadata on first use: importlib.metadata
+    costs every command 60 ms at start, and most never show the version."""
+    global __version__
+    try:
+        return __version__
+    except NameError:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            __version__ = version("newsetl")
+        except PackageNotFoundError:  # running from a source tree without install
+            __version__ = "0.0.0"
+        return __version__
+
+
+def __getattr__(name: str):
+    if name == "__version__":
+        return _package_version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _warehouse(warehouse):

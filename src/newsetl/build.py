@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from . import __version__
+from . import _package_version
 from . import schema as S
 from .duck import parquet_files, read_list, sql_literal
 from .parse import BatchResult
@@ -114,7 +114,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "fast_parsed": sum(r.fast for r in results),
         **{f"{name}_rows": n for name, n in counts.items()},
         "duration_s": (finished - p.started_at).total_seconds(),
-        "newsetl_version": __version__,
+        "newsetl_version": _package_version(),
     }
     previous_runs = _previous_runs(p)
     # every run that died since the last one completed (several, after a full disk), once:

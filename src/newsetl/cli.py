@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import WAREHOUSE_ENV, __version__, _warehouse
+from . import WAREHOUSE_ENV, _warehouse
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -58,6 +58,15 @@ def _output_options(p, format_default: str = "") -> None:
                         "are named below it")
 
 
+class _Version(argparse.Action):
+    """--version, read only when asked (importlib.metadata is 60 ms of every start)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import _package_version
+
+        parser.exit(0, f"newsetl {_package_version()}\n")
+
+
 def _quiet_option(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="errors only: no progress, no summary")
 
@@ -76,9 +85,9 @@ def _write(table, a) -> None:
 class Progress:
     """A one-line progress bar on a terminal; a line every 10% otherwise."""
 
-    def __init__(self, label: str, stream=sys.stderr):
-        self.label, self.stream = label, stream
-        self.tty = stream.isatty()
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, stream or sys.stderr  # the one in place now, not at import
+        self.tty = self.stream.isatty()
         self.t0 = time.monotonic()
         self.last_decile = -1
 
@@ -477,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl COMMAND --help                        # details and examples per command\n"
         ),
     )
-    p.add_argument("--version", action="version", version=f"newsetl {__version__}")
+    p.add_argument("--version", action=_Version, nargs=0, help="show newsetl's version and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     r = sub.add_parser(

@@ -54,6 +54,7 @@ there, which that reader must check (see flatten).
 from __future__ import annotations
 
 import datetime
+import functools
 import os
 import re
 import threading
@@ -184,7 +185,21 @@ _LINE = (
     f"|#{_PRINT}*+)"
     f"|(?P<i> {{0,64}}+)(?:{_KEY}:{_EMPTY}(?!{_NEXT}- )|- {_KEY}:{_EMPTY}(?!{_NEXT}  - ))"
 )
-_DOC = re.compile(f"(?:(?>(?:{_LINE})?+ *+)(?:\\n|\\Z))*+")  # used with fullmatch
+_DOC_PATTERN = f"(?:(?>(?:{_LINE})?+ *+)(?:\\n|\\Z))*+"  # used with fullmatch
+
+
+@functools.cache
+def _doc() -> re.Pattern:
+    # compiled on first use: it takes 0.15 s, which every command that imports the parser but
+    # parses nothing (a run with nothing changed, `newsetl status`) would pay
+    return re.compile(_DOC_PATTERN)
+
+
+def __getattr__(name: str):
+    if name == "_DOC":  # the compiled regex, as `fastyaml._DOC`
+        return _doc()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # --- the same test, a batch at a time -------------------------------------------
 #
@@ -602,7 +617,7 @@ def _load_fast(text: str, utf8: bytes | None, split: bytes | None, checked: bool
         # for PyYAML only) stays and fails the regex below.
         text = text.replace("\r\n", "\n")
         utf8 = None
-    if not (checked and utf8 is not None) and _DOC.fullmatch(text) is None:
+    if not (checked and utf8 is not None) and _doc().fullmatch(text) is None:
         raise NeedsFallback("outside the fast subset")
     try:
         value, candidates, part, nodes = _ryml_to_python(text.encode("utf-8") if utf8 is None else utf8, split)

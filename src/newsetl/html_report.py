@@ -25,7 +25,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from . import __version__, export, reports
+from . import _package_version, export, reports
 
 _open = reports.open_connection
 _write_atomically = export.write_atomically
@@ -1178,10 +1178,10 @@ def _render(f: Facts, title: str, generated_at: dt.datetime) -> str:
         "“not rated” and is left out of every heat figure; averages and percentiles ignore articles without a "
         "score; months and dates are UTC. The figures are the warehouse's analytics views "
         "(<code>newsetl sql</code>, see the data dictionary).</p>"
-        f"<p>Made by newsetl {_e(__version__)} with <code>{_e(cmd)}</code>. This page is self-contained: "
+        f"<p>Made by newsetl {_e(_package_version())} with <code>{_e(cmd)}</code>. This page is self-contained: "
         "nothing is fetched and no script runs.</p></footer>")
     template = Template((resources.files("newsetl") / "templates" / "report.html").read_text(encoding="utf-8"))
-    return template.substitute(title=_e(title), version=_e(__version__), body="\n".join(body))
+    return template.substitute(title=_e(title), version=_e(_package_version()), body="\n".join(body))
 
 
 def _split(filters: dict) -> tuple[dict, dict]:
