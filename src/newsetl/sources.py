@@ -384,7 +384,7 @@ def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) 
     Anything else (no credentials on this worker, the bucket gone, the store unreachable,
     access denied) raises: the batch fails and is retried, and the run publishes nothing,
     rather than every file of the batch turning `rejected` and its articles vanishing."""
-    from .objectstore import describe, filesystem, fs_path
+    from .objectstore import describe, filesystem, fs_path, is_s3
 
     out: dict[str, bytes | Exception] = {}
     todo = []
@@ -399,7 +399,10 @@ def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) 
         return out
     fs = filesystem(todo[0])
     keys = {fs_path(fs, p): p for p in todo}
-    got = fs.cat(list(keys), on_error="return")
+    # one GET each: records are small, and s3fs would first ask each object's size (a HEAD)
+    # to split a large one into ranges
+    kw = {"max_concurrency": 1} if is_s3(fs) else {}
+    got = fs.cat(list(keys), on_error="return", **kw)
     for key, url in keys.items():
         data = got.get(key, FileNotFoundError(key))
         if isinstance(data, Exception):
