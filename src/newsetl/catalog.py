@@ -180,7 +180,7 @@ def connect(warehouse="warehouse", *, snapshot=None) -> duckdb.DuckDBPyConnectio
     if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
         files = wh.reader_files(snapshot)
         con = duckdb.connect()
-        wh.register(con)
+        wh.register(con, files)
         create_views(con, None, files)
         return con
     snap = snapshot or wh.require_current()
@@ -203,7 +203,7 @@ def write_url_catalog(warehouse, path) -> Path:
     tmp.unlink(missing_ok=True)
     con = duckdb.connect()
     try:
-        wh.register(con)  # the views are checked as they are made: read through fsspec here
+        wh.register(con, files)  # the views are checked as they are made: read through fsspec here
         con.execute(f"ATTACH {sql_literal(str(tmp))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
         con.execute("USE cat")
         create_views(con, None, files)

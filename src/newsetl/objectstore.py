@@ -61,15 +61,16 @@ _fs_lock = threading.Lock()
 _fs_cache: dict[tuple[int, str], object] = {}
 
 
-def filesystem(url: str):
+def filesystem(url: str, *, listings_cache: bool = False):
     """The fsspec filesystem for `url`, configured from the environment; one per process and protocol.
 
     Listings are never cached: a long-lived process (`newsetl serve`) lists the
-    same prefixes run after run and must see what changed."""
+    same prefixes run after run and must see what changed. `listings_cache=True` gives a
+    new instance of its own that caches them, for reading objects that never change."""
     p = protocol(url)
     key = (os.getpid(), p)
     with _fs_lock:
-        fs = _fs_cache.get(key)
+        fs = None if listings_cache else _fs_cache.get(key)
         if fs is None:
             try:
                 import fsspec
@@ -86,9 +87,10 @@ def filesystem(url: str):
                 owner = _fs_cache.setdefault((0, "memory-owner"), os.getpid())
                 if owner != os.getpid():
                     raise MissingExtra(f"{url}: memory:// lives in one process; run with workers=1 (tests only)")
-            opts = {"use_listings_cache": False, "skip_instance_cache": True} if p in ("s3", "s3a") else {}
+            opts = {"use_listings_cache": listings_cache, "skip_instance_cache": True} if p in ("s3", "s3a") else {}
             fs = cls(**opts)
-            _fs_cache[key] = fs
+            if not listings_cache:
+                _fs_cache[key] = fs
     return fs
 
 

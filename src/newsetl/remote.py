@@ -40,6 +40,15 @@ from .objectstore import check_bucket, errors_as, exception_chain, filesystem, f
 from .store import KEEP_SNAPSHOTS, Warehouse, WarehouseError, read_batches
 
 
+def _common_folder(folders) -> str:
+    common = []
+    for parts in zip(*(f.split("/") for f in folders)):
+        if len(set(parts)) > 1:
+            break
+        common.append(parts[0])
+    return "/".join(common)
+
+
 def open_warehouse(root) -> Warehouse:
     """The warehouse at `root`: a folder (store.Warehouse), or a URL (a RemoteWarehouse,
     with the same interface)."""
@@ -421,6 +430,17 @@ class RemoteWarehouse(Warehouse):
         base = f"{self.url}/snapshots/{doc['snapshot']}"
         return {t: [f"{base}/{t}/{n}" for n in names] for t, names in doc["files"].items()}
 
-    def register(self, con) -> None:
-        """Let DuckDB read this store's URLs through fsspec: no DuckDB extension is downloaded."""
-        con.register_filesystem(self.fs)
+    def register(self, con, files: dict[str, list[str]] | None = None) -> None:
+        """Let DuckDB read this store's URLs through fsspec: no DuckDB extension is downloaded.
+
+        With `files` (reader_files), DuckDB asks each file's size and date four times before
+        reading it, a HEAD request each on S3: a filesystem of its own that caches listings
+        answers them from one listing of the snapshot (whose objects never change). DuckDB
+        still reads only the files named."""
+        fs = self.fs
+        folders = {u.rsplit("/", 1)[0] for urls in (files or {}).values() for u in urls}
+        if is_s3(fs) and folders:
+            fs = filesystem(self.url, listings_cache=True)
+            with errors_as(WarehouseError, self.url):
+                fs.find(fs_path(fs, _common_folder(folders)))
+        con.register_filesystem(fs)
