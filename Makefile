@@ -8,13 +8,15 @@ DEMO_DIR  ?= data/demo
 DEMO_RECORDS ?= 2000
 SEED   ?= 42
 
-.PHONY: install install-dev run test fuzz bench demo clean help serve prefect-server chromium
+.PHONY: install install-dev run test test-fast coverage fuzz bench demo clean help serve prefect-server chromium
 
 help:
 	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell, s3:// and --dask"
 	@echo "make run       load the demo records (or INPUT=folder) into ./warehouse and print the top providers"
-	@echo "make test      install dev dependencies and run the test suite"
-	@echo "make fuzz      the property tests with a long budget (hours; tests/test_properties.py)"
+	@echo "make test      install dev dependencies and run the whole test suite on every core (under 10 minutes)"
+	@echo "make test-fast the tests not marked slow, for the edit-test loop (under 2 minutes)"
+	@echo "make coverage  the whole suite under coverage.py, subprocesses included (htmlcov/index.html)"
+	@echo "make fuzz      the property tests and the replay of real history with a long budget (hours)"
 	@echo "make bench     benchmarks against the naive way, then the scale-out section (see bench/)"
 	@echo "make prefect-server   start a local Prefect server (then export PREFECT_API_URL=http://127.0.0.1:4200/api)"
 	@echo "make serve     serve news-etl on the demo data every 30 minutes (needs PREFECT_API_URL)"
@@ -48,11 +50,27 @@ run: install
 	$(BIN)/newsetl run $(INPUT) --warehouse $(WAREHOUSE) --top 10
 endif
 
+# pytest-xdist: each module whole on one worker (its module fixtures built once; tests/conftest.py
+# hands out the longest modules first). TESTS_WORKERS=0 runs serially.
+TESTS_WORKERS ?= auto
+PYTEST_PARALLEL = -n $(TESTS_WORKERS) --maxprocesses=4 --dist loadfile --no-loadscope-reorder
+
 test: install-dev chromium
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
+
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
+
+# the whole suite, serially, with every newsetl subprocess measured too ([tool.coverage] in pyproject.toml)
+coverage: install-dev chromium
+	rm -f .coverage .coverage.*
+	$(BIN)/python -m coverage run -m pytest -q $(PYTEST_PARALLEL)
+	$(BIN)/python -m coverage combine -q
+	$(BIN)/python -m coverage report --skip-covered --sort=cover
+	$(BIN)/python -m coverage html -q
 
 fuzz: install-dev
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q -p no:randomly tests/test_properties.py
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_properties.py tests/test_incremental.py::test_replay_of_real_history
 
 bench: install-dev
 	$(BIN)/python bench/run.py

@@ -14,6 +14,47 @@ BAD_INPUT = FIXTURES / "bad_input"
 CORPUS = Path(os.environ.get("NEWSETL_CORPUS", ROOT.parent / "shared" / "corpus"))
 
 
+# -- how `make test` spreads the suite over the cores ----------------------------------------------
+#
+# pytest-xdist, `--dist loadfile`: each module runs whole on one worker, so its module fixtures are
+# built once and a module that owns a server (test_dask's cluster) keeps it to itself. Modules are
+# handed out longest first (seconds measured in one `make test`, rounded), so the last to finish
+# is a short one; a module missing here counts as short.
+MODULE_SECONDS = {
+    "test_dask.py": 280, "test_incremental.py": 130, "test_objectstore.py": 130, "test_faults.py": 120,
+    "test_paths.py": 75, "test_crash.py": 65, "test_run_modes.py": 55, "test_html_report.py": 50,
+    "test_properties.py": 45, "test_hostile.py": 40, "test_demo.py": 30, "test_output.py": 27,
+    "test_filters.py": 27, "test_memory.py": 25, "test_readme.py": 25, "test_reports.py": 20,
+    "test_schedule.py": 20, "test_fastyaml.py": 16, "test_cli.py": 14, "test_differential.py": 12,
+}
+
+
+def pytest_unconfigure(config):
+    # the xdist controller, last: a server the workers shared and did not stop (one died)
+    if not hasattr(config, "workerinput") and getattr(config.option, "numprocesses", None):
+        from .helpers.servers import stop_shared_servers
+
+        stop_shared_servers(config._tmp_path_factory.getbasetemp())
+
+
+# `make test-fast` leaves out the tests marked slow (each over about 3 s here): these modules,
+# every test that uses a real server (Prefect, S3, Dask), Chromium or a costly warehouse, every
+# integration test, and the tests marked in their own files
+SLOW_MODULES = {"test_dask.py", "test_objectstore.py", "test_faults.py", "test_crash.py", "test_schedule.py",
+                "test_memory.py"}
+SLOW_FIXTURES = {"prefect_server", "s3_server", "records_bucket", "bucket", "s3_records", "harness",
+                 "browser", "demo2000", "azure"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if (item.path.name in SLOW_MODULES or SLOW_FIXTURES.intersection(item.fixturenames)
+                or item.get_closest_marker("integration")):
+            item.add_marker(pytest.mark.slow)
+    # stable: within a module, the order the file gives
+    items.sort(key=lambda item: -MODULE_SECONDS.get(item.path.name, 0))
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not CORPUS.is_dir():
@@ -89,6 +130,17 @@ def s3_records(tmp_path_factory) -> list[Path]:
     if (CORPUS / "azure-2021-01").is_dir():
         folders.append(CORPUS / "azure-2021-01")
     return folders
+
+
+@pytest.fixture(scope="session")
+def local_warehouse(s3_records, tmp_path_factory) -> Path:
+    """`s3_records` run from their local folders into a local warehouse: what a run of the same
+    records from a bucket, or on a Dask cluster, must equal (read-only)."""
+    from newsetl import pipeline
+
+    wh = tmp_path_factory.mktemp("local-wh")
+    pipeline.run(s3_records, wh, workers=1)
+    return wh
 
 
 @pytest.fixture(scope="session")

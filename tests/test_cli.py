@@ -72,6 +72,7 @@ def test_sql_out_csv_from_another_folder(wh, tmp_path):
     assert ["quality", "high"] in rows
 
 
+@pytest.mark.slow
 def test_demo_then_run_twice_is_incremental(tmp_path):
     d = tmp_path / "demo"
     r = newsetl("demo", d, "--records", 50, "--seed", 9)

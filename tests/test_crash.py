@@ -25,6 +25,7 @@ from newsetl import demo, pipeline
 from newsetl.store import Warehouse
 
 from .helpers.tables import assert_same_as_rebuild
+from .helpers.waiting import run_holds_lock, wait_until
 
 RUN = "import sys; from newsetl import pipeline; pipeline.run([sys.argv[1]], sys.argv[2], workers=2, lock_timeout=float(sys.argv[3]))"
 
@@ -115,7 +116,7 @@ def test_kill_at_random_moments(setup, tmp_path):
 def test_second_run_waits_then_gives_up_with_a_clear_message(setup):
     site, wh, _ = setup
     first = start_run(site, wh, "parsed:sleep=5")
-    time.sleep(2.5)  # the first run holds the lock by now
+    assert wait_until(run_holds_lock(wh, first), timeout=120)  # and keeps it 5 s after its parse
     second = start_run(site, wh, lock_timeout=1)
     out, err = second.communicate(timeout=60)
     assert second.returncode != 0
@@ -127,7 +128,7 @@ def test_second_run_waits_then_gives_up_with_a_clear_message(setup):
 def test_second_run_waits_for_the_first_and_then_runs(setup, tmp_path):
     site, wh, _ = setup
     first = start_run(site, wh, "parsed:sleep=4")
-    time.sleep(2)
+    assert wait_until(run_holds_lock(wh, first), timeout=120)
     second = start_run(site, wh, lock_timeout=120)
     assert first.wait(timeout=120) == 0
     assert second.wait(timeout=120) == 0, second.stderr.read()
@@ -159,7 +160,9 @@ def test_readers_are_not_blocked_and_see_old_or_new(setup):
     assert ask() == before["articles"]
     reader = newsetl.connect(wh)
     proc = start_run(site, wh, "built:sleep=3")
-    time.sleep(1.5)
+    # the new snapshot is built (its state is written last) and not yet published
+    assert wait_until(lambda: list((wh / "snapshots").glob("*.partial/_state/snapshot.json")) or proc.poll() is not None,
+                      timeout=120)
     # mid-run: both see the old state, complete
     assert ask() == before["articles"]
     assert reader.sql("SELECT count(*) FROM articles").fetchall()[0][0] == before["articles"]

@@ -20,11 +20,13 @@ import pytest
 import newsetl
 from newsetl import pipeline
 
-from .helpers.cli import newsetl_cli
+from .helpers.cli import newsetl_cli, newsetl_here
 from .helpers.servers import DaskCluster, free_port, keys
 from .helpers.tables import assert_same_tables
 
-pytestmark = pytest.mark.timeout(900)
+# one cluster, whose workers the tests kill and count: like every module's, these tests run one
+# after another on one xdist worker (`--dist loadfile`, conftest.py)
+pytestmark = [pytest.mark.timeout(900), pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +51,6 @@ def cluster(s3_server, prefect_api, faults, tmp_path_factory):
         pytest.skip(f"could not start a Dask cluster (dask scheduler / dask worker): {e}")
     yield c
     c.stop()
-
-
-@pytest.fixture(scope="module")
-def local_warehouse(s3_records, tmp_path_factory):
-    wh = tmp_path_factory.mktemp("local-wh")
-    pipeline.run(s3_records, wh, workers=1)
-    return wh
 
 
 def executed(cluster) -> int:
@@ -86,7 +81,7 @@ def test_s3_into_s3_on_two_workers_equals_the_local_run(cluster, prefect_api, re
     batches = staged_batches(s3_server.client(), bucket, "news/staging/")
     assert len(batches) >= 2
     assert executed(cluster) - before == len(batches)
-    r = newsetl_cli("sql", "SELECT count(*) AS n FROM articles", "--warehouse", url, "--format", "json")
+    r = newsetl_here("sql", "SELECT count(*) AS n FROM articles", "--warehouse", url, "--format", "json")
     want = newsetl.connect(local_warehouse).sql("SELECT count(*) FROM articles").fetchall()[0][0]
     assert json.loads(r.stdout) == [{"n": want}]
 
@@ -125,14 +120,22 @@ def test_a_worker_that_keeps_failing_fails_the_run_and_publishes_nothing(cluster
     (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("newsetl run: error:")]
     assert "a parse batch failed on every try (OSError: injected fault" in line and "nothing was published" in line
     assert keys(s3_server.client(), bucket, "news/_current.json") == []  # nothing published
-    # each failed batch was tried three times (two retries), as the Prefect server recorded it
-    body = json.dumps({"limit": 200, "sort": "EXPECTED_START_TIME_DESC"}).encode()
-    req = urllib.request.Request(f"{prefect_api.env['PREFECT_API_URL']}/task_runs/filter", data=body, method="POST",
+    # each failed batch was tried three times (two retries), as the Prefect server recorded it;
+    # the server is shared with other tests: this run's flow run is the one into this bucket
+    api = prefect_api.env["PREFECT_API_URL"]
+    (flow_run,) = [f["id"] for f in api_post(api, "/flow_runs/filter", {"limit": 200, "sort": "START_TIME_DESC"})
+                   if f["parameters"].get("warehouse") == f"s3://{bucket}/news"
+                   and dt.datetime.fromisoformat(f["created"]) >= since]
+    runs = [t for t in api_post(api, "/task_runs/filter", {"flow_runs": {"id": {"any_": [flow_run]}}, "limit": 200})
+            if t["name"].startswith("parse-batches-") and t["state_type"] == "FAILED"]
+    assert runs and all(t["run_count"] == 3 for t in runs)
+
+
+def api_post(api: str, path: str, body: dict) -> list:
+    req = urllib.request.Request(f"{api}{path}", data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=30) as resp:
-        runs = [t for t in json.load(resp) if t["name"].startswith("parse-batches-") and t["state_type"] == "FAILED"
-                and dt.datetime.fromisoformat(t["created"]) >= since]
-    assert runs and all(t["run_count"] == 3 for t in runs)
+        return json.load(resp)
 
 
 def test_no_scheduler_at_the_address_is_one_line_in_seconds(tmp_path, prefect_api):

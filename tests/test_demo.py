@@ -297,6 +297,7 @@ def test_provider_names_vary_for_some_domains(demo2000):
     assert any("%2c" in n for v in varied for n in v)
 
 
+@pytest.mark.slow
 def test_provider_share_is_skewed(tmp_path):
     summary = generate(tmp_path, records=5000, seed=11, malformed=False)
     domains = collections.Counter(
@@ -323,6 +324,7 @@ def measure(directory: Path) -> tuple[float, float, float]:
     return size / n, rel / n, rel_img / n
 
 
+@pytest.mark.slow
 def test_azure_profile_matches_the_real_folder(tmp_path):
     if not AZURE.is_dir():
         pytest.skip(f"real corpus folder {AZURE} is absent (set NEWSETL_CORPUS)")

@@ -17,6 +17,7 @@ def _build_both(inputs, tmp_path):
     return fast, ref
 
 
+@pytest.mark.slow
 def test_real_corpus_tables_are_identical(corpus, tmp_path):
     inputs = [corpus / "seed", corpus / "azure-2021-01", corpus / "powerapps" / "latest"]
     fast, ref = _build_both(inputs, tmp_path)
@@ -25,6 +26,7 @@ def test_real_corpus_tables_are_identical(corpus, tmp_path):
     assert_same_tables(tmp_path / "fast", tmp_path / "ref")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("profile, seed", [("demo", 3), ("bench", 4)])
 def test_generated_corpus_tables_are_identical(profile, seed, tmp_path):
     site = tmp_path / "site"

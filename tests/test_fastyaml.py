@@ -122,6 +122,7 @@ def corpus_front_matter() -> dict[str, list[tuple[str, str]]]:
     return found
 
 
+@pytest.mark.slow
 def test_corpus_identical_and_fast(corpus_front_matter, capsys):
     """Every real record: same value as PyYAML; the fast path for nearly all."""
     report = []

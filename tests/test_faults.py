@@ -19,6 +19,9 @@ import pytest
 
 from newsetl import demo
 
+from .helpers.cli import newsetl_here
+from .helpers.waiting import wait_until
+
 SHELL = Path(sys.executable).parent / "duckdb"
 
 
@@ -90,14 +93,14 @@ def killed_after_commit(tmp_path):
                          ids=["sql", "report", "runs", "status"])
 def test_the_next_read_command_heals_the_catalog(killed_after_commit, command):
     wh, site, _old, new_snap = killed_after_commit
-    r = newsetl_cli(*command, "--warehouse", wh)
+    r = newsetl_here(*command, "--warehouse", wh)
     assert r.returncode == 0, r.stderr
     assert catalog_files(wh) == md_count(site)
     if SHELL.exists():  # what an analyst opens
         s = subprocess.run([str(SHELL), "-readonly", "-csv", "-noheader", str(wh / "news.duckdb"), "-c",
                             "SELECT count(*) FROM source_files"], capture_output=True, text=True, timeout=60)
         assert s.stdout.strip() == str(md_count(site)), s.stderr
-    status = newsetl_cli("status", "--warehouse", wh)
+    status = newsetl_here("status", "--warehouse", wh)
     assert f"snapshot  {new_snap}" in status.stdout and "STALE" not in status.stdout
 
 
@@ -109,15 +112,15 @@ def test_a_run_holding_the_lock_is_left_to_write_the_catalog_and_status_says_so(
         fh.truncate()
         fh.write("pid 4242 since 2026-01-01T00:00:00Z\n")
         fh.flush()
-        r = newsetl_cli("status", "--warehouse", wh)
+        r = newsetl_here("status", "--warehouse", wh)
         assert r.returncode == 0, r.stderr
         assert f"shows snapshot {old_snap}, not the current {new_snap}" in r.stdout
         assert "the run that holds the lock (pid 4242 since 2026-01-01T00:00:00Z) rewrites it" in r.stdout
         assert catalog_files(wh) == md_count(site) - 15  # untouched while the run holds the lock
         # readers through newsetl see the current snapshot meanwhile
-        q = newsetl_cli("sql", "SELECT count(*) FROM source_files", "--warehouse", wh, "--format", "csv")
+        q = newsetl_here("sql", "SELECT count(*) FROM source_files", "--warehouse", wh, "--format", "csv")
         assert q.stdout.split() == ["count_star()", str(md_count(site))]
-    r = newsetl_cli("status", "--warehouse", wh)  # the lock is free: healed first
+    r = newsetl_here("status", "--warehouse", wh)  # the lock is free: healed first
     assert "STALE" not in r.stdout
     assert catalog_files(wh) == md_count(site)
 
@@ -148,17 +151,17 @@ def test_a_read_only_warehouse_is_left_alone_and_status_says_how_to_fix(tmpfs, t
     new_snap = os.readlink(wh / "current").split("/")[-1]
     subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
     try:
-        r = newsetl_cli("status", "--warehouse", wh)
+        r = newsetl_here("status", "--warehouse", wh)
         assert r.returncode == 0, r.stderr
         assert f"shows snapshot {old_snap}, not the current {new_snap}" in r.stdout
         assert "as a user who may write to that folder" in r.stdout
-        q = newsetl_cli("sql", "SELECT count(*) FROM source_files", "--warehouse", wh, "--format", "csv")
+        q = newsetl_here("sql", "SELECT count(*) FROM source_files", "--warehouse", wh, "--format", "csv")
         assert q.returncode == 0, q.stderr
         assert q.stdout.split() == ["count_star()", str(md_count(site))]
         assert catalog_files(wh) == md_count(site) - 5
     finally:
         subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
-    assert newsetl_cli("runs", "--warehouse", wh).returncode == 0
+    assert newsetl_here("runs", "--warehouse", wh).returncode == 0
     assert catalog_files(wh) == md_count(site)
 
 
@@ -192,7 +195,7 @@ def tree(root: Path) -> dict[Path, tuple[int, int]]:
 
 
 def sql_count(wh: Path, table: str) -> int:
-    r = newsetl_cli("sql", f"SELECT count(*) FROM {table}", "--warehouse", wh, "--format", "csv")
+    r = newsetl_here("sql", f"SELECT count(*) FROM {table}", "--warehouse", wh, "--format", "csv")
     assert r.returncode == 0, r.stderr
     return int(r.stdout.split()[1])
 
@@ -237,7 +240,7 @@ def test_a_full_disk_is_one_line_keeps_the_snapshot_and_the_next_run_succeeds(fu
         for p, (_ino, mtime) in tree(wh).items():
             if p not in baseline:
                 assert mtime >= start, (leave, p)
-        st = newsetl_cli("status", "--warehouse", wh).stdout
+        st = newsetl_here("status", "--warehouse", wh).stdout
         if "died before publishing:" in st:
             dead.add(st.split("died before publishing: ")[1].split()[0])
         filler.unlink()
@@ -251,7 +254,7 @@ def test_a_full_disk_is_one_line_keeps_the_snapshot_and_the_next_run_succeeds(fu
         assert p in baseline or ino in kept or mtime >= start, p
         assert not any(s in p.name for s in (".partial", ".tmp", "_tmp", ".running", ".write-test")), p
     # and every run that got as far as noting its start is in `runs` as failed, once
-    runs = newsetl_cli("runs", "--warehouse", wh, "--format", "json", "--limit", "100")
+    runs = newsetl_here("runs", "--warehouse", wh, "--format", "json", "--limit", "100")
     rows = json.loads(runs.stdout)
     assert sorted(r["run_id"] for r in rows if r["status"] == "failed") == sorted(dead)
     assert [r["status"] for r in rows].count("completed") == 2
@@ -259,10 +262,11 @@ def test_a_full_disk_is_one_line_keeps_the_snapshot_and_the_next_run_succeeds(fu
 
 
 @pytest.mark.integration
-def test_a_full_disk_on_the_prefect_path_is_logged_without_tracebacks(full_disk_site, tmpfs):
+def test_a_full_disk_on_the_prefect_path_is_logged_without_tracebacks(full_disk_site, tmpfs, prefect_server):
     site, wh, before = full_disk_site
     filler = fill(tmpfs, 200 << 10)  # fails in the parse workers (Prefect task processes)
-    r = newsetl_cli("run", site, "--warehouse", wh, "--prefect", "-q", env=env_with())
+    url, _home = prefect_server
+    r = newsetl_cli("run", site, "--warehouse", wh, "--prefect", "-q", env=env_with(PREFECT_API_URL=url))
     assert r.returncode == 1, r.stderr
     assert r.stderr.strip().splitlines()[-1] == message(wh)
     assert "Traceback" not in r.stderr and "No space left on device" in r.stderr  # Prefect's log lines, one each
@@ -291,15 +295,6 @@ def marked(mark: str) -> dict[int, str]:
         except OSError:
             pass
     return out
-
-
-def wait_until(predicate, timeout: float, every: float = 0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(every)
 
 
 def start_cli_run(site: Path, wh: Path, mark: str, *args, fault: str | None = None) -> subprocess.Popen:
@@ -397,12 +392,19 @@ def test_the_watchdog_kills_only_processes_with_its_exact_token(tmp_path):
     ours = sleeper(**{watchdog.ENV: token})
     others = [sleeper(**{watchdog.ENV: token + "0"}), sleeper(**{watchdog.ENV: token[:-1]}),
               sleeper(NEWSETL_OTHER=token), sleeper()]
+    def execd(p) -> bool:  # its environment is the one given (before exec, it is this process's)
+        try:
+            return (Path("/proc") / str(p.pid) / "cmdline").read_bytes().endswith(SLEEPER.encode() + b"\0")
+        except OSError:
+            return False
+
     try:
-        time.sleep(0.5)  # exec'd: their environment is in place
+        assert wait_until(lambda: all(execd(p) for p in [ours, *others]), timeout=60)
         assert watchdog.sweep(token) == 1
         assert ours.wait(timeout=10) == -signal.SIGKILL
-        time.sleep(0.5)
-        assert [p.poll() for p in others] == [None] * len(others)
+        assert watchdog.sweep(token) == 0  # nothing else carries the token
+        # and none of the others dies meanwhile (a negative: it takes the whole half second)
+        assert not wait_until(lambda: any(p.poll() is not None for p in others), timeout=0.5)
     finally:
         for p in [ours, *others]:
             p.kill()

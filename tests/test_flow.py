@@ -1,4 +1,4 @@
-"""The news-etl Prefect flow, end to end, against a real (temporary) Prefect server."""
+"""The news-etl Prefect flow, end to end, against a real Prefect server (the session's)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from .conftest import BAD_INPUT
 
 
 @pytest.fixture(scope="module")
-def harness():
-    from prefect.testing.utilities import prefect_test_harness
+def harness(prefect_server):
+    """Flows called in this process report to the session's Prefect server."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    with prefect_test_harness(server_startup_timeout=120):
+    url, _home = prefect_server
+    with temporary_settings(updates={PREFECT_API_URL: url}):
         yield
 
 
 def test_flow_loads_the_warehouse_and_leaves_a_summary(harness, tmp_path):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from newsetl.flows import news_etl
 
@@ -40,8 +42,9 @@ def test_flow_loads_the_warehouse_and_leaves_a_summary(harness, tmp_path):
 
     async def artifacts():
         async with get_client() as client:
-            return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["news-etl-summary"])))
+            return await client.read_artifacts(  # this run's: the server is shared
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["news-etl-summary"]),
+                                               flow_run_id=ArtifactFilterFlowRunId(any_=[out["run"]["flow_run_id"]])))
 
     (artifact,) = asyncio.run(artifacts())
     rows = {r["what"]: r["count"] for r in artifact.data} if isinstance(artifact.data, list) else None

@@ -145,6 +145,7 @@ def test_the_same_at_any_depth_in_unknown_keys_and_related_links(tmp_path):
     assert rows(wh, "SELECT url, quality, published_at FROM related_links") == [("https://r.example/1", None, None)]
 
 
+@pytest.mark.slow
 def test_values_without_a_json_form_get_one_deterministic_form(tmp_path):
     bad = record("bad", "tags: !!set {delta, beta, alpha, gamma}\nblob: !!binary |\n  aGVs\n  bG8=\n"
                         "steps: !!omap [one: 1, two: 2]")
@@ -220,6 +221,7 @@ def test_a_file_past_the_size_cap_is_refused_before_it_is_read(tmp_path):
     assert rejected(wh, "big.md") == "file too large: 51,380,224 bytes, the cap per record is 50,331,648"
 
 
+@pytest.mark.slow
 def test_a_large_real_shaped_record_with_a_harmless_alias_loads(tmp_path):
     links = "".join(f"  - webUrl: https://r.example/{i}\n    title: Link {i}\n    quality: {i % 190}\n"
                      for i in range(50_000))

@@ -13,6 +13,7 @@ import pytest
 import newsetl
 from newsetl import demo, pipeline, plan
 
+from .helpers import FUZZ
 from .helpers.tables import assert_same_as_rebuild
 
 def last_run(wh: Path) -> dict:
@@ -109,6 +110,7 @@ def test_deleting_a_winning_duplicate_brings_back_the_other_copy(tmp_path):
     assert con.sql("SELECT source_path, status FROM source_files").fetchall() == [("site/old.md", "loaded")]
 
 
+@pytest.mark.slow
 def test_many_incremental_runs_compact_staging(site, tmp_path):
     wh = tmp_path / "wh"
     pipeline.run([site], wh, workers=1)
@@ -193,7 +195,9 @@ def test_as_of_cannot_go_back(tmp_path):
 
 # -- the real history of a site ------------------------------------------------------------
 
-REPLAY_STEP = int(os.environ.get("NEWSETL_REPLAY_STEP", "20"))  # 1 replays every commit (slow)
+# commit folders per run: a budget like a property's (about 60 runs here, 500 in `make fuzz`);
+# NEWSETL_REPLAY_STEP=1 replays every commit (2,488 runs)
+REPLAY_STEP = int(os.environ.get("NEWSETL_REPLAY_STEP", "5" if FUZZ else "40"))
 
 
 def _front(path: Path) -> dict:
@@ -202,6 +206,7 @@ def _front(path: Path) -> dict:
     return yaml.load(path.read_text(encoding="utf-8").split("---\n", 2)[1], Loader=yaml.CSafeLoader)
 
 
+@pytest.mark.slow
 def test_replay_of_real_history(corpus, tmp_path):
     """Replays powerapps/history in time order, a run per group of commit folders.
 

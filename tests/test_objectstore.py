@@ -18,7 +18,7 @@ import newsetl
 from newsetl import pipeline
 from newsetl.runners import Local, Runner
 
-from .helpers.cli import NEWSETL, newsetl_cli
+from .helpers.cli import NEWSETL, newsetl_cli, newsetl_here
 from .helpers.servers import keys, upload_folder
 from .helpers.tables import assert_same_as_rebuild, assert_same_tables
 
@@ -63,14 +63,6 @@ def s3_warehouse(records_bucket, s3_server, tmp_path_factory):
     return "s3://module-wh/news", result
 
 
-@pytest.fixture(scope="module")
-def local_warehouse(s3_records, tmp_path_factory) -> Path:
-    """The same records run from local folders into a local warehouse."""
-    wh = tmp_path_factory.mktemp("local-wh")
-    pipeline.run(s3_records, wh, workers=1)
-    return wh
-
-
 def test_full_run_from_s3_into_s3_equals_the_local_run(s3_warehouse, local_warehouse, s3_records, records_bucket,
                                                        s3_server):
     url, result = s3_warehouse
@@ -91,19 +83,19 @@ def test_readers_sql_report_status_runs_and_connect(s3_warehouse, local_warehous
     url, result = s3_warehouse
     local = newsetl.connect(local_warehouse).sql("SELECT count(*), sum(quality) FROM articles").fetchall()
     assert newsetl.connect(url).sql("SELECT count(*), sum(quality) FROM articles").fetchall() == local
-    r = newsetl_cli("sql", "SELECT count(*) AS n FROM articles", "--warehouse", url, "--format", "csv")
+    r = newsetl_here("sql", "SELECT count(*) AS n FROM articles", "--warehouse", url, "--format", "csv")
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["n", str(local[0][0])]
-    r = newsetl_cli("report", "top_providers", "--warehouse", url, "--format", "json", "--limit", "3")
+    r = newsetl_here("report", "top_providers", "--warehouse", url, "--format", "json", "--limit", "3")
     assert r.returncode == 0, r.stderr
     want = newsetl.connect(local_warehouse).sql(
         "SELECT provider_domain FROM provider_stats WHERE provider_domain IS NOT NULL "
         "ORDER BY articles DESC, provider_domain LIMIT 3").fetchall()
     assert [row["provider_domain"] for row in json.loads(r.stdout)] == [w[0] for w in want]
-    r = newsetl_cli("status", "--warehouse", url)
+    r = newsetl_here("status", "--warehouse", url)
     assert r.returncode == 0, r.stderr
     assert f"warehouse {url}" in r.stdout and result.run_id in r.stdout
-    r = newsetl_cli("runs", "--warehouse", url, "--format", "csv")
+    r = newsetl_here("runs", "--warehouse", url, "--format", "csv")
     assert r.returncode == 0 and result.run_id in r.stdout, r.stderr
 
 
@@ -255,7 +247,7 @@ def test_a_missing_bucket_is_named(s3_server, tmp_path, records_bucket):
     r = newsetl_cli("run", records_bucket[1][1], "--warehouse", "s3://no-such-bucket-qy/wh", "--no-prefect")
     assert r.returncode == 1
     assert "bucket 'no-such-bucket-qy' does not exist" in one_line_error(r.stderr)
-    r = newsetl_cli("sql", "SELECT 1", "--warehouse", "s3://no-such-bucket-qz/wh")
+    r = newsetl_here("sql", "SELECT 1", "--warehouse", "s3://no-such-bucket-qz/wh")
     assert r.returncode == 1
     assert "bucket 'no-such-bucket-qz' does not exist" in one_line_error(r.stderr)
 

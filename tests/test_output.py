@@ -15,7 +15,7 @@ import pytest
 import newsetl
 from newsetl import schema
 
-from .helpers.cli import newsetl_cli
+from .helpers.cli import newsetl_cli, newsetl_here
 
 SQL = "SELECT provider_domain, article_count, name_variants FROM providers ORDER BY provider_domain"
 
@@ -36,7 +36,7 @@ def wh(demo_wh):
 
 
 def test_out_dash_writes_csv(wh):
-    p = newsetl_cli("sql", SQL, "--warehouse", str(wh), "--out", "-")
+    p = newsetl_here("sql", SQL, "--warehouse", str(wh), "--out", "-")
     assert p.returncode == 0, p.stderr
     rows = list(csv.DictReader(io.StringIO(p.stdout)))
     want = providers(wh)
@@ -46,7 +46,7 @@ def test_out_dash_writes_csv(wh):
 
 @pytest.mark.parametrize("fmt", ["json", "ndjson", "markdown", "csv"])
 def test_every_format_holds_the_same_rows(wh, fmt):
-    p = newsetl_cli("sql", SQL, "--warehouse", str(wh), "--format", fmt)
+    p = newsetl_here("sql", SQL, "--warehouse", str(wh), "--format", fmt)
     assert p.returncode == 0, p.stderr
     want = providers(wh)
     if fmt == "json":
@@ -69,13 +69,13 @@ def test_every_format_holds_the_same_rows(wh, fmt):
 
 def test_files_take_their_format_from_the_name(wh, tmp_path):
     for name in ("p.csv", "p.json", "p.ndjson", "p.md", "p.parquet"):
-        p = newsetl_cli("sql", SQL, "--warehouse", str(wh), "--out", str(tmp_path / name))
+        p = newsetl_here("sql", SQL, "--warehouse", str(wh), "--out", str(tmp_path / name))
         assert p.returncode == 0 and (tmp_path / name).stat().st_size > 0, p.stderr
     assert pq.read_table(tmp_path / "p.parquet").to_pylist() == providers(wh)
 
 
 def test_a_terminal_table_fits_its_width_and_names_what_it_leaves_out(wh):
-    p = newsetl_cli("report", "data_quality", "--warehouse", str(wh), "--max-width", "70")
+    p = newsetl_here("report", "data_quality", "--warehouse", str(wh), "--max-width", "70")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert max(len(line) for line in lines[:-1]) <= 70
@@ -87,7 +87,7 @@ def test_a_terminal_table_fits_its_width_and_names_what_it_leaves_out(wh):
 
 
 def test_runs_shows_the_whole_run_id_and_the_figures_people_look_for(wh):
-    p = newsetl_cli("runs", "--warehouse", str(wh), "--max-width", "120")
+    p = newsetl_here("runs", "--warehouse", str(wh), "--max-width", "120")
     assert p.returncode == 0, p.stderr
     (run_id,) = pq.read_table(wh / "current" / "runs").column("run_id").to_pylist()
     assert run_id in p.stdout
@@ -96,7 +96,7 @@ def test_runs_shows_the_whole_run_id_and_the_figures_people_look_for(wh):
 
 
 def test_tables_lists_every_table_and_view_with_its_row_count(wh):
-    p = newsetl_cli("tables", "--warehouse", str(wh), "--format", "json")
+    p = newsetl_here("tables", "--warehouse", str(wh), "--format", "json")
     assert p.returncode == 0, p.stderr
     got = {r["name"]: r for r in json.loads(p.stdout)}
     assert set(got) == {t.name for t in schema.WAREHOUSE_TABLES} | set(schema.VIEWS_BY_NAME)
@@ -106,12 +106,12 @@ def test_tables_lists_every_table_and_view_with_its_row_count(wh):
 
 
 def test_describe_gives_columns_types_and_meaning(wh):
-    p = newsetl_cli("describe", "articles", "--warehouse", str(wh), "--format", "json")
+    p = newsetl_here("describe", "articles", "--warehouse", str(wh), "--format", "json")
     assert p.returncode == 0, p.stderr
     got = json.loads(p.stdout)
     assert [(r["column"], r["meaning"]) for r in got] == [(c.name, c.doc) for c in schema.ARTICLES.columns]
     assert {r["column"]: r["type"] for r in got}["published_at"] == "TIMESTAMPTZ"
-    bad = newsetl_cli("describe", "nope", "--warehouse", str(wh))
+    bad = newsetl_here("describe", "nope", "--warehouse", str(wh))
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no table or view 'nope'" in bad.stderr
 
 
@@ -119,8 +119,9 @@ def test_the_warehouse_comes_from_the_environment(wh, tmp_path):
     env = {"NEWSETL_WAREHOUSE": str(wh)}
     for args in (("tables",), ("sql", "SELECT count(*) AS n FROM articles", "--format", "csv"), ("status",),
                  ("runs",), ("report", "top_providers"), ("describe", "runs")):
-        p = newsetl_cli(*args, env=env, cwd=tmp_path)  # no ./warehouse there
+        p = newsetl_here(*args, env=env, cwd=tmp_path)  # no ./warehouse there
         assert p.returncode == 0, (args, p.stderr)
+    # and the installed command, in a process of its own
     p = newsetl_cli("sql", "SELECT count(*) AS n FROM articles", "--format", "csv", env=env, cwd=tmp_path)
     assert p.stdout.splitlines()[1] == str(parquet_rows(wh, "articles"))
 

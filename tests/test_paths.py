@@ -21,7 +21,8 @@ import newsetl
 from newsetl import build, demo, pipeline, schema
 from newsetl.duck import read_list
 
-from .helpers.tables import HISTORY_TABLES, table_rows
+from .helpers.cli import newsetl_here
+from .helpers.tables import HISTORY_TABLES, tables_rows
 
 SHELL = Path(sys.executable).parent / "duckdb"
 # a name with every character DuckDB's glob reads, and one a glob of it matches
@@ -60,9 +61,10 @@ def counts(wh: Path) -> dict:
 
 
 def assert_same_tables(wh: Path, reference: Path) -> None:
-    for t in schema.WAREHOUSE_TABLES:
-        if t.name not in HISTORY_TABLES:
-            assert table_rows(wh, t.name) == table_rows(reference, t.name), t.name
+    names = [t.name for t in schema.WAREHOUSE_TABLES if t.name not in HISTORY_TABLES]
+    got, want = tables_rows(wh, names), tables_rows(reference, names)
+    for name in names:
+        assert got[name] == want[name], name
 
 
 def shell_count(catalog: Path, table: str) -> int:
@@ -137,6 +139,7 @@ def reference(sites, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,decoy", NAMES, ids=["brackets", "question", "star", "combo"])
 def test_runs_and_reads_never_touch_a_decoy(tmp_path, sites, reference, name, decoy):
     wh, fake = tmp_path / name, tmp_path / decoy
@@ -147,7 +150,7 @@ def test_runs_and_reads_never_touch_a_decoy(tmp_path, sites, reference, name, de
         make_decoy(wh, fake)  # the next run's build and every read below would see it, if globbed
         assert counts(wh)["source_files"] == md_count(site)
         assert_same_tables(wh, ref)
-        q = newsetl_cli("sql", "SELECT count(*) AS n, sum(image_count) AS images FROM articles", "--warehouse", wh,
+        q = newsetl_here("sql", "SELECT count(*) AS n, sum(image_count) AS images FROM articles", "--warehouse", wh,
                         "--format", "csv")
         assert q.returncode == 0, q.stderr
         con = newsetl.connect(ref)
@@ -159,6 +162,7 @@ def test_runs_and_reads_never_touch_a_decoy(tmp_path, sites, reference, name, de
                 assert shell_count(wh / "news.duckdb", table) == counts(ref)[table]
 
 
+@pytest.mark.slow
 def test_every_command_on_a_glob_like_warehouse(tmp_path, sites, reference):
     name, decoy = COMBO
     base = tmp_path
@@ -168,27 +172,27 @@ def test_every_command_on_a_glob_like_warehouse(tmp_path, sites, reference):
     make_decoy(wh, fake)
     want = counts(ref)
 
-    status = newsetl_cli("status", "--warehouse", wh)
+    status = newsetl_here("status", "--warehouse", wh)
     assert status.returncode == 0, status.stderr
     assert f"articles {want['articles']:,}, images {want['images']:,}" in status.stdout
     assert f"catalog   {wh / 'news.duckdb'}" in status.stdout and "STALE" not in status.stdout
 
-    runs = newsetl_cli("runs", "--warehouse", wh, "--format", "csv")
+    runs = newsetl_here("runs", "--warehouse", wh, "--format", "csv")
     assert runs.returncode == 0, runs.stderr
     (row,) = list(csv.DictReader(io.StringIO(runs.stdout)))
     assert (row["status"], int(row["seen"]), int(row["articles"])) == (
         "completed", md_count(site), want["articles"])
 
-    mine = newsetl_cli("report", "top_providers", "--warehouse", wh, "--format", "csv")
-    theirs = newsetl_cli("report", "top_providers", "--warehouse", ref, "--format", "csv")
+    mine = newsetl_here("report", "top_providers", "--warehouse", wh, "--format", "csv")
+    theirs = newsetl_here("report", "top_providers", "--warehouse", ref, "--format", "csv")
     assert mine.returncode == 0, mine.stderr
     assert mine.stdout == theirs.stdout and len(mine.stdout.splitlines()) > 5
 
     out_dir = base / "out [1]?*'\"ü"
-    r = newsetl_cli("report", "--all", "--out-dir", out_dir, "--warehouse", wh)
+    r = newsetl_here("report", "--all", "--out-dir", out_dir, "--warehouse", wh)
     assert r.returncode == 0, r.stderr
     ref_dir = tmp_path / "ref-reports"
-    assert newsetl_cli("report", "--all", "--out-dir", ref_dir, "--warehouse", ref).returncode == 0
+    assert newsetl_here("report", "--all", "--out-dir", ref_dir, "--warehouse", ref).returncode == 0
     csvs = sorted(p.name for p in ref_dir.glob("*.csv"))
     assert csvs and sorted(p.name for p in out_dir.glob("*.csv")) == csvs
     for f in csvs:
@@ -196,7 +200,7 @@ def test_every_command_on_a_glob_like_warehouse(tmp_path, sites, reference):
     assert (out_dir / "report.html").stat().st_size > 1000
 
     page = base / "page [1]?*'\"ü.html"
-    r = newsetl_cli("report", "--html", page, "--warehouse", wh)
+    r = newsetl_here("report", "--html", page, "--warehouse", wh)
     assert r.returncode == 0, r.stderr
     assert f"{want['articles']:,}" in page.read_text(encoding="utf-8")
 
@@ -204,6 +208,7 @@ def test_every_command_on_a_glob_like_warehouse(tmp_path, sites, reference):
         assert shell_count(wh / "news.duckdb", "related_images") == want["related_images"]
 
 
+@pytest.mark.slow
 def test_compaction_and_incremental_builds_read_no_decoy(tmp_path, monkeypatch):
     """Staging lists, previous articles and versions and compaction, on a glob-like path."""
     monkeypatch.setattr(build, "MAX_SMALL_BATCHES", 2)  # compact after three small batches, not seventeen
@@ -224,16 +229,17 @@ def test_compaction_and_incremental_builds_read_no_decoy(tmp_path, monkeypatch):
 
 
 @pytest.mark.integration
-def test_the_prefect_path_on_a_glob_like_warehouse(tmp_path, sites, reference):
+def test_the_prefect_path_on_a_glob_like_warehouse(tmp_path, sites, reference, prefect_server):
     name, decoy = COMBO
     wh = tmp_path / name
     site = sites[0]
     # a decoy from the start: a glob in the build or the catalog would read it
     assert newsetl_cli("run", site, "--warehouse", tmp_path / decoy, "--no-prefect", "-q").returncode == 0
-    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # a busy machine starts it slowly
-    r = newsetl_cli("run", site, "--warehouse", wh, "-q", env=env)
+    url, _home = prefect_server  # a configured API: the run is a flow run there
+    r = newsetl_cli("run", site, "--warehouse", wh, "-q", env={**os.environ, "PREFECT_API_URL": url})
     assert r.returncode == 0, r.stderr
+    (flow_run,), = newsetl.connect(wh).sql("SELECT flow_run_id FROM runs").fetchall()
+    assert flow_run  # it took the Prefect path
     assert_same_tables(wh, reference[0])
     if SHELL.exists():
         assert shell_count(wh / "news.duckdb", "articles") == counts(reference[0])["articles"]

@@ -203,6 +203,7 @@ print(json.dumps({"me": os.getpid(), "parents": parents, "carried": carried, "le
 
 @pytest.mark.skipif(not sys.platform.startswith("linux") or sys.version_info >= (3, 12),
                     reason="workers are forked only on Linux before Python 3.12 (runners._start_method)")
+@pytest.mark.slow
 def test_workers_forked_early_are_the_runs_workers_and_carry_no_prefect():
     out = subprocess.run([sys.executable, "-c", EARLY_WORKERS], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -212,6 +213,7 @@ def test_workers_forked_early_are_the_runs_workers_and_carry_no_prefect():
     assert got["carried"] is False and got["left"] is False, got
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["fork", "forkserver"])
 def test_worker_processes_give_the_in_process_tables(method, tmp_path, monkeypatch):
     if method not in multiprocessing.get_all_start_methods():

@@ -128,6 +128,7 @@ def test_the_fast_parser_is_exact_or_steps_aside(fm):
     assert_same(got, reference_load(fm))
 
 
+@pytest.mark.slow
 @settings(suppress_health_check=HEALTH, max_examples=examples(8))
 @given(contents=files_)
 def test_any_files_load_beside_good_ones_and_both_parsers_agree(tmp_path, contents):
@@ -142,6 +143,7 @@ def test_any_files_load_beside_good_ones_and_both_parsers_agree(tmp_path, conten
 @settings(suppress_health_check=HEALTH, max_examples=examples(5))
 @given(before=files_, after=files_)
 # found by Hypothesis: a key YAML reads as a bool in a related item (test_hostile.py keeps it too)
+@pytest.mark.slow
 @example(before=[], after=[yamlgen.as_file("related:\n  - webUrl: https://r.example/0\n    true: []\n")])
 def test_incremental_runs_equal_a_rebuild(tmp_path, before, after):
     wh = _fresh(tmp_path, "wh")
@@ -154,6 +156,7 @@ def test_incremental_runs_equal_a_rebuild(tmp_path, before, after):
     assert_same_as_rebuild([site], wh, _fresh(tmp_path, "rebuilds"))
 
 
+@pytest.mark.slow
 @settings(suppress_health_check=HEALTH, max_examples=examples(10))
 @given(tree=yamlgen.file_tree())
 @example(tree=[("link", b"x.md", b"sibling")])  # found by Hypothesis: a link to a control file wins its article
@@ -169,6 +172,7 @@ def test_any_file_tree_is_listed_and_never_hangs(tmp_path, tree):
     _check_run(site, wh)
 
 
+@pytest.mark.slow
 @settings(suppress_health_check=HEALTH, max_examples=examples(5))
 @given(data=st.data())
 def test_mutated_real_records_load_beside_good_ones(tmp_path, corpus_files, data):
@@ -182,6 +186,7 @@ def test_mutated_real_records_load_beside_good_ones(tmp_path, corpus_files, data
     assert_same_tables(fast, ref)
 
 
+@pytest.mark.slow
 @settings(suppress_health_check=HEALTH, max_examples=examples(2))
 @given(contents=files_)
 def test_the_command_exits_0_without_a_traceback(tmp_path, contents):

@@ -292,21 +292,30 @@ def test_cli_in_a_real_process(wh, tmp_path):
 
 FLOW_SCRIPT = """
 import json, sys
-from prefect.artifacts import Artifact
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 from newsetl.flows import news_reports
-out = news_reports(warehouse=sys.argv[1], out_dir=sys.argv[2])
-art = Artifact.get("news-reports-top-providers")
-summary = Artifact.get("news-reports-summary")
+state = news_reports(warehouse=sys.argv[1], out_dir=sys.argv[2], return_state=True)
+out = state.result()
+
+def artifact(key):  # this flow run's (the server is shared)
+    with get_client(sync_client=True) as client:
+        (art,) = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=[key]), flow_run_id=ArtifactFilterFlowRunId(any_=[state.state_details.flow_run_id])))
+    return art
+
+art, summary = artifact("news-reports-top-providers"), artifact("news-reports-summary")
 print(json.dumps({"out": out, "type": art.type, "data": art.data, "summary": summary.data}))
 """
 
 
-def test_news_reports_flow(wh, tmp_path):
-    # in its own process, with a throwaway Prefect home: Prefect's ephemeral server and its
-    # logging stay out of the test process
+@pytest.mark.integration
+def test_news_reports_flow(wh, tmp_path, prefect_server):
+    # in its own process, with a throwaway Prefect home, on the session's Prefect server: Prefect's
+    # logging stays out of the test process
+    url, _home = prefect_server
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_LOGGING_LEVEL="WARNING", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_API_URL=url, PREFECT_LOGGING_LEVEL="WARNING")
     res = subprocess.run([sys.executable, "-c", FLOW_SCRIPT, str(wh), str(tmp_path / "flow")],
                          capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
     assert res.returncode == 0, res.stderr[-3000:]

@@ -67,6 +67,7 @@ def test_without_a_prefect_api_a_run_is_in_process_and_says_how_to_track(site, t
     assert flow_run_ids(tmp_path / "wh") == [None]
 
 
+@pytest.mark.slow
 def test_no_parser_text_reaches_the_terminal(site, tmp_path):
     """rapidyaml's C++ error handler prints on stderr before it raises; none of it shows."""
     p = run(tmp_path, site, "--warehouse", tmp_path / "wh", "--no-prefect", env=no_prefect_env(tmp_path))
@@ -84,6 +85,7 @@ def test_quiet_prints_nothing_but_errors(site, tmp_path):
     assert bad.returncode == 2 and bad.stdout == "" and bad.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_with_prefect_a_temporary_server_runs_it_without_noise(site, tmp_path):
     p = run(tmp_path, site, "--warehouse", tmp_path / "wh", "--prefect", env=no_prefect_env(tmp_path))
     assert p.returncode == 0, p.stderr
@@ -174,6 +176,7 @@ def test_inputs_that_would_still_collide_are_refused_in_one_line(tmp_path):
     shutil.rmtree(tmp_path / "site-b")
 
 
+@pytest.mark.slow
 def test_a_temporary_server_that_does_not_start_is_one_line(tmp_path, monkeypatch, capsys):
     """--prefect without a configured API starts Prefect's temporary server; if it cannot,
     the run stops with one line naming the server's log, not a traceback."""

@@ -4,6 +4,8 @@ and a Dask cluster (`dask scheduler` + `dask worker` processes), on 127.0.0.1, o
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import re
 import signal
@@ -231,12 +233,81 @@ class PrefectServer:
 
 
 def start_server(tmp_path_factory):
-    """A real Prefect server for a test session; yields (its API URL, its PREFECT_HOME)."""
+    """A real Prefect server for a test session; yields (its API URL, its PREFECT_HOME).
+
+    Under pytest-xdist one server serves every worker (`SharedServer`): it is the costliest
+    start of the suite (15 s of CPU), every test that uses it asks about its own runs only,
+    and the last worker done with it stops it."""
     try:
-        server = PrefectServer(tmp_path_factory.mktemp("prefect-server-home"))
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            server = SharedServer(tmp_path_factory.getbasetemp().parent)
+        else:
+            server = PrefectServer(tmp_path_factory.mktemp("prefect-server-home"))
     except RuntimeError as e:
         pytest.skip(f"could not start a Prefect server: {e}")
     try:
         yield server.url, server.home
     finally:
         server.stop()
+
+
+class SharedServer:
+    """The Prefect server of a whole xdist run, under `root` (the run's base temp folder, which
+    every worker's own folder is in): the first worker that needs it starts it, each holds a
+    shared lock on `users` while it may use it, and the last to let go stops it."""
+
+    def __init__(self, root: Path):
+        self._guard = root / "prefect-server.lock"  # held while one worker starts or stops it
+        self._info = root / "prefect-server.json"
+        with self._locked():
+            self._users = open(root / "prefect-server.users", "a")
+            fcntl.flock(self._users, fcntl.LOCK_SH)  # under the guard: nobody stops it meanwhile
+            try:
+                info = json.loads(self._info.read_text())
+            except (OSError, ValueError):
+                home = root / "prefect-server-home"
+                server = PrefectServer(home)
+                info = {"url": server.url, "home": str(home), "pid": server.proc.pid}
+                self._info.write_text(json.dumps(info))
+        self.url, self.home, self._pid = info["url"], Path(info["home"]), info["pid"]
+
+    @contextmanager
+    def _locked(self):
+        with open(self._guard, "a") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            yield
+
+    def stop(self) -> None:
+        with self._locked():
+            fcntl.flock(self._users, fcntl.LOCK_UN)
+            self._users.close()
+            with open(self._users.name, "a") as probe:
+                try:
+                    fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else uses it
+                except OSError:
+                    return
+                stop_group(self._pid)
+                self._info.unlink(missing_ok=True)
+
+
+def stop_group(pid: int, grace: float = 20) -> None:
+    """SIGTERM the process group `pid` leads (a server another process started), then SIGKILL
+    what is left of it."""
+    def alive() -> bool:  # a zombie (its parent, another worker, has not reaped it) is gone
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while alive() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        os.killpg(pid, signal.SIGKILL)  # and whatever it started
+
+
+def stop_shared_servers(root: Path) -> None:
+    """What `SharedServer`s are still up under `root` when the run ends (a worker died)."""
+    with contextlib.suppress(OSError, ValueError, KeyError):
+        stop_group(json.loads((root / "prefect-server.json").read_text())["pid"])
