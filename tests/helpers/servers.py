@@ -259,6 +259,7 @@ class SharedServer:
     def __init__(self, root: Path):
         self._guard = root / "prefect-server.lock"  # held while one worker starts or stops it
         self._info = root / "prefect-server.json"
+        self._started = None  # the PrefectServer, in the worker that started it
         with self._locked():
             self._users = open(root / "prefect-server.users", "a")
             fcntl.flock(self._users, fcntl.LOCK_SH)  # under the guard: nobody stops it meanwhile
@@ -266,7 +267,7 @@ class SharedServer:
                 info = json.loads(self._info.read_text())
             except (OSError, ValueError):
                 home = root / "prefect-server-home"
-                server = PrefectServer(home)
+                server = self._started = PrefectServer(home)
                 info = {"url": server.url, "home": str(home), "pid": server.proc.pid}
                 self._info.write_text(json.dumps(info))
         self.url, self.home, self._pid = info["url"], Path(info["home"]), info["pid"]
@@ -285,9 +286,15 @@ class SharedServer:
                 try:
                     fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)  # nobody else uses it
                 except OSError:
+                    if self._started is not None:
+                        # another worker stops it and this one ends first: its Popen must not
+                        # warn at exit that the server still runs
+                        self._started.proc.returncode = 0
                     return
                 stop_group(self._pid)
                 self._info.unlink(missing_ok=True)
+                if self._started is not None:
+                    self._started.proc.wait()
 
 
 def stop_group(pid: int, grace: float = 20) -> None:
