@@ -164,35 +164,84 @@ def _segments(root: Path | str) -> tuple[str, ...]:
     return root.parts[1:] or ("root",)
 
 
+def _clashes(names: dict) -> list[tuple]:
+    """The pairs (owner, name, other owner, other name) of `names` (owner -> name) whose source_paths
+    could meet: the same name, or one name a folder of the other (`p` and `p/in`: `p`'s file
+    `in/a.md` is `p/in/a.md`). Names without either relation can never give the same source_path."""
+    by_name: dict[str, list] = {}
+    for owner, name in names.items():
+        by_name.setdefault(name, []).append(owner)
+    out = []
+    for name, owners in by_name.items():
+        out.extend((owners[0], name, other, name) for other in owners[1:])
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            for other in by_name.get("/".join(parts[:i]), ()):
+                out.extend((owner, name, other, "/".join(parts[:i])) for owner in owners)
+    return out
+
+
 def input_names(roots, taken=()) -> dict:
     """Each input's name, the first part of its files' source_path: its folder's own name (a
-    URL's last segment); where two would share one, or take a name in `taken`, each of those is
-    named by as many of its parents as make the names distinct (site-a/_posts, site-b/_posts).
-    Raises InputError when no length of name tells them apart."""
+    URL's last segment). Where two names are the same, or one is a folder of the other (`p` and
+    `p/in`), or meet a name in `taken` so, each of those is named by as many of its parents as
+    make them apart (site-a/_posts, site-b/_posts): no two inputs' files can then share a
+    source_path. Raises InputError when no length of name tells them apart."""
     roots = list(dict.fromkeys(roots))
     depth = {root: 1 for root in roots}
+    fixed = {("taken", name): name for name in taken}
 
     def auto(root) -> str:
         return "/".join(_segments(root)[-depth[root]:])
 
     while True:  # lengthen the names that collide, by one parent at a time
-        by_name: dict[str, list] = {}
-        for root in roots:
-            by_name.setdefault(auto(root), []).append(root)
-        clash = [same for name, same in by_name.items() if len(same) > 1 or name in taken]
+        clash = _clashes({**fixed, **{root: auto(root) for root in roots}})
         if not clash:
             return {root: auto(root) for root in roots}
         grown = False
-        for same in clash:
-            for root in same:
-                if depth[root] < len(_segments(root)):
-                    depth[root] += 1
-                    grown = True
+        for root in dict.fromkeys(r for a, _, b, _ in clash for r in (a, b)):
+            if root in depth and depth[root] < len(_segments(root)):
+                depth[root] += 1
+                grown = True
         if not grown:
-            name = auto(clash[0][0])
-            other = clash[0][-1] if len(clash[0]) > 1 else "a named input"
-            raise InputError(f"two inputs would both be named {name!r} ({other} and {clash[0][0]}): "
-                             "give each a name of its own (NAME=PATH)")
+            a, name, b, other = clash[0]
+            first = "a named input" if a in fixed else str(a)
+            second = "a named input" if b in fixed else str(b)
+            if name == other:
+                raise InputError(f"two inputs would both be named {name!r} ({second} and {first}): "
+                                 "give each a name of its own (NAME=PATH)")
+            raise InputError(f"two inputs would be named {other!r} and {name!r} ({second} and {first}), one "
+                             "inside the other, so their files could share a source_path: give each a name "
+                             "of its own (NAME=PATH)")
+
+
+def _location(root: Path | str) -> tuple[str, ...]:
+    """Where an input is, as parts: one input is inside another when its parts start with the other's."""
+    if isinstance(root, str):
+        return (root.split("://", 1)[0], *_segments(root))
+    return ("", *root.parts)
+
+
+def _check_apart(given: list[tuple[str | None, Path | str]]) -> None:
+    """One line when two inputs would read the same files: the same folder under two names, or one
+    input inside another (`site` and `site/sub`). Their files would be read twice, under two
+    source_paths, and their articles counted twice (each copy `duplicate` of the other at best);
+    no name can fix that, so the run does not start."""
+    names: dict = {}
+    for name, root in given:
+        names.setdefault(root, set()).add(name)
+    for root, of in names.items():
+        named = sorted(n for n in of if n is not None)
+        if len(named) > 1:
+            raise InputError(f"input {root} is given twice, as {named[0]!r} and {named[1]!r}: its files would "
+                             "be read twice; give it once")
+    where = {_location(root): root for root in names}
+    for loc, root in where.items():
+        for i in range(1, len(loc)):
+            outer = where.get(loc[:i])
+            if outer is not None:
+                raise InputError(f"input {root} is inside input {outer}: its files would be read twice, "
+                                 "once for each; give only one of them")
 
 
 def _check_root(path: str) -> Path | str:
@@ -223,8 +272,10 @@ def resolve_inputs(inputs) -> dict[str, Path | str]:
     parents as make it distinct where two would share one (every Jekyll site keeps its
     records in `_posts`). The names depend only on the inputs given, so the same command
     gives the same source_path run after run; name inputs (NAME=PATH) to keep them when the
-    set of inputs changes. Raises InputError for a missing or unreadable input, or names
-    that stay the same."""
+    set of inputs changes. No two inputs' files can share a source_path: no name is another's,
+    nor a folder of it (`p` and `p/in`). Raises InputError for a missing or unreadable input,
+    given names that overlap, automatic names that stay the same, and inputs that would read
+    the same files twice (one folder under two names, or one inside another)."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     inputs = [os.fspath(i) for i in inputs]
@@ -241,6 +292,11 @@ def resolve_inputs(inputs) -> dict[str, Path | str]:
                                  "give each a name of its own (NAME=PATH)")
             named[name] = root
         given.append((name, root))
+    for (_a, name, _b, other) in _clashes({n: n for n in named})[:1]:
+        raise InputError(f"input names {other!r} and {name!r} overlap: {name!r} is a folder inside "
+                         f"{other!r}, so their files could share a source_path; give names neither of "
+                         "which is inside the other")
+    _check_apart(given)
     # an input given twice, or both named and not, is read once
     unnamed = [root for name, root in given if name is None and root not in named.values()]
     auto = input_names(unnamed, taken=set(named))
