@@ -35,7 +35,12 @@ class InputError(Exception):
 
 
 class RejectedFile(Exception):
-    """A file that cannot be loaded as a record; the message says why."""
+    """A file that cannot be loaded as a record; the message says why. `size` is its size in
+    bytes where that is known (a file past the cap), for its `source_files` row."""
+
+    def __init__(self, message: str, size: int | None = None):
+        super().__init__(message)
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -82,62 +87,146 @@ def _is_record(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_path(path: str, flags: int) -> int:
+    """`os.open(path, flags)` for a path of any length: one longer than the OS takes (PATH_MAX,
+    4,096 bytes on Linux: a record 1,300 folders deep) is opened a folder at a time, each
+    relative to the one before, so its length never matters."""
+    try:
+        return os.open(path, flags)
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:
+            raise
+    head, _, last = path.rpartition(os.sep)
+    fd = os.open(os.sep if os.path.isabs(path) else ".", _DIR_FLAGS)
+    try:
+        for part in head.split(os.sep):
+            if part:
+                inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        return os.open(last, flags, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+class _Folder:
+    """An open folder whose subfolders are still to be listed: each is opened relative to it
+    (`dir_fd`), so no path the walk opens is longer than one name. Closed when the last is."""
+
+    __slots__ = ("fd", "waiting")
+
+    def __init__(self, fd: int):
+        self.fd, self.waiting = fd, 0
+
+    def release(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            os.close(self.fd)
+
+
 def _walk(root: str):
     """(relative path, OS path to read, stat result or None, problem or None) of every
-    record entry under `root` (a resolved folder), by the listing rules above."""
+    record entry under `root` (a resolved folder), by the listing rules above.
+
+    Every folder is listed through its descriptor and every entry looked at relative to it,
+    so depth never matters; an entry that cannot be looked at is yielded with its problem
+    when it is a record's or a folder (the records under it would be lost): no error is
+    dropped unseen."""
     # os.scandir is several times cheaper than Path.rglob on large folders
     seen: set[tuple[int, int]] = set()
     inside = os.path.join(root, "")
-    stack = [(root, "")]
-    linked: list[tuple[str, str]] = []  # folders reached by a link: after the real ones, so a folder keeps its own path
-    while stack or linked:
-        d, rel_dir = stack.pop() if stack else linked.pop()
-        try:
-            st = os.stat(d)
-        except OSError:
-            st = None
-        if st is not None:
-            if (st.st_dev, st.st_ino) in seen:
-                continue  # a folder reached twice is read once
-            seen.add((st.st_dev, st.st_ino))
-        try:
-            with os.scandir(d) as it:
-                entries = list(it)
-        except OSError as e:
-            yield rel_dir, d, None, f"cannot list folder: {e.strerror or e}"
-            continue
-        for e in entries:
-            if e.name.startswith("."):
-                continue  # .git, editor swap folders: never records
-            rel = rel_dir + e.name
+    # (open parent or None, name in it, OS path, relative path): a folder still to list
+    stack: list[tuple[_Folder | None, str, str, str]] = [(None, root, root, "")]
+    linked: list[tuple[_Folder | None, str, str, str]] = []  # reached by a link: after the real ones, so a folder keeps its own path
+    try:
+        while stack or linked:
+            parent, name, d, rel_dir = stack.pop() if stack else linked.pop()
             try:
-                if e.is_symlink():
-                    try:
-                        target = os.path.realpath(e.path, strict=True)
-                    except OSError as err:
+                fd = open_path(d, _DIR_FLAGS) if parent is None else \
+                    os.open(name, _DIR_FLAGS | _NOFOLLOW, dir_fd=parent.fd)
+            except OSError as e:
+                yield rel_dir, d, None, f"cannot list folder: {e.strerror or e}"
+                continue
+            finally:
+                if parent is not None:
+                    parent.release()
+            try:
+                st = os.fstat(fd)
+                again = (st.st_dev, st.st_ino) in seen  # a folder reached twice is read once
+                seen.add((st.st_dev, st.st_ino))
+                if not again:
+                    with os.scandir(fd) as it:
+                        entries = list(it)
+            except OSError as e:
+                os.close(fd)
+                yield rel_dir, d, None, f"cannot list folder: {e.strerror or e}"
+                continue
+            if again:
+                os.close(fd)
+                continue
+            folder = _Folder(fd)
+            try:
+                yield from _entries(folder, entries, d, rel_dir, inside, stack, linked)
+            finally:
+                if folder.waiting == 0:  # no subfolder to open relative to it
+                    os.close(fd)
+    finally:  # a walk left half-way: close the folders still open
+        for parent, *_ in stack:
+            if parent is not None:
+                parent.release()
+
+
+def _entries(folder: _Folder, entries, d: str, rel_dir: str, inside: str, stack: list, linked: list):
+    """The record entries of one listed folder (see `_walk`); its subfolders go on `stack`
+    (relative to `folder`) or, reached by a link, on `linked`."""
+    for e in entries:
+        if e.name.startswith("."):
+            continue  # .git, editor swap folders: never records
+        rel = rel_dir + e.name
+        path = os.path.join(d, e.name)
+        is_dir = False
+        try:
+            if e.is_symlink():
+                try:
+                    target = os.path.realpath(path, strict=True)
+                except OSError as err:
+                    if err.errno in (errno.ELOOP, errno.ENOENT):
                         if _is_record(e.name):
                             why = "a loop" if err.errno == errno.ELOOP else "dangling"
-                            yield rel, e.path, None, f"symbolic link not followed: {why}"
-                        continue
-                    if not (target + os.sep).startswith(inside):
-                        yield rel + ("/" if os.path.isdir(target) else ""), e.path, None, \
-                            "symbolic link not followed: its target is outside the input folder"
-                        continue
-                    st = os.stat(target)
-                    path = target
-                else:
-                    st = e.stat(follow_symlinks=False)
-                    path = e.path
+                            yield rel, path, None, f"symbolic link not followed: {why}"
+                    else:  # it may be a folder of records: never dropped unseen
+                        yield rel, path, None, f"symbolic link not followed: {err.strerror or err}"
+                    continue
+                if not (target + os.sep).startswith(inside):
+                    yield rel + ("/" if os.path.isdir(target) else ""), path, None, \
+                        "symbolic link not followed: its target is outside the input folder"
+                    continue
+                st = os.stat(target)
                 if stat.S_ISDIR(st.st_mode):
-                    (linked if path is not e.path else stack).append((path, rel + "/"))
-                elif _is_record(e.name):
-                    problem = None if stat.S_ISREG(st.st_mode) else f"not a regular file: {_kind(st.st_mode)}"
-                    yield rel, path, st, problem
-            except FileNotFoundError:
-                continue  # gone since the folder was listed: not an input any more
-            except OSError as err:
-                if _is_record(e.name):
-                    yield rel, e.path, None, f"cannot read file: {err.strerror or err}"
+                    linked.append((None, target, target, rel + "/"))
+                    continue
+                path = target
+            else:
+                is_dir = e.is_dir(follow_symlinks=False)
+                st = e.stat(follow_symlinks=False)  # relative to the folder's descriptor
+                if stat.S_ISDIR(st.st_mode):
+                    folder.waiting += 1
+                    stack.append((folder, e.name, path, rel + "/"))
+                    continue
+            if _is_record(e.name):
+                problem = None if stat.S_ISREG(st.st_mode) else f"not a regular file: {_kind(st.st_mode)}"
+                yield rel, path, st, problem
+        except FileNotFoundError:
+            continue  # gone since the folder was listed: not an input any more
+        except OSError as err:
+            if is_dir:
+                yield rel + "/", path, None, f"cannot list folder: {err.strerror or err}"
+            elif _is_record(e.name):
+                yield rel, path, None, f"cannot read file: {err.strerror or err}"
 
 
 def _is_url(x) -> bool:
@@ -341,7 +430,7 @@ def read_file(file: SourceFile, cap: int = limits.RECORD.file_bytes) -> bytes:
     if file.problem is not None:
         raise RejectedFile(file.problem)
     try:
-        fd = os.open(file.path, _OPEN_FLAGS)
+        fd = open_path(file.path, _OPEN_FLAGS)
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise RejectedFile("cannot read file: it became a symbolic link after it was listed") from None
@@ -351,7 +440,7 @@ def read_file(file: SourceFile, cap: int = limits.RECORD.file_bytes) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise RejectedFile(f"not a regular file: {_kind(st.st_mode)}")
         if st.st_size > cap:
-            raise RejectedFile(f"file too large: {st.st_size:,} bytes, the cap per record is {cap:,}")
+            raise RejectedFile(f"file too large: {st.st_size:,} bytes, the cap per record is {cap:,}", st.st_size)
         # one read of the size it has (one allocation); it may grow meanwhile:
         # read on, but never hold more than the cap
         chunks = [os.read(fd, st.st_size + 1)]
@@ -359,8 +448,9 @@ def read_file(file: SourceFile, cap: int = limits.RECORD.file_bytes) -> bytes:
         while size <= cap and chunks[-1]:
             chunks.append(os.read(fd, min(cap + 1 - size, 1 << 20)))
             size += len(chunks[-1])
-        if size > cap:
-            raise RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
+        if size > cap:  # it grew while read: its size now, at least what was read
+            raise RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record",
+                               max(size, os.fstat(fd).st_size))
         return chunks[0] if len(chunks) <= 2 and not chunks[-1] else b"".join(chunks)
     finally:
         os.close(fd)
@@ -372,6 +462,24 @@ def read_bytes(path: str) -> bytes:
 
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def rejected_size(file: SourceFile, e: BaseException) -> int | None:
+    """The size to record for a file rejected before its bytes were read: the size it was refused
+    for (past the cap), else the listed size of a regular file that could not be read, else
+    None (not a file, or not known). Never 0 for a file that was not empty."""
+    if isinstance(e, RejectedFile):
+        return e.size
+    if isinstance(e, OSError) and file.problem is None and file.version is None:
+        return file.size
+    return None
+
+
+def rejection_key(size: int | None, error: str) -> str:
+    """What stands for a rejected file's content in the manifest's place of a hash: the plan
+    hands it back for a file rejected last run, and a file rejected again for the same reason
+    at the same size is `unchanged`, not `changed` (parse.parse_batch)."""
+    return f"rejected\0{size}\0{error}"
 
 
 def read_error(e: BaseException) -> str:
@@ -440,7 +548,7 @@ def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) 
     Anything else (no credentials on this worker, the bucket gone, the store unreachable,
     access denied) raises: the batch fails and is retried, and the run publishes nothing,
     rather than every file of the batch turning `rejected` and its articles vanishing."""
-    from .objectstore import describe, filesystem, fs_path, is_s3
+    from .objectstore import cat_literal, describe, filesystem, fs_path
 
     out: dict[str, bytes | Exception] = {}
     todo = []
@@ -448,17 +556,16 @@ def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) 
         if f.problem is not None:
             out[f.path] = RejectedFile(f.problem)
         elif f.size > cap:  # known from the listing: never downloaded
-            out[f.path] = RejectedFile(f"file too large: {f.size:,} bytes, the cap per record is {cap:,}")
+            out[f.path] = RejectedFile(f"file too large: {f.size:,} bytes, the cap per record is {cap:,}", f.size)
         else:
             todo.append(f.path)
     if not todo:
         return out
     fs = filesystem(todo[0])
     keys = {fs_path(fs, p): p for p in todo}
-    # one GET each: records are small, and s3fs would first ask each object's size (a HEAD)
-    # to split a large one into ranges
-    kw = {"max_concurrency": 1} if is_s3(fs) else {}
-    got = fs.cat(list(keys), on_error="return", **kw)
+    # one GET each, by the key as written: fs.cat would take `[abc].md` for a pattern, and
+    # ask each object's size first (a HEAD) to split a large one into ranges
+    got = cat_literal(fs, list(keys))
     for key, url in keys.items():
         data = got.get(key, FileNotFoundError(key))
         if isinstance(data, Exception):
@@ -469,6 +576,6 @@ def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) 
                 raise data
             data = RejectedFile("cannot read file: the object is gone (deleted after it was listed)")
         elif len(data) > cap:
-            data = RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
+            data = RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record", len(data))
         out[url] = data
     return out
