@@ -13,11 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import newsetl
 from newsetl import pipeline
 from newsetl.runners import Local, Runner
 
+from .helpers import examples
 from .helpers.cli import NEWSETL, newsetl_cli, newsetl_here
 from .helpers.servers import keys, upload_folder
 from .helpers.tables import assert_same_as_rebuild, assert_same_tables
@@ -428,8 +431,30 @@ def test_keys_and_prefixes_with_glob_characters_are_read_as_written(s3_server, b
         third = pipeline.run([inp], url, workers=1)
     assert (third.run["files_changed"], third.run["files_unchanged"]) == (1, 4)
     assert [p for m, p in seen if m == "GET" and "/site/" in p] == [f"/{bucket}/in[x]*?/site/[abc].md"]
+    assert not [p for m, p in seen if m == "HEAD" and "/site/" in p]  # one GET, no HEAD first
     assert newsetl.connect(url).execute("SELECT title FROM articles WHERE source_path = 'site/[abc].md'"
                                         ).fetchall() == [("edited",)]
     # the runs' markers are gone, by their own keys; the look-alikes are all still there
     assert keys(client, bucket, "wh[1]*?/_running/") == []
     assert all(keys(client, bucket, k) == [k] for k in decoys)
+
+
+_KEY_PART = st.text(st.sampled_from("ab[]*?!-_ ."), min_size=1, max_size=6).filter(lambda t: not t.startswith("."))
+
+
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.lists(_KEY_PART, min_size=1, max_size=3).map("/".join), min_size=1, max_size=6, unique=True),
+       prefix=_KEY_PART)
+def test_any_key_is_listed_and_read_as_written(s3_server, bucket, names, prefix):
+    """Keys of any glob characters under a prefix of any: each listed once and read as its own
+    bytes (a glob would read another key's, or none)."""
+    from newsetl import sources
+
+    client = s3_server.client()
+    base = f"p{abs(hash((tuple(names), prefix)))}/{prefix}"
+    for n in names:
+        client.put_object(Bucket=bucket, Key=f"{base}/{n}.md", Body=n.encode())
+    files = sources.list_records(f"s3://{bucket}/{base}", "in")
+    assert sorted(f.source_path for f in files) == sorted(f"in/{n}.md" for n in names)
+    got = sources.fetch_objects(files)
+    assert {f.rel_path: got[f.path] for f in files} == {f"{n}.md": n.encode() for n in names}
