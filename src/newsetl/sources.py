@@ -7,6 +7,8 @@ Listing rules (the README says them to users):
   dangling, or a loop); a folder reached twice is read once;
 - an entry with a record's name that is not a regular file (a FIFO, a socket, a
   device), and a folder that cannot be listed, are listed as not read;
+- at any depth: folders are listed, and files opened, relative to their parent
+  folder's descriptor, so a path longer than PATH_MAX loses nothing;
 - a name that is not valid UTF-8 is written in `source_path` with each
   undecodable byte as `\\xHH` and each backslash doubled (`display_name`), which
   `os_name` reverses.
