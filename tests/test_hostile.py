@@ -10,6 +10,7 @@ failure they found is kept here as a named case.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ import pytest
 import newsetl
 from newsetl.parse import parse_batch
 from newsetl.plan import BatchSpec
-from newsetl.sources import discover, os_name
+from newsetl.sources import RejectedFile, discover, os_name, read_file, rejected_size
 
 from .helpers.cli import newsetl_cli
 from .helpers.records import GOOD, record
@@ -217,8 +218,54 @@ def test_a_file_past_the_size_cap_is_refused_before_it_is_read(tmp_path):
     with open(big, "wb") as fh:  # sparse: 49 MiB that take no disk
         fh.write(record("big", "").encode())
         fh.truncate(49 << 20)
-    _, wh = run_site(tmp_path, {})
+    proc, wh = run_site(tmp_path, {})
     assert rejected(wh, "big.md") == "file too large: 51,380,224 bytes, the cap per record is 50,331,648"
+    # what is known of it: its real size, and no hash of bytes that were never read (issue 20)
+    assert rows(wh, "SELECT bytes, sha256 FROM source_files WHERE source_path = 'site/big.md'") == [(49 << 20, None)]
+    # unchanged, it is not read again, nor counted as changed
+    again = newsetl_cli("run", str(tmp_path / "site"), "--warehouse", str(wh), "--no-prefect")
+    assert again.returncode == 0, again.stderr
+    assert "2 files (0 new, 0 changed, 2 unchanged, 0 deleted" in again.stdout
+    assert rows(wh, "SELECT files_parsed FROM runs ORDER BY started_at") == [(2,), (0,)]
+    assert rows(wh, "SELECT bytes, sha256, error FROM source_files WHERE source_path = 'site/big.md'") == [
+        (49 << 20, None, "file too large: 51,380,224 bytes, the cap per record is 50,331,648")]
+    # grown, it is looked at again, and its new size recorded
+    with open(tmp_path / "site" / "big.md", "r+b") as fh:
+        fh.truncate(50 << 20)
+    third = newsetl_cli("run", str(tmp_path / "site"), "--warehouse", str(wh), "--no-prefect")
+    assert "(0 new, 1 changed, 1 unchanged" in third.stdout, third.stdout
+    assert rows(wh, "SELECT bytes, sha256 FROM source_files WHERE source_path = 'site/big.md'") == [(50 << 20, None)]
+
+
+def test_every_rejection_before_reading_records_no_fake_hash(tmp_path):
+    """Rejected before its bytes were read: sha256 NULL (never the empty file's hash), bytes the
+    real size where known; rejected for its content: the hash and size of what was read. The
+    same rejections again count as unchanged."""
+    site = tmp_path / "site"
+    site.mkdir()
+    os.mkfifo(site / "fifo.md")
+    os.symlink("nowhere.md", site / "dangling.md")
+    _, wh = run_site(tmp_path, {"bad.md": "no front matter\n", "empty.md": ""})
+    got = {p: (b, h) for p, b, h in rows(wh, "SELECT source_path, bytes, sha256 FROM source_files")}
+    assert got["site/fifo.md"] == (None, None)
+    assert got["site/dangling.md"] == (None, None)
+    assert got["site/bad.md"] == (16, hashlib.sha256(b"no front matter\n").hexdigest())
+    assert got["site/empty.md"] == (0, hashlib.sha256(b"").hexdigest())  # read, and empty: its true hash
+    again = newsetl_cli("run", str(site), "--warehouse", str(wh), "--no-prefect")
+    assert "5 files (0 new, 0 changed, 5 unchanged, 0 deleted" in again.stdout, again.stdout
+
+
+def test_a_file_that_grew_past_the_cap_after_listing_keeps_its_real_size(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "grows.md").write_text(record("grows", ""))
+    [listed] = discover([site])
+    with open(site / "grows.md", "r+b") as fh:
+        fh.truncate(1000)
+    with pytest.raises(RejectedFile) as e:
+        read_file(listed, cap=500)
+    assert str(e.value) == "file too large: 1,000 bytes, the cap per record is 500"
+    assert rejected_size(listed, e.value) == 1000
 
 
 @pytest.mark.slow
@@ -325,3 +372,120 @@ def test_unreadable_folders_and_files_as_a_user_without_privileges(tmp_path):
         "site/locked/": "cannot list folder: Permission denied",
         "site/secret.md": "cannot read file: Permission denied",
     }
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None,
+                    reason="needs root and setpriv to run newsetl without the power to read anything")
+def test_a_folder_that_is_listed_but_cannot_be_entered_is_reported_not_dropped(tmp_path):
+    """A folder readable but not searchable (r, no x) lists its entries' names, but nothing in it
+    can be looked at: its subfolder's records were dropped without a word (issue 20)."""
+    site = tmp_path / "site"
+    (site / "noexec" / "inner").mkdir(parents=True)
+    (site / "noexec" / "inner" / "x.md").write_text(record("x", ""))
+    (site / "noexec" / "y.md").write_text(record("y", ""))
+    (site / "good.md").write_text(GOOD)
+    (site / "noexec").chmod(0o644)
+    wh = tmp_path / "wh"
+    try:
+        proc = subprocess.run([SETPRIV, "--bounding-set=-dac_override,-dac_read_search", str(NEWSETL), "run",
+                               str(site), "--warehouse", str(wh), "--no-prefect", "-q"],
+                              capture_output=True, text=True, timeout=300)
+    finally:
+        (site / "noexec").chmod(0o755)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert dict(rows(wh, "SELECT source_path, coalesce(error, status) FROM source_files")) == {
+        "site/good.md": "loaded",
+        "site/noexec/inner/": "cannot list folder: Permission denied",
+        "site/noexec/y.md": "cannot read file: Permission denied",
+    }
+
+
+def _deep_file(root: Path, depth: int, name: str, data: bytes) -> str:
+    """A file `depth` folders below `root`, made relative to each folder's descriptor (its
+    path is longer than the OS takes); its path inside `root`."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(depth):
+            os.mkdir("dddd", dir_fd=fd)
+            inner = os.open("dddd", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = inner
+        out = os.open(name, os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(out, data)
+        os.close(out)
+    finally:
+        os.close(fd)
+    return "dddd/" * depth + name
+
+
+def _remove_deep(root: Path) -> None:
+    """Remove `root/dddd/...` one level at a time, each path short: pytest's own clean-up of old
+    temporary folders recurses a level per folder and would fail on it (RecursionError)."""
+    top, nxt = root / "dddd", root / "next"
+    while top.exists():
+        if (top / "dddd").exists():
+            os.rename(top / "dddd", nxt)
+        for f in top.iterdir():
+            f.unlink()
+        top.rmdir()
+        if nxt.exists():
+            os.rename(nxt, top)
+
+
+@pytest.fixture
+def deep_site(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    yield site
+    _remove_deep(site)
+
+
+@pytest.mark.slow
+def test_a_record_deeper_than_path_max_loads(tmp_path, deep_site):
+    """1,300 folders deep, its path past 4,096 characters: it was missing from source_files and
+    the run said 0 rejected (issue 20). Listed and read relative to folder descriptors."""
+    site = deep_site
+    rel = _deep_file(site, 1300, "deep.md", record("deep", "quality: 3", url="https://site.example/deep").encode())
+    assert len(str(site / rel)) > 4096
+    _, wh = run_site(tmp_path, {})
+    assert rows(wh, "SELECT status, bytes FROM source_files WHERE source_path = ?", f"site/{rel}") == [
+        ("loaded", len(record("deep", "quality: 3", url="https://site.example/deep")))]
+    assert rows(wh, "SELECT title, quality FROM articles WHERE source_path = ?", f"site/{rel}") == [("deep", 3)]
+    assert rows(wh, "SELECT files_rejected FROM runs") == [(0,)]
+
+
+def test_a_folder_that_cannot_be_opened_is_reported_with_every_record_accounted_for(tmp_path):
+    """Out of file descriptors (a real failure of os.open, as root too): each record is listed,
+    or a folder above it is listed as rejected with the reason; nothing is dropped unseen."""
+    site = tmp_path / "site"
+    for i in range(6):
+        (site / f"a{i}" / "b" / "c").mkdir(parents=True)
+        (site / f"a{i}" / "b" / "c" / "x.md").write_text(record(f"x{i}", ""))
+        (site / f"a{i}" / "y.md").write_text(record(f"y{i}", ""))
+    # each limit on descriptors from what the process holds up: from the root that cannot be
+    # opened, through folders some of which cannot, to none
+    code = f"""
+import json, os, resource
+from newsetl.sources import _walk
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+start = len(os.listdir("/proc/self/fd"))
+out = []
+for n in range(start - 1, start + 6):
+    resource.setrlimit(resource.RLIMIT_NOFILE, (n, hard))
+    out.append([[rel, problem] for rel, _path, _st, problem in _walk({str(site)!r})])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+print(json.dumps(out))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    records = [p.relative_to(site).as_posix() for p in site.rglob("*.md")]
+    partly = 0
+    for walk in json.loads(proc.stdout):
+        listed = dict(walk)
+        failed = [rel for rel, problem in listed.items() if problem]
+        assert all(listed[rel] == "cannot list folder: Too many open files" and rel.endswith("/") or rel == ""
+                   for rel in failed), failed
+        for rel in records:  # listed, or below a folder listed as not read
+            assert rel in listed or any(rel.startswith(f) for f in failed), rel
+        partly += bool(failed) and any(listed[r] is None for r in records if r in listed)
+    assert partly  # some limit let the walk open some folders and not others

@@ -13,11 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import newsetl
 from newsetl import pipeline
 from newsetl.runners import Local, Runner
 
+from .helpers import examples
 from .helpers.cli import NEWSETL, newsetl_cli, newsetl_here
 from .helpers.servers import keys, upload_folder
 from .helpers.tables import assert_same_as_rebuild, assert_same_tables
@@ -391,3 +394,67 @@ def test_url_inputs_are_named_like_folders_and_told_apart_when_they_collide():
     # a folder and a prefix of the same name, told apart the same way
     assert input_names([Path("/data/a/_posts"), "s3://b/_posts"]) == {
         Path("/data/a/_posts"): "a/_posts", "s3://b/_posts": "b/_posts"}
+
+
+def test_keys_and_prefixes_with_glob_characters_are_read_as_written(s3_server, bucket, monkeypatch):
+    """fsspec takes `[`, `]`, `*` and `?` in the paths of cat and rm for patterns: `site/[abc].md`
+    was rejected as "the object is gone" (issue 20). Every key is literal: the records load, a
+    second run reads nothing, and look-alike keys a glob would match are neither read nor removed."""
+    from newsetl import remote
+
+    client = s3_server.client()
+    names = ["[abc].md", "*.md", "?.md", "a.md", "x[1]/y*?.md"]  # a.md: what the glob `[abc].md` matches
+    for i, n in enumerate(names):
+        client.put_object(Bucket=bucket, Key=f"in[x]*?/site/{n}",
+                          Body=f"---\ntitle: t{i}\nwebUrl: https://site.example/{i}\n---\n".encode())
+    # decoys a glob of the input or warehouse prefix would match
+    client.put_object(Bucket=bucket, Key="inxab/site/decoy.md", Body=b"---\ntitle: decoy\n---\n")
+    decoys = ["wh1ab/_running/x.json", "wh1ab/snapshots/20000101T000000.000000Z-aaaaaa/x",
+              "wh1ab/staging/20000101T000000.000000Z-aaaaaa-00000/x"]
+    for k in decoys:
+        client.put_object(Bucket=bucket, Key=k, Body=b"{}")
+    monkeypatch.setattr(remote, "GRACE", remote.dt.timedelta(0))  # collect removes what it may at once
+    inp, url = f"s3://{bucket}/in[x]*?/site", f"s3://{bucket}/wh[1]*?"
+    first = pipeline.run([inp], url, workers=1)
+    con = newsetl.connect(url)
+    got = con.execute("SELECT source_path, status, error FROM source_files ORDER BY 1").fetchall()
+    assert got == sorted((f"site/{n}", "loaded", None) for n in names)
+    assert sorted(r[0] for r in con.execute("SELECT title FROM articles").fetchall()) == [f"t{i}" for i in range(5)]
+    assert first.run["files_rejected"] == 0
+    with s3_server.recording() as seen:
+        second = pipeline.run([inp], url, workers=1)
+    assert (second.run["files_unchanged"], second.run["files_parsed"]) == (5, 0)
+    assert not [p for m, p in seen if m == "GET" and "/site/" in p]  # nothing read again
+    client.put_object(Bucket=bucket, Key="in[x]*?/site/[abc].md",
+                      Body=b"---\ntitle: edited\nwebUrl: https://site.example/0\n---\n")
+    with s3_server.recording() as seen:
+        third = pipeline.run([inp], url, workers=1)
+    assert (third.run["files_changed"], third.run["files_unchanged"]) == (1, 4)
+    assert [p for m, p in seen if m == "GET" and "/site/" in p] == [f"/{bucket}/in[x]*?/site/[abc].md"]
+    assert not [p for m, p in seen if m == "HEAD" and "/site/" in p]  # one GET, no HEAD first
+    assert newsetl.connect(url).execute("SELECT title FROM articles WHERE source_path = 'site/[abc].md'"
+                                        ).fetchall() == [("edited",)]
+    # the runs' markers are gone, by their own keys; the look-alikes are all still there
+    assert keys(client, bucket, "wh[1]*?/_running/") == []
+    assert all(keys(client, bucket, k) == [k] for k in decoys)
+
+
+_KEY_PART = st.text(st.sampled_from("ab[]*?!-_ ."), min_size=1, max_size=6).filter(lambda t: not t.startswith("."))
+
+
+@settings(max_examples=examples(10), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.lists(_KEY_PART, min_size=1, max_size=3).map("/".join), min_size=1, max_size=6, unique=True),
+       prefix=_KEY_PART)
+def test_any_key_is_listed_and_read_as_written(s3_server, bucket, names, prefix):
+    """Keys of any glob characters under a prefix of any: each listed once and read as its own
+    bytes (a glob would read another key's, or none)."""
+    from newsetl import sources
+
+    client = s3_server.client()
+    base = f"p{abs(hash((tuple(names), prefix)))}/{prefix}"
+    for n in names:
+        client.put_object(Bucket=bucket, Key=f"{base}/{n}.md", Body=n.encode())
+    files = sources.list_records(f"s3://{bucket}/{base}", "in")
+    assert sorted(f.source_path for f in files) == sorted(f"in/{n}.md" for n in names)
+    got = sources.fetch_objects(files)
+    assert {f.rel_path: got[f.path] for f in files} == {f"{n}.md": n.encode() for n in names}

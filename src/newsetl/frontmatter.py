@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from . import fastyaml, safeyaml
-from .sources import EMPTY_SHA256, RejectedFile, SourceFile, read_error, read_file, unexpected
+from .sources import RejectedFile, SourceFile, read_error, read_file, rejected_size, unexpected
 
 _OPEN = re.compile(rb"---[ \t]*(\r?\n|$)")
 
@@ -127,8 +127,8 @@ class Extracted:
     """What reading one file gives: the record (or the error) and the file's facts."""
 
     file: SourceFile
-    sha256: str
-    size: int
+    sha256: str | None  # None: never read (rejected before its bytes were)
+    size: int | None  # None: not known (not a file)
     record: dict | None = None
     body: str | None = None
     error: str | None = None
@@ -155,7 +155,7 @@ def extract(file: SourceFile, data: bytes | None = None, fast: bool = True, spli
         try:
             data = read_file(file)
         except Exception as e:  # noqa: BLE001 - one file must never stop its batch
-            return Extracted(file, EMPTY_SHA256, 0, error=read_error(e))
+            return Extracted(file, None, rejected_size(file, e), error=read_error(e))
     return extract_all([(file, data)], fast, split_related)[0]
 
 

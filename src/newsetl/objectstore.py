@@ -211,6 +211,97 @@ def find_all(fs, prefix: str) -> dict[str, dict]:
     return sync(fs.loop, walk)
 
 
+# -- keys as written: no glob ------------------------------------------------------------------------
+# fsspec reads `[`, `]`, `*` and `?` in the paths given to cat, rm, get, put and copy as glob
+# patterns (`site/[abc].md` matches `site/a.md`, or nothing): an object named so would be "gone".
+# Keys here are always literal: these read and remove objects one key at a time, and get, put
+# and copy are only ever given lists of both sources and targets, which fsspec takes as they are.
+# find, ls and info take a prefix literally.
+
+GATHER = 64  # requests in flight at once
+
+
+def _s3_key(path: str) -> tuple[str, str]:
+    """(bucket, key) of an s3 path as written: s3fs's split_path would also cut a `?versionId=`."""
+    b, _, k = path.partition("/")
+    return b, k
+
+
+def cat_literal(fs, paths: list[str]) -> dict[str, bytes | Exception]:
+    """The bytes of each object, read by its key as written, or the exception that reading it
+    raised. One GET per object (never a HEAD first), GATHER at once on an async store."""
+    if not getattr(fs, "async_impl", False):
+        out: dict[str, bytes | Exception] = {}
+        for p in paths:
+            try:
+                out[p] = fs.cat_file(p)
+            except Exception as e:  # noqa: BLE001 - each key's own outcome, judged by the caller
+                out[p] = e
+        return out
+    import asyncio
+
+    from fsspec.asyn import sync
+
+    async def get(p: str) -> bytes:
+        if not is_s3(fs):
+            return await fs._cat_file(p)
+        b, k = _s3_key(p)
+        r = await fs._call_s3("get_object", Bucket=b, Key=k)
+        async with r["Body"] as body:
+            return await body.read()
+
+    async def gather():
+        gate = asyncio.Semaphore(GATHER)
+
+        async def one(p):
+            async with gate:
+                try:
+                    return await get(p)
+                except Exception as e:  # noqa: BLE001 - each key's own outcome, judged by the caller
+                    return e
+
+        return dict(zip(paths, await asyncio.gather(*(one(p) for p in paths))))
+
+    return sync(fs.loop, gather)
+
+
+def delete_literal(fs, keys: list[str]) -> None:
+    """Remove these objects, each by its key as written; one that is already gone is no error."""
+    keys = list(dict.fromkeys(keys))
+    if not keys:
+        return
+    if not is_s3(fs):
+        for k in keys:
+            try:
+                fs.rm_file(k)
+            except FileNotFoundError:
+                pass
+        return
+    by_bucket: dict[str, list[str]] = {}
+    for k in keys:
+        b, key = _s3_key(k)
+        by_bucket.setdefault(b, []).append(key)
+    for b, names in by_bucket.items():
+        for i in range(0, len(names), 1000):  # DeleteObjects takes 1,000 keys a request
+            r = fs.call_s3("delete_objects", Bucket=b, Delete={"Objects": [{"Key": n} for n in names[i:i + 1000]],
+                                                                "Quiet": True})
+            failed = [e for e in r.get("Errors", []) if e.get("Code") != "NoSuchKey"]
+            if failed:
+                raise PermissionError(f"cannot delete {b}/{failed[0].get('Key')}: {failed[0].get('Code')} "
+                                      f"{failed[0].get('Message', '')}".strip())
+
+
+def delete_prefixes(fs, prefixes: list[str]) -> None:
+    """Remove every object under each prefix (a folder: `<prefix>/...`), the prefix taken as written."""
+    keys = []
+    for prefix in prefixes:
+        try:
+            keys.extend(fs.find(prefix.rstrip("/") + "/"))
+        except FileNotFoundError:
+            continue
+    delete_literal(fs, keys)
+
+
 # -- staging written by the workers -------------------------------------------------------------------
 
 def write_tables(directory: str, tables: dict[str, pa.Table], kind: type[Exception]) -> None:

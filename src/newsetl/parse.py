@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from .flatten import BatchBuilder
 from .frontmatter import Extracted, extract_all, unexpected
 from .plan import BatchSpec
-from .sources import EMPTY_SHA256, fetch_objects, read_error, read_file
+from .sources import fetch_objects, read_error, read_file, rejected_size, rejection_key
 from .store import batch_dir, write_staging
 
 @dataclass
@@ -55,7 +55,12 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
             if isinstance(data, Exception):
                 raise data
         except Exception as e:  # noqa: BLE001 - vanished, unreadable or not a file since listing: never fatal
-            unreadable.append(Extracted(f, EMPTY_SHA256, 0, error=read_error(e)))
+            # never read, so no hash: its size where known (past the cap), else NULL
+            size, error = rejected_size(f, e), read_error(e)
+            if old_sha is not None and old_sha == rejection_key(size, error):
+                same.append((f.source_path, f.mtime_ns))  # rejected as last run, for the same reason
+                continue
+            unreadable.append(Extracted(f, None, size, error=error))
             continue
         nbytes += len(data)
         # touched but not changed (a checkout, a copy): not worth parsing

@@ -16,7 +16,8 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .sources import SourceFile, discover
+from . import limits
+from .sources import SourceFile, discover, rejection_key
 from .remote import open_warehouse
 from .store import Warehouse, read_info, read_manifest
 
@@ -69,14 +70,22 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
     old = {}
     manifest = read_manifest(previous) if previous is not None and _parse_version(previous) == PARSE_VERSION else None
     if manifest is not None:
-        cols = manifest.select(["source_path", "bytes", "mtime_ns", "sha256"]).to_pydict()
-        old = {p: (b, m, h) for p, b, m, h in zip(cols["source_path"], cols["bytes"], cols["mtime_ns"], cols["sha256"])}
+        cols = manifest.select(["source_path", "bytes", "mtime_ns", "sha256", "status", "error"]).to_pydict()
+        old = {p: (b, m, h, s == "rejected" and h is None, e) for p, b, m, h, s, e in
+               zip(cols["source_path"], cols["bytes"], cols["mtime_ns"], cols["sha256"], cols["status"], cols["error"])}
     to_read, unchanged, new = [], [], 0
+    cap = limits.RECORD.file_bytes
     for f in files:
         before = old.get(f.source_path)
-        if f.problem is not None:  # not a readable file: looked at again every run
+        # rejected last run before its bytes were read (no hash to compare): the same rejection
+        # again is `unchanged` (parse.parse_batch compares this key)
+        key = rejection_key(before[0], before[4]) if before is not None and before[3] else None
+        if f.problem is not None or (key is not None and f.size <= cap):
+            # not a readable file, or one that could not be read: looked at again every run (a
+            # permission or a link may have been fixed without touching its size or mtime); only a
+            # file past the cap is known to be rejected again from its listing alone
             new += before is None
-            to_read.append((f, None))
+            to_read.append((f, key))
         elif before is None:
             new += 1
             to_read.append((f, None))
@@ -84,7 +93,7 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
             # an object's stamp is its ETag's, exact: no clock to distrust
             unchanged.append(f.source_path)
         else:
-            to_read.append((f, before[2]))
+            to_read.append((f, key if key is not None else before[2]))
     seen = {f.source_path for f in files}
     if previous is not None and manifest is None:  # parsed by another version: every old row goes
         old = {p: None for p in read_manifest(previous).column("source_path").to_pylist()}

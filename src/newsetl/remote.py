@@ -36,7 +36,8 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
-from .objectstore import check_bucket, errors_as, exception_chain, filesystem, fs_path, is_s3, is_url, normalize
+from .objectstore import (check_bucket, delete_literal, delete_prefixes, errors_as, exception_chain, filesystem,
+                          fs_path, is_s3, is_url, normalize)
 from .store import KEEP_SNAPSHOTS, Warehouse, WarehouseError, read_batches
 
 
@@ -325,10 +326,8 @@ class RemoteWarehouse(Warehouse):
 
     def end(self) -> None:
         keys = [self.key("_running", f"{r}.json") for r in [*self._dead, getattr(self, "_run_id", None)] if r]
-        try:
-            self.fs.rm(keys)
-        except FileNotFoundError:
-            pass
+        with errors_as(WarehouseError, self.url):
+            delete_literal(self.fs, keys)  # by key as written: fs.rm would read `[`, `*`, `?` as patterns
         self._dead = []
 
     def commit(self, partial: Path, run_id: str) -> Path:
@@ -413,7 +412,7 @@ class RemoteWarehouse(Warehouse):
                     if n not in keep_names and t is not None and t < cutoff:
                         gone.append(self.key(folder, n))
             if gone:
-                self.fs.rm(gone, recursive=True)
+                delete_prefixes(self.fs, gone)
 
     # -- readers -------------------------------------------------------------------
     def require_current(self):

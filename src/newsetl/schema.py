@@ -146,8 +146,10 @@ SOURCE_FILES = _t(
     "source_files",
     "one row per input file seen and still present",
     ("source_path", STR, "input folder name / path inside it"),
-    ("sha256", STR, "SHA-256 of the file's bytes"),
-    ("bytes", I64, "file size"),
+    ("sha256", STR, "SHA-256 of the file's bytes; NULL when rejected before it was read (not a file, "
+                    "unreadable, past the size cap)"),
+    ("bytes", I64, "file size in bytes, also when rejected (past the size cap: its real size); "
+                   "NULL for an entry that is not a file"),
     ("status", STR, "loaded, duplicate or rejected"),
     ("error", STR, "why the file was rejected (names the problem, with line and column for YAML errors)"),
     ("article_id", STR, "the article the file carries (NULL when rejected)"),

@@ -7,6 +7,8 @@ Listing rules (the README says them to users):
   dangling, or a loop); a folder reached twice is read once;
 - an entry with a record's name that is not a regular file (a FIFO, a socket, a
   device), and a folder that cannot be listed, are listed as not read;
+- at any depth: folders are listed, and files opened, relative to their parent
+  folder's descriptor, so a path longer than PATH_MAX loses nothing;
 - a name that is not valid UTF-8 is written in `source_path` with each
   undecodable byte as `\\xHH` and each backslash doubled (`display_name`), which
   `os_name` reverses.
@@ -35,7 +37,12 @@ class InputError(Exception):
 
 
 class RejectedFile(Exception):
-    """A file that cannot be loaded as a record; the message says why."""
+    """A file that cannot be loaded as a record; the message says why. `size` is its size in
+    bytes where that is known (a file past the cap), for its `source_files` row."""
+
+    def __init__(self, message: str, size: int | None = None):
+        super().__init__(message)
+        self.size = size
 
 
 @dataclass(frozen=True)
@@ -82,62 +89,146 @@ def _is_record(name: str) -> bool:
     return name.lower().endswith(SUFFIXES)
 
 
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+def open_path(path: str, flags: int) -> int:
+    """`os.open(path, flags)` for a path of any length: one longer than the OS takes (PATH_MAX,
+    4,096 bytes on Linux: a record 1,300 folders deep) is opened a folder at a time, each
+    relative to the one before, so its length never matters."""
+    try:
+        return os.open(path, flags)
+    except OSError as e:
+        if e.errno != errno.ENAMETOOLONG:
+            raise
+    head, _, last = path.rpartition(os.sep)
+    fd = os.open(os.sep if os.path.isabs(path) else ".", _DIR_FLAGS)
+    try:
+        for part in head.split(os.sep):
+            if part:
+                inner = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = inner
+        return os.open(last, flags, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+class _Folder:
+    """An open folder whose subfolders are still to be listed: each is opened relative to it
+    (`dir_fd`), so no path the walk opens is longer than one name. Closed when the last is."""
+
+    __slots__ = ("fd", "waiting")
+
+    def __init__(self, fd: int):
+        self.fd, self.waiting = fd, 0
+
+    def release(self) -> None:
+        self.waiting -= 1
+        if self.waiting == 0:
+            os.close(self.fd)
+
+
 def _walk(root: str):
     """(relative path, OS path to read, stat result or None, problem or None) of every
-    record entry under `root` (a resolved folder), by the listing rules above."""
+    record entry under `root` (a resolved folder), by the listing rules above.
+
+    Every folder is listed through its descriptor and every entry looked at relative to it,
+    so depth never matters; an entry that cannot be looked at is yielded with its problem
+    when it is a record's or a folder (the records under it would be lost): no error is
+    dropped unseen."""
     # os.scandir is several times cheaper than Path.rglob on large folders
     seen: set[tuple[int, int]] = set()
     inside = os.path.join(root, "")
-    stack = [(root, "")]
-    linked: list[tuple[str, str]] = []  # folders reached by a link: after the real ones, so a folder keeps its own path
-    while stack or linked:
-        d, rel_dir = stack.pop() if stack else linked.pop()
-        try:
-            st = os.stat(d)
-        except OSError:
-            st = None
-        if st is not None:
-            if (st.st_dev, st.st_ino) in seen:
-                continue  # a folder reached twice is read once
-            seen.add((st.st_dev, st.st_ino))
-        try:
-            with os.scandir(d) as it:
-                entries = list(it)
-        except OSError as e:
-            yield rel_dir, d, None, f"cannot list folder: {e.strerror or e}"
-            continue
-        for e in entries:
-            if e.name.startswith("."):
-                continue  # .git, editor swap folders: never records
-            rel = rel_dir + e.name
+    # (open parent or None, name in it, OS path, relative path): a folder still to list
+    stack: list[tuple[_Folder | None, str, str, str]] = [(None, root, root, "")]
+    linked: list[tuple[_Folder | None, str, str, str]] = []  # reached by a link: after the real ones, so a folder keeps its own path
+    try:
+        while stack or linked:
+            parent, name, d, rel_dir = stack.pop() if stack else linked.pop()
             try:
-                if e.is_symlink():
-                    try:
-                        target = os.path.realpath(e.path, strict=True)
-                    except OSError as err:
+                fd = open_path(d, _DIR_FLAGS) if parent is None else \
+                    os.open(name, _DIR_FLAGS | _NOFOLLOW, dir_fd=parent.fd)
+            except OSError as e:
+                yield rel_dir, d, None, f"cannot list folder: {e.strerror or e}"
+                continue
+            finally:
+                if parent is not None:
+                    parent.release()
+            try:
+                st = os.fstat(fd)
+                again = (st.st_dev, st.st_ino) in seen  # a folder reached twice is read once
+                seen.add((st.st_dev, st.st_ino))
+                if not again:
+                    with os.scandir(fd) as it:
+                        entries = list(it)
+            except OSError as e:
+                os.close(fd)
+                yield rel_dir, d, None, f"cannot list folder: {e.strerror or e}"
+                continue
+            if again:
+                os.close(fd)
+                continue
+            folder = _Folder(fd)
+            try:
+                yield from _entries(folder, entries, d, rel_dir, inside, stack, linked)
+            finally:
+                if folder.waiting == 0:  # no subfolder to open relative to it
+                    os.close(fd)
+    finally:  # a walk left half-way: close the folders still open
+        for parent, *_ in stack:
+            if parent is not None:
+                parent.release()
+
+
+def _entries(folder: _Folder, entries, d: str, rel_dir: str, inside: str, stack: list, linked: list):
+    """The record entries of one listed folder (see `_walk`); its subfolders go on `stack`
+    (relative to `folder`) or, reached by a link, on `linked`."""
+    for e in entries:
+        if e.name.startswith("."):
+            continue  # .git, editor swap folders: never records
+        rel = rel_dir + e.name
+        path = os.path.join(d, e.name)
+        is_dir = False
+        try:
+            if e.is_symlink():
+                try:
+                    target = os.path.realpath(path, strict=True)
+                except OSError as err:
+                    if err.errno in (errno.ELOOP, errno.ENOENT):
                         if _is_record(e.name):
                             why = "a loop" if err.errno == errno.ELOOP else "dangling"
-                            yield rel, e.path, None, f"symbolic link not followed: {why}"
-                        continue
-                    if not (target + os.sep).startswith(inside):
-                        yield rel + ("/" if os.path.isdir(target) else ""), e.path, None, \
-                            "symbolic link not followed: its target is outside the input folder"
-                        continue
-                    st = os.stat(target)
-                    path = target
-                else:
-                    st = e.stat(follow_symlinks=False)
-                    path = e.path
+                            yield rel, path, None, f"symbolic link not followed: {why}"
+                    else:  # it may be a folder of records: never dropped unseen
+                        yield rel, path, None, f"symbolic link not followed: {err.strerror or err}"
+                    continue
+                if not (target + os.sep).startswith(inside):
+                    yield rel + ("/" if os.path.isdir(target) else ""), path, None, \
+                        "symbolic link not followed: its target is outside the input folder"
+                    continue
+                st = os.stat(target)
                 if stat.S_ISDIR(st.st_mode):
-                    (linked if path is not e.path else stack).append((path, rel + "/"))
-                elif _is_record(e.name):
-                    problem = None if stat.S_ISREG(st.st_mode) else f"not a regular file: {_kind(st.st_mode)}"
-                    yield rel, path, st, problem
-            except FileNotFoundError:
-                continue  # gone since the folder was listed: not an input any more
-            except OSError as err:
-                if _is_record(e.name):
-                    yield rel, e.path, None, f"cannot read file: {err.strerror or err}"
+                    linked.append((None, target, target, rel + "/"))
+                    continue
+                path = target
+            else:
+                is_dir = e.is_dir(follow_symlinks=False)
+                st = e.stat(follow_symlinks=False)  # relative to the folder's descriptor
+                if stat.S_ISDIR(st.st_mode):
+                    folder.waiting += 1
+                    stack.append((folder, e.name, path, rel + "/"))
+                    continue
+            if _is_record(e.name):
+                problem = None if stat.S_ISREG(st.st_mode) else f"not a regular file: {_kind(st.st_mode)}"
+                yield rel, path, st, problem
+        except FileNotFoundError:
+            continue  # gone since the folder was listed: not an input any more
+        except OSError as err:
+            if is_dir:
+                yield rel + "/", path, None, f"cannot list folder: {err.strerror or err}"
+            elif _is_record(e.name):
+                yield rel, path, None, f"cannot read file: {err.strerror or err}"
 
 
 def _is_url(x) -> bool:
@@ -164,35 +255,84 @@ def _segments(root: Path | str) -> tuple[str, ...]:
     return root.parts[1:] or ("root",)
 
 
+def _clashes(names: dict) -> list[tuple]:
+    """The pairs (owner, name, other owner, other name) of `names` (owner -> name) whose source_paths
+    could meet: the same name, or one name a folder of the other (`p` and `p/in`: `p`'s file
+    `in/a.md` is `p/in/a.md`). Names without either relation can never give the same source_path."""
+    by_name: dict[str, list] = {}
+    for owner, name in names.items():
+        by_name.setdefault(name, []).append(owner)
+    out = []
+    for name, owners in by_name.items():
+        out.extend((owners[0], name, other, name) for other in owners[1:])
+        parts = name.split("/")
+        for i in range(1, len(parts)):
+            for other in by_name.get("/".join(parts[:i]), ()):
+                out.extend((owner, name, other, "/".join(parts[:i])) for owner in owners)
+    return out
+
+
 def input_names(roots, taken=()) -> dict:
     """Each input's name, the first part of its files' source_path: its folder's own name (a
-    URL's last segment); where two would share one, or take a name in `taken`, each of those is
-    named by as many of its parents as make the names distinct (site-a/_posts, site-b/_posts).
-    Raises InputError when no length of name tells them apart."""
+    URL's last segment). Where two names are the same, or one is a folder of the other (`p` and
+    `p/in`), or meet a name in `taken` so, each of those is named by as many of its parents as
+    make them apart (site-a/_posts, site-b/_posts): no two inputs' files can then share a
+    source_path. Raises InputError when no length of name tells them apart."""
     roots = list(dict.fromkeys(roots))
     depth = {root: 1 for root in roots}
+    fixed = {("taken", name): name for name in taken}
 
     def auto(root) -> str:
         return "/".join(_segments(root)[-depth[root]:])
 
     while True:  # lengthen the names that collide, by one parent at a time
-        by_name: dict[str, list] = {}
-        for root in roots:
-            by_name.setdefault(auto(root), []).append(root)
-        clash = [same for name, same in by_name.items() if len(same) > 1 or name in taken]
+        clash = _clashes({**fixed, **{root: auto(root) for root in roots}})
         if not clash:
             return {root: auto(root) for root in roots}
         grown = False
-        for same in clash:
-            for root in same:
-                if depth[root] < len(_segments(root)):
-                    depth[root] += 1
-                    grown = True
+        for root in dict.fromkeys(r for a, _, b, _ in clash for r in (a, b)):
+            if root in depth and depth[root] < len(_segments(root)):
+                depth[root] += 1
+                grown = True
         if not grown:
-            name = auto(clash[0][0])
-            other = clash[0][-1] if len(clash[0]) > 1 else "a named input"
-            raise InputError(f"two inputs would both be named {name!r} ({other} and {clash[0][0]}): "
-                             "give each a name of its own (NAME=PATH)")
+            a, name, b, other = clash[0]
+            first = "a named input" if a in fixed else str(a)
+            second = "a named input" if b in fixed else str(b)
+            if name == other:
+                raise InputError(f"two inputs would both be named {name!r} ({second} and {first}): "
+                                 "give each a name of its own (NAME=PATH)")
+            raise InputError(f"two inputs would be named {other!r} and {name!r} ({second} and {first}), one "
+                             "inside the other, so their files could share a source_path: give each a name "
+                             "of its own (NAME=PATH)")
+
+
+def _location(root: Path | str) -> tuple[str, ...]:
+    """Where an input is, as parts: one input is inside another when its parts start with the other's."""
+    if isinstance(root, str):
+        return (root.split("://", 1)[0], *_segments(root))
+    return ("", *root.parts)
+
+
+def _check_apart(given: list[tuple[str | None, Path | str]]) -> None:
+    """One line when two inputs would read the same files: the same folder under two names, or one
+    input inside another (`site` and `site/sub`). Their files would be read twice, under two
+    source_paths, and their articles counted twice (each copy `duplicate` of the other at best);
+    no name can fix that, so the run does not start."""
+    names: dict = {}
+    for name, root in given:
+        names.setdefault(root, set()).add(name)
+    for root, of in names.items():
+        named = sorted(n for n in of if n is not None)
+        if len(named) > 1:
+            raise InputError(f"input {root} is given twice, as {named[0]!r} and {named[1]!r}: its files would "
+                             "be read twice; give it once")
+    where = {_location(root): root for root in names}
+    for loc, root in where.items():
+        for i in range(1, len(loc)):
+            outer = where.get(loc[:i])
+            if outer is not None:
+                raise InputError(f"input {root} is inside input {outer}: its files would be read twice, "
+                                 "once for each; give only one of them")
 
 
 def _check_root(path: str) -> Path | str:
@@ -223,8 +363,10 @@ def resolve_inputs(inputs) -> dict[str, Path | str]:
     parents as make it distinct where two would share one (every Jekyll site keeps its
     records in `_posts`). The names depend only on the inputs given, so the same command
     gives the same source_path run after run; name inputs (NAME=PATH) to keep them when the
-    set of inputs changes. Raises InputError for a missing or unreadable input, or names
-    that stay the same."""
+    set of inputs changes. No two inputs' files can share a source_path: no name is another's,
+    nor a folder of it (`p` and `p/in`). Raises InputError for a missing or unreadable input,
+    given names that overlap, automatic names that stay the same, and inputs that would read
+    the same files twice (one folder under two names, or one inside another)."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     inputs = [os.fspath(i) for i in inputs]
@@ -241,6 +383,11 @@ def resolve_inputs(inputs) -> dict[str, Path | str]:
                                  "give each a name of its own (NAME=PATH)")
             named[name] = root
         given.append((name, root))
+    for (_a, name, _b, other) in _clashes({n: n for n in named})[:1]:
+        raise InputError(f"input names {other!r} and {name!r} overlap: {name!r} is a folder inside "
+                         f"{other!r}, so their files could share a source_path; give names neither of "
+                         "which is inside the other")
+    _check_apart(given)
     # an input given twice, or both named and not, is read once
     unnamed = [root for name, root in given if name is None and root not in named.values()]
     auto = input_names(unnamed, taken=set(named))
@@ -285,7 +432,7 @@ def read_file(file: SourceFile, cap: int = limits.RECORD.file_bytes) -> bytes:
     if file.problem is not None:
         raise RejectedFile(file.problem)
     try:
-        fd = os.open(file.path, _OPEN_FLAGS)
+        fd = open_path(file.path, _OPEN_FLAGS)
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise RejectedFile("cannot read file: it became a symbolic link after it was listed") from None
@@ -295,7 +442,7 @@ def read_file(file: SourceFile, cap: int = limits.RECORD.file_bytes) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             raise RejectedFile(f"not a regular file: {_kind(st.st_mode)}")
         if st.st_size > cap:
-            raise RejectedFile(f"file too large: {st.st_size:,} bytes, the cap per record is {cap:,}")
+            raise RejectedFile(f"file too large: {st.st_size:,} bytes, the cap per record is {cap:,}", st.st_size)
         # one read of the size it has (one allocation); it may grow meanwhile:
         # read on, but never hold more than the cap
         chunks = [os.read(fd, st.st_size + 1)]
@@ -303,8 +450,9 @@ def read_file(file: SourceFile, cap: int = limits.RECORD.file_bytes) -> bytes:
         while size <= cap and chunks[-1]:
             chunks.append(os.read(fd, min(cap + 1 - size, 1 << 20)))
             size += len(chunks[-1])
-        if size > cap:
-            raise RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
+        if size > cap:  # it grew while read: its size now, at least what was read
+            raise RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record",
+                               max(size, os.fstat(fd).st_size))
         return chunks[0] if len(chunks) <= 2 and not chunks[-1] else b"".join(chunks)
     finally:
         os.close(fd)
@@ -316,6 +464,24 @@ def read_bytes(path: str) -> bytes:
 
 
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def rejected_size(file: SourceFile, e: BaseException) -> int | None:
+    """The size to record for a file rejected before its bytes were read: the size it was refused
+    for (past the cap), else the listed size of a regular file that could not be read, else
+    None (not a file, or not known). Never 0 for a file that was not empty."""
+    if isinstance(e, RejectedFile):
+        return e.size
+    if isinstance(e, OSError) and file.problem is None and file.version is None:
+        return file.size
+    return None
+
+
+def rejection_key(size: int | None, error: str) -> str:
+    """What stands for a rejected file's content in the manifest's place of a hash: the plan
+    hands it back for a file rejected last run, and a file rejected again for the same reason
+    at the same size is `unchanged`, not `changed` (parse.parse_batch)."""
+    return f"rejected\0{size}\0{error}"
 
 
 def read_error(e: BaseException) -> str:
@@ -384,7 +550,7 @@ def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) 
     Anything else (no credentials on this worker, the bucket gone, the store unreachable,
     access denied) raises: the batch fails and is retried, and the run publishes nothing,
     rather than every file of the batch turning `rejected` and its articles vanishing."""
-    from .objectstore import describe, filesystem, fs_path, is_s3
+    from .objectstore import cat_literal, describe, filesystem, fs_path
 
     out: dict[str, bytes | Exception] = {}
     todo = []
@@ -392,17 +558,16 @@ def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) 
         if f.problem is not None:
             out[f.path] = RejectedFile(f.problem)
         elif f.size > cap:  # known from the listing: never downloaded
-            out[f.path] = RejectedFile(f"file too large: {f.size:,} bytes, the cap per record is {cap:,}")
+            out[f.path] = RejectedFile(f"file too large: {f.size:,} bytes, the cap per record is {cap:,}", f.size)
         else:
             todo.append(f.path)
     if not todo:
         return out
     fs = filesystem(todo[0])
     keys = {fs_path(fs, p): p for p in todo}
-    # one GET each: records are small, and s3fs would first ask each object's size (a HEAD)
-    # to split a large one into ranges
-    kw = {"max_concurrency": 1} if is_s3(fs) else {}
-    got = fs.cat(list(keys), on_error="return", **kw)
+    # one GET each, by the key as written: fs.cat would take `[abc].md` for a pattern, and
+    # ask each object's size first (a HEAD) to split a large one into ranges
+    got = cat_literal(fs, list(keys))
     for key, url in keys.items():
         data = got.get(key, FileNotFoundError(key))
         if isinstance(data, Exception):
@@ -413,6 +578,6 @@ def fetch_objects(files: list[SourceFile], cap: int = limits.RECORD.file_bytes) 
                 raise data
             data = RejectedFile("cannot read file: the object is gone (deleted after it was listed)")
         elif len(data) > cap:
-            data = RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record")
+            data = RejectedFile(f"file too large: more than {cap:,} bytes, the cap per record", len(data))
         out[url] = data
     return out
