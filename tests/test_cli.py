@@ -145,7 +145,7 @@ def test_a_negative_lock_timeout_stops_the_run_before_it_starts(tmp_path):
     r = newsetl("run", BAD_INPUT, "--warehouse", tmp_path / "wh", "--lock-timeout", "-5", "--no-prefect")
     assert r.returncode == 2 and r.stdout == ""
     assert r.stderr.splitlines() == ["newsetl run: error: argument --lock-timeout: '-5' is not a number of seconds "
-                                     "at least 0"]
+                                     "of at least 0"]
     assert not (tmp_path / "wh").exists()
 
 

@@ -47,7 +47,7 @@ def _number(kind: type, low: float, what: str, *, above: bool = False):
             except ValueError:
                 ok = False
             if not ok:
-                bound = "" if low == -math.inf else f" {'greater than' if above else 'at least'} {low:g}"
+                bound = "" if low == -math.inf else f" {'greater than' if above else 'of at least'} {low:g}"
                 parser.exit(EXIT_USAGE, f"{parser.prog}: error: argument {option_string}: {values!r} is not "
                                         f"{what}{bound}\n")
             setattr(namespace, self.dest, v)
@@ -76,7 +76,7 @@ def _output_options(p, format_default: str = "") -> None:
                    help="write to FILE (.csv, .json, .ndjson, .md, .parquet); - writes CSV to standard output")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help=f"output format (default: from --out, else a table{format_default})")
-    p.add_argument("--max-width", action=_number(int, 1, "a whole number of characters"), default=None, metavar="N",
+    p.add_argument("--max-width", action=_number(int, 1, "a whole number"), default=None, metavar="N",
                    help="width of a table on the terminal (default: the terminal's); columns that do not fit "
                         "are named below it")
 
@@ -541,9 +541,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "(NAME starts its source_path)")
     _warehouse_option(r)
     _lock_timeout_option(r)
-    r.add_argument("--workers", action=_number(int, 1, "a whole number of processes"), default=None, metavar="N",
+    r.add_argument("--workers", action=_number(int, 1, "a whole number"), default=None, metavar="N",
                    help="parse processes (default: one per core)")
-    r.add_argument("--top", action=_number(int, 1, "a whole number of providers"), default=0, metavar="N",
+    r.add_argument("--top", action=_number(int, 1, "a whole number"), default=0, metavar="N",
                    help="print the top N providers after the run")
     r.add_argument("--reports", type=Path, default=None, metavar="DIR", help="export every report to DIR after loading")
     r.add_argument("--as-of", action=_AsOf, default=None, metavar="TIME",
@@ -576,9 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     d.add_argument("directory", type=Path, help="folder to write into (created)")
-    d.add_argument("--records", action=_number(int, 0, "a whole number of records"), default=2000, metavar="N",
+    d.add_argument("--records", action=_number(int, 0, "a whole number"), default=2000, metavar="N",
                    help="well-formed records to write (default: 2000)")
-    d.add_argument("--seed", action=_number(int, -math.inf, "a whole number"), default=42, metavar="N", help="random seed; same seed, same files (default: 42)")
+    d.add_argument("--seed", action=_number(int, -math.inf, "a whole number"), default=42, metavar="N",
+                   help="random seed; same seed, same files (default: 42)")
     d.add_argument("--profile", choices=("demo", "azure", "bench"), default="demo",
                    help="demo: a varied mix; azure: shaped like a real site (~17 KB, ~20 related links); bench: ~20 KB, ~30 related links, ~20 related images (benchmarks)")
     d.add_argument("--no-malformed", action="store_true", help="write no deliberately broken files")
@@ -608,7 +609,7 @@ def build_parser() -> argparse.ArgumentParser:
         **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n"),
     )
     _warehouse_option(ru)
-    ru.add_argument("--limit", action=_number(int, 1, "a whole number of runs"), default=20, metavar="N",
+    ru.add_argument("--limit", action=_number(int, 1, "a whole number"), default=20, metavar="N",
                     help="how many runs (default: 20)")
     _output_options(ru)
     ru.set_defaults(func=cmd_runs)
