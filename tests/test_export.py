@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import html
 import json
 import re
 from decimal import Decimal
@@ -194,7 +195,7 @@ def test_terminal_table_neutralises_control_characters(capsys):
 
 # what may not reach a terminal or a renderer as it is: C0, DEL, C1, bidirectional controls
 CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-MARKUP = set("\\`*_[]<>|#!~$&:@")
+MARKUP = set("\\`*_[]<>|#!~$&@")  # and a colon that starts :// or :emoji:
 # white space that is not a control character: a Markdown table cell may lose it at its ends
 PAD = "".join(c for c in map(chr, range(0x3001)) if c.isspace() and not CONTROLS.match(c))
 
@@ -253,6 +254,13 @@ def markdown_cells(md: str, ncols: int) -> list[list[str]]:
         body = line[2:-2]
         while i < len(body):
             c = body[i]
+            ref = re.match(r"&(amp|lt|gt|#[0-9]+);", body[i:])
+            if ref:  # a character reference: the character, as text
+                cur.append(html.unescape(ref.group()))
+                i += len(ref.group())
+                continue
+            if c == ":":
+                assert not re.match(r":(//|[A-Za-z][\w+-]*:)", body[i:]), line  # a link, an emoji image
             if c == "\\":
                 assert i + 1 < len(body), line  # a backslash always escapes something
                 cur.append(body[i + 1])
@@ -278,7 +286,14 @@ def markdown_cells(md: str, ncols: int) -> list[list[str]]:
 
 def render_markdown(md: str) -> str | None:
     """`md` rendered by a real CommonMark renderer with GitHub's tables (markdown-it-py, which
-    Prefect's rich brings), raw HTML allowed as CommonMark allows it; None if none is installed."""
+    Prefect's rich brings), raw HTML allowed as CommonMark allows it; None if none is installed.
+    Python-Markdown, where installed, must make nothing but the table of it either."""
+    try:
+        import markdown
+    except ImportError:
+        pass
+    else:
+        rendered_cells(markdown.markdown(md, extensions=["tables"]))
     try:
         from markdown_it import MarkdownIt
     except ImportError:
@@ -396,11 +411,12 @@ def test_the_examples_of_the_issue_read_as_escapes():
     md = io.StringIO()
     export.write_markdown(pa.table({"t": [HOSTILE["link"], HOSTILE["image"], HOSTILE["script"]]}), md)
     assert md.getvalue().splitlines()[2:] == [
-        "| \\[click me\\](javascript\\:alert(1)) |",
-        "| \\!\\[img\\](https\\://evil.example/pixel.png) |",
-        "| \\<script\\>alert(1)\\</script\\> |",
+        "| \\[click me\\](javascript:alert(1)) |",
+        "| \\!\\[img\\](https&#58;//evil.example/pixel.png) |",
+        "| &lt;script&gt;alert(1)&lt;/script&gt; |",
     ]
-    assert export.markdown_text("see www.evil.example & a@b.example") == "see www\\.evil.example \\& a\\@b.example"
+    assert export.markdown_text("see www.evil.example & a@b.example") == "see www\\.evil.example &amp; a&#64;b.example"
+    assert export.markdown_text(":octocat: at 10:00:00Z, $5 ~x~") == "&#58;octocat: at 10:00:00Z, &#36;5 &#126;x&#126;"
     assert export.markdown_text("provider_domain _x_ a__b") == "provider_domain \\_x\\_ a\\_\\_b"
     # a backslash is doubled only where it would read as an escape
     assert export.inert("C:\\Users\\new\\x41") == "C:\\Users\\\\new\\\\x41"

@@ -32,9 +32,10 @@ read as one of these escapes (before `\`, `n`, `r`, `t`, `x`, `u` or an escaped
 character), so a shown `\x1b` always means ESC and the value can be read back.
 CSV on standard output keeps its own line breaks: CRLF after each record and a
 line feed inside a quoted field (RFC 4180; a bare line feed cannot drive a
-terminal). Markdown escapes, besides, everything its renderers read as markup,
-so that no value becomes a link, an image, HTML, an emoji or a table column
-(`markdown_text`). JSON escapes DEL, C1 and bidirectional controls as `\uXXXX`
+terminal). Markdown escapes, besides, everything its renderers read as markup
+(backslash escapes, and character references such as `&lt;` where Python-Markdown
+has no escape), so that no value becomes a link, an image, HTML, an emoji or a
+table column, on GitHub or elsewhere (`markdown_text`). JSON escapes DEL, C1 and bidirectional controls as `\uXXXX`
 (the same values to any JSON reader). Parquet keeps values exactly as they are.
 """
 
@@ -197,23 +198,34 @@ def write_ndjson(table: pa.Table, out) -> int:
     return table.num_rows
 
 
-# Markdown: ASCII punctuation its renderers read as markup (CommonMark lets any of it be
-# backslash-escaped): links and images ([ ] !), HTML and autolinks (< >), entities (&),
-# emphasis and code (* _ ` ~), table cells (|), headings (#), math ($), emoji (:), mentions (@).
-# An underscore between two letters or digits is left as it is: it can neither open nor close
-# emphasis there (CommonMark's flanking rules), and snake_case names stay readable.
-_MD_MARKUP = re.compile(r"[\\`*\[\]<>|#!~$&:@]|_(?![^\W_])|(?<![^\W_])_")
+# Markdown: what its renderers read as markup is written so that CommonMark (GitHub) and
+# Python-Markdown alike show it as text. Backslash escapes, which both read: links and images
+# ([ ] !), code and emphasis (` *), headings (#), table cells (|), the backslash itself; an
+# underscore too, but between two letters or digits, where it can neither open nor close
+# emphasis (CommonMark's flanking rules) and snake_case names stay readable. Character
+# references, which both show as the character (Python-Markdown has no escape for these): HTML
+# and autolinks (< >), entities (&), strikethrough (~), math ($), mentions and e-mail links (@),
+# and a colon that would start a link (https://) or an emoji image (:octocat:).
+_MD_MARKUP = re.compile(r"(?P<ref>[&<>~$@]|:(?=//)|:(?=[A-Za-z][\w+-]*:))"
+                        r"|(?P<esc>[\\`*\[\]!#|]|_(?![^\W_])|(?<![^\W_])_)")
+_MD_REFERENCE = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
 _MD_WWW = re.compile(r"(?i)(www)\.")  # GitHub links www.example.com by itself
+
+
+def _md_markup(m: re.Match) -> str:
+    ch = m.group()
+    if m.group("esc"):
+        return "\\" + ch
+    return _MD_REFERENCE.get(ch) or f"&#{ord(ch)};"
 
 
 def markdown_text(v) -> str:
     """A value as inert Markdown inline text: shown as `inert` shows it (one line, control
-    characters as escapes), then every markup character backslash-escaped, so a renderer
-    shows the characters and makes no link, image, HTML, emphasis or table column of them.
-    (A line that starts with `-`, `+`, `1.` or `#` would be a list or a heading; a table
-    cell is never the start of a line, and `#` is escaped anyway.)"""
+    characters as escapes), then its markup escaped (`_MD_MARKUP`), so a renderer shows the
+    characters and makes no link, image, HTML, emphasis or table column of them. (A line
+    that starts with `-`, `+` or `1.` would be a list; a table cell never starts a line.)"""
     text = "" if v is None else (str(v) if type(v) in (int, float) else _text(v))
-    text = _MD_MARKUP.sub(lambda m: "\\" + m.group(), inert(text))
+    text = _MD_MARKUP.sub(_md_markup, inert(text))
     return _MD_WWW.sub(lambda m: m.group(1) + "\\.", text)
 
 
