@@ -95,3 +95,93 @@ def test_duckdb_shell_opens_the_catalog_from_the_repository_root(wh):
                         "SELECT count(*) FROM articles"], capture_output=True, text=True, timeout=60, cwd="/")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "11"
+
+
+# -- numeric options are checked as the command line is read ------------------------------------------
+
+# (command line before the option, the option, values it refuses, values it takes)
+NUMERIC = [
+    (["run", "site"], "--lock-timeout", ["-5", "-0.1", "nan", "inf", "soon"], ["0", "2.5", "600"]),
+    (["run", "site"], "--workers", ["0", "-1", "1.5", "many"], ["1", "4"]),
+    (["run", "site"], "--top", ["0", "-3", "ten"], ["1", "20"]),
+    (["demo", "d"], "--records", ["-1", "1.5", "lots"], ["0", "50"]),
+    (["demo", "d"], "--seed", ["1.5", "x"], ["-7", "0"]),
+    (["sql", "SELECT 1"], "--max-width", ["0", "-80", "wide"], ["1", "80"]),
+    (["runs"], "--limit", ["0", "-5", "all"], ["1", "3"]),
+    (["runs"], "--max-width", ["0"], ["100"]),
+    (["tables"], "--max-width", ["-1"], ["100"]),
+    (["describe", "articles"], "--max-width", ["0"], ["100"]),
+    (["report", "top_providers"], "--max-width", ["0"], ["100"]),
+    (["serve", "site", "--cron", "* * * * *"], "--lock-timeout", ["-1", "nan"], ["0"]),
+    (["serve", "site"], "--interval", ["0", "-900", "nan", "inf", "hourly"], ["900", "0.5"]),
+]
+
+
+@pytest.mark.parametrize("before, option, bad, good", NUMERIC, ids=[f"{b[0]} {o}" for b, o, _, _ in NUMERIC])
+def test_numeric_options_are_checked_in_one_line(before, option, bad, good, capsys):
+    from newsetl import cli
+
+    parser = cli.build_parser()
+    for value in bad:
+        with pytest.raises(SystemExit) as e:
+            cli.main([*before, option, value])
+        err = capsys.readouterr().err
+        assert e.value.code == 2, (option, value)
+        (line,) = err.splitlines()  # one line, no usage text
+        assert line.startswith(f"newsetl {before[0]}: error: argument {option}: {value!r} is not "), line
+    for value in good:
+        a = parser.parse_args([*before, option, value])
+        assert getattr(a, option.lstrip("-").replace("-", "_")) == float(value)
+
+
+def test_report_limits_are_checked_in_one_line(wh):
+    for args in (("--limit", "0"), ("--limit", "-5"), ("--min-articles", "-1"), ("--limit", "x")):
+        r = newsetl("report", "top_providers", *args, "--warehouse", wh)
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr, (args, r.stderr)
+        assert args[0] in r.stderr
+
+
+def test_a_negative_lock_timeout_stops_the_run_before_it_starts(tmp_path):
+    r = newsetl("run", BAD_INPUT, "--warehouse", tmp_path / "wh", "--lock-timeout", "-5", "--no-prefect")
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.splitlines() == ["newsetl run: error: argument --lock-timeout: '-5' is not a number of seconds "
+                                     "of at least 0"]
+    assert not (tmp_path / "wh").exists()
+
+
+# -- a reader that goes away: `newsetl ... | head -1` ------------------------------------------------
+
+MANY_ROWS = "SELECT range AS n, repeat('x', 40) AS pad FROM range(300000)"  # megabytes: more than a pipe holds
+
+
+def _reader_goes_away(*args, read: int = 1000) -> tuple[int, str]:
+    """Run newsetl with its standard output on a real pipe; read `read` bytes of it (none: close
+    it at once), close it, and return the exit code and what it wrote on standard error."""
+    p = subprocess.Popen([sys.executable, "-m", "newsetl.cli", *map(str, args)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        if read:
+            got = os.read(p.stdout.fileno(), read)
+            assert got
+        p.stdout.close()
+        err = p.stderr.read().decode()
+        return p.wait(timeout=120), err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+@pytest.mark.parametrize("fmt", [("--out", "-"), ("--format", "json"), ("--format", "ndjson"),
+                                 ("--format", "markdown")], ids=lambda f: " ".join(f))
+def test_a_closed_pipe_ends_the_output_quietly(wh, fmt):
+    code, err = _reader_goes_away("sql", MANY_ROWS, "--warehouse", wh, *fmt)
+    assert (code, err) == (141, ""), err  # 128 + SIGPIPE, as a shell reports `seq 1e9 | head -1`
+
+
+@pytest.mark.parametrize("args", [("report", "top_providers"), ("status",), ("report", "--list"),
+                                  ("runs", "--format", "csv")], ids=lambda a: " ".join(a))
+def test_a_pipe_closed_before_any_output_ends_quietly(wh, args):
+    extra = () if "--list" in args else ("--warehouse", wh)
+    code, err = _reader_goes_away(*args, *extra, read=0)
+    assert (code, err) == (141, ""), err

@@ -10,6 +10,7 @@ headless Chromium at 1280 px, at 390 px (a phone) and for print (tests/helpers/b
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shutil
@@ -438,14 +439,14 @@ def test_hostile_values_are_text(page):
     html = page.read_text(encoding="utf-8")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "@SUM(1+1)" in html  # the provider name, as text
-    assert '<a href="https://beta.org/b02" rel="noopener noreferrer nofollow">+cmd</a>' in html
-    assert ">-2+3</a>" in html
+    assert '<a href="https://beta.org/b02" rel="noopener noreferrer nofollow"><bdi>+cmd</bdi></a>' in html
+    assert "><bdi>-2+3</bdi></a>" in html
 
 
 def test_links_only_for_web_urls():
-    assert html_report._title_link("<b>x</b>", "javascript:alert(1)") == "&lt;b&gt;x&lt;/b&gt;"
+    assert html_report._title_link("<b>x</b>", "javascript:alert(1)") == "<bdi>&lt;b&gt;x&lt;/b&gt;</bdi>"
     assert html_report._title_link("y", 'https://ok.example/a?b=1&c="2"') == (
-        '<a href="https://ok.example/a?b=1&amp;c=&quot;2&quot;" rel="noopener noreferrer nofollow">y</a>')
+        '<a href="https://ok.example/a?b=1&amp;c=&quot;2&quot;" rel="noopener noreferrer nofollow"><bdi>y</bdi></a>')
     assert html_report._title_link(None, None) == "(no title)"
 
 
@@ -551,7 +552,7 @@ def test_long_paths_are_one_short_line(health_wh):
     cell = next(r for r in rows if r["Reason"] == "invalid YAML" and "deep" in r["_cells"][2].find("span").attrs["title"])
     span_ = cell["_cells"][2].find("span", cls="path")
     full = f"site/deep/folder/{LONG}"
-    assert span_.attrs["title"] == full  # the whole path in the tooltip
+    assert span_.attrs["title"] == f"\u2068{full}\u2069"  # the whole path in the tooltip, isolated
     shown = squash(span_.text())
     assert len(shown) <= 48 and shown.startswith("site/deep") and shown.endswith("broken.md") and "…" in shown
 
@@ -829,3 +830,188 @@ def test_real_pages_lay_out_in_chromium(browser, azure, corpus, tmp_path):
     p = Page(page.read_text(encoding="utf-8"))
     assert [r["_key"] for r in p.table("top-topics")][:3] == [t for (t,) in top]
     assert "The articles carry no related links." in " ".join(p.glance())
+
+
+# -- bidirectional overrides: a value cannot turn the text around it -------------------------------
+
+RLO, FSI, PDI = "\u202e", "\u2068", "\u2069"
+ISOLATE_OPENS = "\u2066\u2067\u2068"  # LRI, RLI, FSI
+
+
+def _yaml_str(text: str) -> str:
+    return '"' + "".join(f"\\u{ord(c):04x}" if ord(c) > 126 or c in '"\\' else c for c in text) + '"'
+
+
+@pytest.fixture(scope="module")
+def bidi_page(tmp_path_factory) -> Path:
+    """Six articles of one provider whose name starts with an override, in a topic that does
+    too (so both lead the page's headlines), a second provider whose name closes an isolate it
+    never opened, titles with overrides, and a rejected file with one in its name."""
+    site = tmp_path_factory.mktemp("bidi") / "site"
+    site.mkdir()
+    for i in range(6):
+        (site / f"e{i}.md").write_text(
+            f"---\ntitle: {_yaml_str(RLO + f'Title {i}')}\nwebUrl: https://evil.example/{i}\n"
+            f"publishedDateTime: 2021-03-0{i + 1}T10:00:00Z\nquality: {150 + i}\nheat: 5\n"
+            f"provider:\n  name: {_yaml_str(RLO + 'Evil Corp')}\n  domain: evil.example\n"
+            f"topics: [{_yaml_str(RLO + 'Spoof topic')}{', AI' if i % 2 else ''}]\n---\n", encoding="utf-8")
+    for i in range(2):
+        (site / f"s{i}.md").write_text(
+            f"---\ntitle: plain {i}\nwebUrl: https://sneaky.example/{i}\npublishedDateTime: 2021-03-1{i}T10:00:00Z\n"
+            f"quality: 20\nprovider:\n  name: {_yaml_str(PDI + RLO + 'Sneaky')}\n  domain: sneaky.example\n"
+            f"topics: [{_yaml_str(PDI + PDI + RLO + 'Closer')}]\n---\n", encoding="utf-8")
+    (site / f"bad{RLO}name.md").write_text("---\ntitle: [unclosed\n---\n", encoding="utf-8")
+    wh = site.parent / "wh"
+    pipeline.run([site], wh, workers=1)
+    return html_report.write(wh, site.parent / "bidi.html", generated_at=GENERATED)
+
+
+def _unisolated(text: str, inside: bool) -> list[int]:
+    """Positions of overrides in `text` that no isolate holds: not inside a <bdi> (`inside`)
+    and not between an isolate initiator and its PDI in the text itself."""
+    depth, bad = 0, []
+    for i, ch in enumerate(text):
+        if ch in ISOLATE_OPENS:
+            depth += 1
+        elif ch == PDI:
+            if depth == 0 and inside:
+                bad.append(i)  # would close the <bdi> around it
+            depth = max(depth - 1, 0)
+        elif ch == RLO and not inside and depth == 0:
+            bad.append(i)
+    return bad
+
+
+def test_every_value_from_the_records_is_isolated(bidi_page):
+    """Every override in the page (all of them come from the records) is inside an isolating
+    element or between FSI and PDI, and no text inside a <bdi> can close it early."""
+    p = Page(bidi_page.read_text(encoding="utf-8"))
+    seen = Counter()
+
+    def walk(node, inside: bool, where: str):
+        for name, value in node.attrs.items():
+            if value and RLO in value and not name.startswith("data-"):  # data-key: a row's key, not shown
+                assert _unisolated(value, False) == [], (where, node.tag, name, value)
+                seen["attribute"] += 1
+        for c in node.children:
+            if isinstance(c, str):
+                if RLO in c or (inside and PDI in c):
+                    assert _unisolated(c, inside) == [], (where, node.tag, c)
+                    seen[where] += RLO in c
+            else:
+                walk(c, inside or c.tag == "bdi" or c.attrs.get("dir") == "auto", c.attrs.get("id") or where)
+
+    walk(p.root, False, "page")
+    # the values are there, in each place a reader meets them
+    for where in ("glance", "chart-providers", "providers-by-articles", "providers-by-quality", "chart-topics",
+                  "top-topics", "top-articles-table", "health-rejections"):
+        assert seen[where] > 0, (where, seen)
+    assert seen["attribute"] > 0  # the tooltips of paths
+    assert "bdi, [dir=auto] { unicode-bidi: isolate; }" in p.html
+
+
+def test_isolated_values_keep_their_text(bidi_page):
+    p = Page(bidi_page.read_text(encoding="utf-8"))
+    topics = [r["_key"] for r in p.table("top-topics")]
+    assert RLO + "Spoof topic" in topics and PDI + PDI + RLO + "Closer" in topics
+    cells = {r["_key"]: r["Topic"] for r in p.table("top-topics")}
+    assert cells[RLO + "Spoof topic"] == RLO + "Spoof topic"  # squash leaves out the isolate marks only
+    glance = " ".join(p.glance())
+    assert f"Most articles: evil.example · {RLO}Evil Corp, 6 (75.0%)." in glance
+    assert f"Top topics: {RLO}Spoof topic (6), AI (3)" in glance
+
+
+@pytest.mark.parametrize("text", ["", "plain", RLO + "x", PDI, PDI + PDI + "a" + FSI, "\u2067a\u2069\u2069b\u2066",
+                                  "a\u2029\u202eb", "x\n\u202ey\x85z\x1cq"])
+def test_a_value_cannot_close_its_isolate(text):
+    iso = html_report._iso(text)
+    assert iso.startswith(FSI) and iso.endswith(PDI)
+    _check_isolate(text, iso)
+
+
+def _check_isolate(text: str, iso: str):
+    """The isolate opened by iso's first character closes at its last one, never before; no
+    paragraph separator (which ends every isolate) inside; the text's other characters kept."""
+    depth = 0
+    for i, ch in enumerate(iso):
+        if ch in ISOLATE_OPENS:
+            depth += 1
+        elif ch == PDI:
+            depth -= 1
+            assert depth > 0 or i == len(iso) - 1, (text, iso, i)
+        assert ch not in "\n\r\x1c\x1d\x1e\x85\u2029", (text, iso)
+    assert depth == 0
+    kept = [c for c in iso if c not in ISOLATE_OPENS + PDI]
+    assert kept == [" " if c in "\n\r\x1c\x1d\x1e\x85\u2029" else c for c in text if c not in ISOLATE_OPENS + PDI]
+
+
+def test_any_value_stays_in_its_isolate():
+    from hypothesis import given, settings, strategies as st
+
+    from .helpers import examples
+
+    bidi = st.sampled_from("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u2029\n\x85ab א")
+
+    @settings(max_examples=examples(300), deadline=None)
+    @given(st.lists(st.one_of(bidi, st.characters()), max_size=30).map("".join))
+    def prop(text):
+        _check_isolate(text, html_report._iso(text))
+        html = html_report._v(text)
+        assert html.startswith("<bdi>") and html.endswith("</bdi>")
+        _check_isolate(text, FSI + __import__("html").unescape(html[5:-6]) + PDI)
+        # in a headline too: the value is one <bdi>, whatever isolates it holds
+        line = html_report._md_to_html(f"Top: **{html_report._m(text)}** (3).")
+        assert line.startswith("Top: <b><bdi>") and line.endswith("</bdi></b> (3).")
+        assert line.count("<bdi>") == 1 and line.count("</bdi>") == 1
+
+    prop()
+
+
+# what follows the value in a headline, as laid out: each character's box, in the text's order
+ORDER = r"""
+((needle) => {
+  const walker = document.createTreeWalker(document.querySelector('ul.glance'), NodeFilter.SHOW_TEXT);
+  let n;
+  while ((n = walker.nextNode())) {
+    const i = n.data.indexOf(needle);
+    if (i < 0) continue;
+    const out = [];
+    for (let k = i; k < i + needle.length; k++) {
+      if (n.data[k] === ' ') continue;
+      const r = document.createRange();
+      r.setStart(n, k); r.setEnd(n, k + 1);
+      const b = r.getBoundingClientRect();
+      out.push([n.data[k], b.left, b.top]);
+    }
+    return out;
+  }
+  return null;
+})
+"""
+
+
+def _reading_order(tab, needle: str) -> list:
+    boxes = tab.evaluate(f"{ORDER}({json.dumps(needle)})")
+    assert boxes, needle
+    lines = defaultdict(list)
+    for ch, left, top in boxes:
+        lines[round(top)].append(left)
+    return [xs for xs in lines.values() if len(xs) > 1]
+
+
+def test_an_override_does_not_turn_the_sentence_around_in_chromium(browser, bidi_page, tmp_path):
+    """In Chromium, the words after a provider and a topic that carry U+202E read left to right;
+    on the same page without the isolates they come out reversed (so the check can fail)."""
+    html = bidi_page.read_text(encoding="utf-8")
+    bare = tmp_path / "bare.html"
+    bare.write_text(html.replace("<bdi>", "<span>").replace("</bdi>", "</span>").replace(FSI, "").replace(PDI, ""),
+                    encoding="utf-8")
+    for page, isolated in ((bidi_page, True), (bare, False)):
+        with browser.open(page.as_uri(), 2400) as tab:
+            # after the provider's name, and after the topic
+            for needle in ("Highest average quality", "(6), "):
+                lines = _reading_order(tab, needle)
+                assert lines, needle
+                for xs in lines:
+                    ordered = xs == sorted(xs)
+                    assert ordered == isolated, (page.name, needle, xs)

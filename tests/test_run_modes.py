@@ -98,6 +98,24 @@ def test_with_prefect_a_temporary_server_runs_it_without_noise(site, tmp_path):
     assert len(phases) == 3, p.stderr
 
 
+@pytest.mark.slow
+def test_quiet_with_prefect_prints_nothing_but_errors(site, tmp_path):
+    """-q with --prefect: no phase line, and no warning either (the site has rejected files, which
+    the flow warns about), even where the user's own PREFECT_LOGGING_LEVEL is INFO."""
+    env = {**no_prefect_env(tmp_path), "PREFECT_LOGGING_LEVEL": "INFO"}
+    p = run(tmp_path, site, "--warehouse", tmp_path / "wh", "--prefect", "-q", env=env)
+    assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
+    (flow_run,) = flow_run_ids(tmp_path / "wh")
+    assert flow_run  # it was a flow run
+    rejected = newsetl.connect(tmp_path / "wh").execute(
+        "SELECT count(*) FROM source_files WHERE status = 'rejected'").fetchall()[0][0]
+    assert rejected > 0  # there was something to warn about
+    # and an error still shows: a warehouse that is a file
+    (tmp_path / "blocker").write_text("not a folder")
+    bad = run(tmp_path, site, "--warehouse", tmp_path / "blocker" / "wh", "--prefect", "-q", env=env)
+    assert bad.returncode == 1 and bad.stdout == "" and bad.stderr.count("\n") == 1, bad.stderr
+
+
 @pytest.mark.integration
 def test_with_a_configured_api_the_run_shows_on_that_server(site, tmp_path, prefect_server):
     url, _home = prefect_server

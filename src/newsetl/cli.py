@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import gc
+import math
 import os
 import sys
 import time
@@ -33,6 +34,27 @@ def _fmt(prog_examples: str) -> dict:
 
 # -- options shared by several commands, each declared (and its default defined) once ---------
 
+def _number(kind: type, low: float, what: str, *, above: bool = False):
+    """An argparse action for a numeric option: a whole number (`kind` int) or a finite one
+    (float), at least `low` (above it with `above`); anything else stops the command line with
+    argparse's one line (`newsetl run: error: argument --workers: ...`), without the usage."""
+
+    class Number(argparse.Action):
+        def __call__(self, parser, namespace, values, option_string=None):
+            try:
+                v = kind(values)
+                ok = (kind is int or math.isfinite(v)) and (v > low if above else v >= low)
+            except ValueError:
+                ok = False
+            if not ok:
+                bound = "" if low == -math.inf else f" {'greater than' if above else 'of at least'} {low:g}"
+                parser.exit(EXIT_USAGE, f"{parser.prog}: error: argument {option_string}: {values!r} is not "
+                                        f"{what}{bound}\n")
+            setattr(namespace, self.dest, v)
+
+    return Number
+
+
 def _warehouse_option(p) -> None:
     p.add_argument("--warehouse", default=_warehouse(None),
                    help=f"warehouse folder, or URL such as s3://bucket/prefix (default: ${WAREHOUSE_ENV}, "
@@ -42,7 +64,8 @@ def _warehouse_option(p) -> None:
 def _lock_timeout_option(p) -> None:
     from .store import LOCK_TIMEOUT
 
-    p.add_argument("--lock-timeout", type=float, default=LOCK_TIMEOUT, metavar="SECONDS",
+    p.add_argument("--lock-timeout", action=_number(float, 0, "a number of seconds"), default=LOCK_TIMEOUT,
+                   metavar="SECONDS",
                    help=f"how long a run waits for another run on the same warehouse (default: {LOCK_TIMEOUT:g})")
 
 
@@ -53,7 +76,7 @@ def _output_options(p, format_default: str = "") -> None:
                    help="write to FILE (.csv, .json, .ndjson, .md, .parquet); - writes CSV to standard output")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help=f"output format (default: from --out, else a table{format_default})")
-    p.add_argument("--max-width", type=int, default=None, metavar="N",
+    p.add_argument("--max-width", action=_number(int, 1, "a whole number"), default=None, metavar="N",
                    help="width of a table on the terminal (default: the terminal's); columns that do not fit "
                         "are named below it")
 
@@ -215,6 +238,12 @@ def _run_flow(a, progress) -> dict:
     # Prefect's settings are read when it is imported: set them first
     _no_prefect_telemetry()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if a.quiet else "INFO")
+    if a.quiet:  # errors only, in this process and in every worker it starts (prefect_console.QUIET)
+        import warnings
+
+        os.environ["NEWSETL_QUIET"] = "1"
+        os.environ["PYTHONWARNINGS"] = "ignore"
+        warnings.simplefilter("ignore")
     # on the console: one line per phase, and a full disk or a locked warehouse without a traceback
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
     if not a.dask:
@@ -296,7 +325,9 @@ def cmd_sql(a) -> int:
             return 0
         data = table.to_arrow_table()
     except Exception as e:  # duckdb errors: show DuckDB's own message, one line
-        raise CliError(f"SQL error: {str(e).splitlines()[0]}") from None
+        from .export import inert  # it can quote a value from the records: no control character gets through
+
+        raise CliError(f"SQL error: {inert((str(e).splitlines() or [''])[0])}") from None
     finally:
         con.close()
     _write(data, a)
@@ -510,8 +541,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "(NAME starts its source_path)")
     _warehouse_option(r)
     _lock_timeout_option(r)
-    r.add_argument("--workers", type=int, default=None, help="parse processes (default: one per core)")
-    r.add_argument("--top", type=int, default=0, metavar="N", help="print the top N providers after the run")
+    r.add_argument("--workers", action=_number(int, 1, "a whole number"), default=None, metavar="N",
+                   help="parse processes (default: one per core)")
+    r.add_argument("--top", action=_number(int, 1, "a whole number"), default=0, metavar="N",
+                   help="print the top N providers after the run")
     r.add_argument("--reports", type=Path, default=None, metavar="DIR", help="export every report to DIR after loading")
     r.add_argument("--as-of", action=_AsOf, default=None, metavar="TIME",
                    help="when the files were observed (ISO 8601, UTC if no offset; default: now; "
@@ -543,8 +576,10 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     d.add_argument("directory", type=Path, help="folder to write into (created)")
-    d.add_argument("--records", type=int, default=2000, help="well-formed records to write (default: 2000)")
-    d.add_argument("--seed", type=int, default=42, help="random seed; same seed, same files (default: 42)")
+    d.add_argument("--records", action=_number(int, 0, "a whole number"), default=2000, metavar="N",
+                   help="well-formed records to write (default: 2000)")
+    d.add_argument("--seed", action=_number(int, -math.inf, "a whole number"), default=42, metavar="N",
+                   help="random seed; same seed, same files (default: 42)")
     d.add_argument("--profile", choices=("demo", "azure", "bench"), default="demo",
                    help="demo: a varied mix; azure: shaped like a real site (~17 KB, ~20 related links); bench: ~20 KB, ~30 related links, ~20 related images (benchmarks)")
     d.add_argument("--no-malformed", action="store_true", help="write no deliberately broken files")
@@ -574,7 +609,8 @@ def build_parser() -> argparse.ArgumentParser:
         **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n"),
     )
     _warehouse_option(ru)
-    ru.add_argument("--limit", type=int, default=20, help="how many runs (default: 20)")
+    ru.add_argument("--limit", action=_number(int, 1, "a whole number"), default=20, metavar="N",
+                    help="how many runs (default: 20)")
     _output_options(ru)
     ru.set_defaults(func=cmd_runs)
 
@@ -660,7 +696,8 @@ def _add_serve(sub) -> None:
     when = p.add_mutually_exclusive_group(required=True)
     when.add_argument("--cron", default=None, metavar="EXPR",
                       help='cron schedule in UTC, 5 fields, e.g. "*/30 * * * *"')
-    when.add_argument("--interval", type=float, default=None, metavar="SECONDS",
+    when.add_argument("--interval", action=_number(float, 0, "a number of seconds", above=True), default=None,
+                      metavar="SECONDS",
                       help="run every SECONDS seconds, e.g. 900")
     p.add_argument("--name", default=DEFAULT_NAME,
                    help=f"deployment name: the deployment is news-etl/NAME (default: {DEFAULT_NAME})")
@@ -668,6 +705,34 @@ def _add_serve(sub) -> None:
     p.add_argument("--reports", type=Path, default=None, metavar="DIR",
                    help="export every report to DIR after each run")
     p.set_defaults(func=cmd_serve)
+
+
+EXIT_PIPE = 128 + 13  # what a shell reports for a tool killed by SIGPIPE (`seq 1e6 | head -1`)
+
+
+def _stdout_gone() -> bool:
+    """Standard output is a pipe or socket whose reader has gone (`| head -1` has exited)."""
+    import select
+
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no file descriptor (a StringIO): not a pipe
+        return False
+
+
+def _quiet_exit_on_closed_pipe() -> int:
+    """The reader of our output has gone: end quietly, as `cat` or `seq` do, with their exit code.
+    Standard output now points at /dev/null, so that Python's final flush of what is still
+    buffered does not print an error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return EXIT_PIPE
 
 
 def main(argv=None) -> int:
@@ -685,7 +750,14 @@ def main(argv=None) -> int:
 
         heal_catalog(a.warehouse)  # a run killed after publishing left news.duckdb behind: rewrite it if we can
     try:
-        return a.func(a) or 0
+        code = a.func(a) or 0
+        sys.stdout.flush()  # here, so that a reader gone away is seen here and not at exit
+        # a write the reader left half-way returns what it wrote instead of failing: look
+        return _quiet_exit_on_closed_pipe() if _stdout_gone() else code
+    except BrokenPipeError:
+        if not _stdout_gone():
+            raise
+        return _quiet_exit_on_closed_pipe()
     except CliError as e:
         print(f"newsetl {a.command}: error: {e}", file=sys.stderr)
         return e.code

@@ -1,4 +1,4 @@
-"""Writing query results: a readable terminal table, CSV, JSON or Parquet.
+r"""Writing query results: a readable terminal table, CSV, JSON or Parquet.
 
 CSV is written to open safely in any spreadsheet. Titles and names come from
 the open web, so they are treated as hostile:
@@ -15,10 +15,28 @@ the open web, so they are treated as hostile:
   (`=HYPERLINK(...)` -> `'=HYPERLINK(...)`). Plain numbers in text (`-2`) are
   left alone, and numeric columns are never touched: `-5` stays a number.
 
-JSON and Parquet keep values exactly as they are (typed; nothing neutralised).
-The terminal table replaces the control characters that DuckDB's renderer lets
-through (C1 controls, bidirectional overrides) so a title cannot drive the
-terminal.
+A CSV *file* (`--out FILE.csv`) is data: RFC 4180 allows any character in a
+quoted field, so every value is written as it is (control characters included)
+and reads back equal in pandas, DuckDB or a spreadsheet; only the formula
+neutralisation above applies. A file is not a terminal: whoever shows it
+chooses how. Escaping there would change the data for every program that reads
+it, and a value with a backslash could no longer be told from an escaped one.
+
+What is *shown* is made inert instead (`inert`): the terminal table, CSV on
+standard output (`--out -`, `--format csv` without --out) and Markdown
+(`--format markdown`). Every C0 control (ESC, BEL, CR, ...), DEL, C1 control
+(0x80-0x9f: 0x9b is an 8-bit CSI) and bidirectional embedding, override or
+isolate (U+202A-U+202E, U+2066-U+2069) is written as a visible escape: `\n`,
+`\r`, `\t`, `\x1b`, `\u202e`. A backslash is doubled where it would otherwise
+read as one of these escapes (before `\`, `n`, `r`, `t`, `x`, `u` or an escaped
+character), so a shown `\x1b` always means ESC and the value can be read back.
+CSV on standard output keeps its own line breaks: CRLF after each record and a
+line feed inside a quoted field (RFC 4180; a bare line feed cannot drive a
+terminal). Markdown escapes, besides, everything its renderers read as markup
+(backslash escapes, and character references such as `&lt;` where Python-Markdown
+has no escape), so that no value becomes a link, an image, HTML, an emoji or a
+table column, on GitHub or elsewhere (`markdown_text`). JSON escapes DEL, C1 and bidirectional controls as `\uXXXX`
+(the same values to any JSON reader). Parquet keeps values exactly as they are.
 """
 
 from __future__ import annotations
@@ -34,7 +52,6 @@ from pathlib import Path
 
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 FORMATS = ("table", "csv", "json", "ndjson", "markdown", "parquet")
@@ -96,6 +113,13 @@ def _cell(v) -> str:
     return neutralise(_text(v))
 
 
+def _shown_cell(v) -> str:
+    t = type(v)
+    if t is int or t is float or t is Decimal:
+        return str(v)
+    return neutralise(inert(_text(v), "\n"))
+
+
 def _utc(table: pa.Table) -> pa.Table:
     """Timestamp columns with a time zone, re-labelled UTC (same instants; DuckDB labels them
     with the session's zone)."""
@@ -106,8 +130,10 @@ def _utc(table: pa.Table) -> pa.Table:
     return table
 
 
-def write_csv(table: pa.Table, out) -> int:
-    """Write `table` as RFC 4180 CSV (header row, UTF-8, CRLF) to a path or a text stream.
+def write_csv(table: pa.Table, out, *, shown: bool = False) -> int:
+    """Write `table` as RFC 4180 CSV (header row, UTF-8, CRLF) to a path or a text stream;
+    `shown`: for a terminal (standard output), every value and name made `inert` but for
+    line feeds (the module's docstring says why a file is not).
 
     UTF-8 without a byte-order mark: RFC 4180, pandas, Python's csv module, DuckDB,
     PostgreSQL COPY, LibreOffice, Google Sheets and Numbers read it as UTF-8 as it
@@ -119,11 +145,12 @@ def write_csv(table: pa.Table, out) -> int:
     fh = open(out, "w", encoding="utf-8", newline="") if own else out
     try:
         w = csv.writer(fh, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        w.writerow([neutralise(n) for n in table.column_names])
+        cell = _shown_cell if shown else _cell
+        w.writerow([neutralise(inert(n, "\n") if shown else n) for n in table.column_names])
         for batch in table.to_batches(max_chunksize=10_000):
             cols = [c.to_pylist() for c in batch.columns]
             for row in zip(*cols):
-                w.writerow([_cell(v) for v in row])
+                w.writerow([cell(v) for v in row])
     finally:
         if own:
             fh.close()
@@ -146,36 +173,77 @@ def _write_text(data: str, out) -> None:
         Path(out).write_text(data, encoding="utf-8")
 
 
+# JSON escapes C0 itself; these it writes as they are, and a terminal would act on them
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_inert(text: str) -> str:
+    """DEL, C1 and bidirectional controls as \\uXXXX escapes: they occur only inside JSON
+    strings, so the document means the same to any reader."""
+    return _JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) if _JSON_UNSAFE.search(text) else text
+
+
 def write_json(table: pa.Table, out) -> int:
     """A JSON array of objects; timestamps in ISO 8601 UTC (Z)."""
-    data = orjson.dumps(_utc(table).to_pylist(), option=_JSON, default=_json_default)
-    if hasattr(out, "write"):
-        out.write(data.decode())
-    else:
-        Path(out).write_bytes(data)
+    data = orjson.dumps(_utc(table).to_pylist(), option=_JSON, default=_json_default).decode()
+    _write_text(_json_inert(data), out)
     return table.num_rows
 
 
 def write_ndjson(table: pa.Table, out) -> int:
     """One JSON object per line (JSON Lines), as `write_json` writes each."""
-    _write_text("".join(orjson.dumps(row, option=_JSON | orjson.OPT_APPEND_NEWLINE, default=_json_default).decode()
-                        for row in _utc(table).to_pylist()), out)
+    _write_text(_json_inert("".join(
+        orjson.dumps(row, option=_JSON | orjson.OPT_APPEND_NEWLINE, default=_json_default).decode()
+        for row in _utc(table).to_pylist())), out)
     return table.num_rows
 
 
-def _md(v) -> str:
+# Markdown: what its renderers read as markup is written so that CommonMark (GitHub) and
+# Python-Markdown alike show it as text. Backslash escapes, which both read: links and images
+# ([ ] !), code and emphasis (` *), headings (#), table cells (|), the backslash itself; an
+# underscore too, but between two letters or digits, where it can neither open nor close
+# emphasis (CommonMark's flanking rules) and snake_case names stay readable. Character
+# references, which both show as the character (Python-Markdown has no escape for these): HTML
+# and autolinks (< >), entities (&), strikethrough (~), math ($), mentions and e-mail links (@),
+# and a colon that would start a link (https://) or an emoji image (:octocat:).
+_MD_MARKUP = re.compile(r"(?P<ref>[&<>~$@]|:(?=//)|:(?=[A-Za-z][\w+-]*:))"
+                        r"|(?P<esc>[\\`*\[\]!#|]|_(?![^\W_])|(?<![^\W_])_)")
+_MD_REFERENCE = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_WWW = re.compile(r"(?i)(www)\.")  # GitHub links www.example.com by itself
+
+
+def _md_markup(m: re.Match) -> str:
+    ch = m.group()
+    if m.group("esc"):
+        return "\\" + ch
+    return _MD_REFERENCE.get(ch) or f"&#{ord(ch)};"
+
+
+def markdown_text(v) -> str:
+    """A value as inert Markdown inline text: shown as `inert` shows it (one line, control
+    characters as escapes), then its markup escaped (`_MD_MARKUP`), so a renderer shows the
+    characters and makes no link, image, HTML, emphasis or table column of them. (A line
+    that starts with `-`, `+` or `1.` would be a list; a table cell never starts a line.)"""
     text = "" if v is None else (str(v) if type(v) in (int, float) else _text(v))
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\r\n", " ").replace("\n", " ")
+    text = _MD_MARKUP.sub(_md_markup, inert(text))
+    return _MD_WWW.sub(lambda m: m.group(1) + "\\.", text)
 
 
 def write_markdown(table: pa.Table, out) -> int:
-    """A GitHub-flavoured Markdown table (pipes and line breaks in values escaped)."""
+    """A GitHub-flavoured Markdown table; values and column names are inert (`markdown_text`)."""
+    _md = markdown_text
     lines = ["| " + " | ".join(_md(c) for c in table.column_names) + " |",
              "|" + "".join("---:|" if _is_number(f.type) else "---|" for f in table.schema)]
-    for row in table.to_pylist():
-        lines.append("| " + " | ".join(_md(v) for v in row.values()) + " |")
+    for row in _rows(table):
+        lines.append("| " + " | ".join(_md(v) for v in row) + " |")
     _write_text("\n".join(lines) + "\n", out)
     return table.num_rows
+
+
+def _rows(table: pa.Table):
+    """Rows as tuples, by position: two columns of one name are two cells (to_pylist keeps one)."""
+    for batch in table.to_batches(max_chunksize=10_000):
+        yield from zip(*(c.to_pylist() for c in batch.columns))
 
 
 def _is_number(t: pa.DataType) -> bool:
@@ -205,42 +273,39 @@ def format_for(path: str | None, fmt: str | None) -> str:
     return "table"
 
 
-# C1 controls (0x80-0x9f: 0x9b is an 8-bit CSI), DEL and the bidirectional overrides and
-# isolates; C0 controls are shown as escapes instead (\e, \n, \t), as DuckDB's shell does
-_UNPRINTABLE = r"[\x{7f}-\x{9f}\x{202a}-\x{202e}\x{2066}-\x{2069}]"
-_UNPRINTABLE_PY = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# what `inert` escapes: C0 controls, DEL, C1 controls, bidirectional embeddings, overrides and isolates
+_CONTROL = "\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+_UNSAFE = re.compile(f"[{_CONTROL}]|\\\\(?=[\\\\nrtxu{_CONTROL}])")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t", "\\": "\\\\"}
 
 
-def printable(table: pa.Table) -> pa.Table:
-    """`table` with terminal-unsafe characters in text (and lists of text) replaced by U+FFFD."""
-    for i, field in enumerate(table.schema):
-        col = table.column(i)
-        if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            new = pc.replace_substring_regex(col, _UNPRINTABLE, "\ufffd")
-        elif (pa.types.is_list(field.type) or pa.types.is_large_list(field.type)) and (
-                pa.types.is_string(field.type.value_type) or pa.types.is_large_string(field.type.value_type)):
-            new = pa.array([None if v is None else [None if x is None else _UNPRINTABLE_PY.sub("\ufffd", x)
-                                                    for x in v] for v in col.to_pylist()], type=field.type)
-        else:
-            continue
-        table = table.set_column(i, field, new)
-    return table
+def _escape(ch: str) -> str:
+    named = _NAMED.get(ch)
+    if named:
+        return named
+    n = ord(ch)
+    return f"\\x{n:02x}" if n <= 0xFF else f"\\u{n:04x}"
+
+
+def inert(text: str, keep: str = "") -> str:
+    """`text` as it may be shown: control characters and bidirectional controls as visible
+    escapes (`\\x1b`, `\\u202e`, `\\n`), a backslash doubled where it would read as an
+    escape; the characters in `keep` (a format's own line break) as they are."""
+    if not _UNSAFE.search(text):
+        return text
+    return _UNSAFE.sub(lambda m: m.group() if m.group() in keep else _escape(m.group()), text)
 
 
 MAX_ROWS = 40  # rows a terminal table shows; --out or a --format gives them all
 MAX_CELL = 60  # characters of one cell on the terminal (the rest is "…")
 MIN_TEXT = 12  # a text column is not squeezed below this to make room for others
-_C0 = re.compile("[\x00-\x1f]")
-_C0_SHOWN = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\x1b": "\\e"}
 
 
 def _shown(v) -> str:
-    """A value as one line of terminal text: C0 controls as escapes (`\\n`), others safe."""
+    """A value as one line of terminal text (`inert`: `\\n`, `\\x1b`, `\\u202e`)."""
     if v is None:
         return "NULL"
-    text = str(v) if type(v) in (int, float, Decimal) else _text(v)
-    text = _UNPRINTABLE_PY.sub("\ufffd", text)
-    return _C0.sub(lambda m: _C0_SHOWN.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+    return inert(str(v) if type(v) in (int, float, Decimal) else _text(v))
 
 
 def _clip(text: str, width: int) -> str:
@@ -253,9 +318,9 @@ def show(table: pa.Table, max_rows: int = MAX_ROWS, max_width: int | None = None
     `max_rows` rows, and a last line that says what is not shown and how to see it."""
     stream = stream or sys.stdout
     width = max_width or terminal_width()
-    names = table.column_names
-    head = table.slice(0, max_rows).to_pylist()
-    cells = [[_shown(r[n]) for n in names] for r in head]
+    names = [inert(n) for n in table.column_names]
+    head = list(_rows(table.slice(0, max_rows)))
+    cells = [[_shown(v) for v in r] for r in head]
     numeric = [_is_number(f.type) for f in table.schema]
     # numbers, dates and the first column (what a row is) are never shortened
     fixed = [i == 0 or numeric[i] or pa.types.is_temporal(f.type) or pa.types.is_boolean(f.type)
@@ -325,7 +390,7 @@ def write(table: pa.Table, out: str | None, fmt: str | None, *, max_width: int |
                              "or parquet")
         show(table, max_rows=max_rows, max_width=max_width)
     elif fmt == "csv":
-        write_csv(table, target)
+        write_csv(table, target, shown=target is sys.stdout)
     elif fmt == "json":
         write_json(table, target)
         if target is sys.stdout:

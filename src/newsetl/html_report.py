@@ -7,7 +7,13 @@ formats. Charts are inline SVG drawn here, each twice: a wide drawing for screen
 print, a narrow one that a phone shows instead (a CSS media query picks; no script).
 Nothing is fetched and nothing runs: every value is HTML-escaped (titles and names come
 from the open web) and the page carries a Content-Security-Policy that forbids scripts
-and fetches.
+and fetches. Nor can a value reorder the text around it: a right-to-left override
+(U+202E) in a topic would otherwise turn the rest of its sentence around. Every value
+from the records is a bidirectional isolate: a `<bdi>` element in the page's text
+(`_v`; a path's own span, dir=auto), and between FSI and PDI (U+2068, U+2069) where no
+element can be, in SVG labels and tooltips (`_iso`); its own isolates are balanced and
+its paragraph separators made spaces first (`_balanced`), so that it cannot close the
+isolate around it.
 
     >>> from newsetl import html_report
     >>> html_report.write("warehouse", "report.html", since="2021-01-01")
@@ -53,6 +59,44 @@ _EPS = dt.timedelta(microseconds=1)
 
 def _e(v) -> str:
     return escape(str(v), quote=True)
+
+
+# -- values from the records: bidirectional isolates ------------------------------------------------
+FSI, PDI = "\u2068", "\u2069"
+_OPENS = "\u2066\u2067\u2068"  # LRI, RLI, FSI: each is closed by a PDI
+# bidi class B (paragraph separators): a new paragraph would end every isolate around the value
+_PARAGRAPH = re.compile("[\n\r\x1c-\x1e\x85\u2029]")
+
+
+def _balanced(text) -> str:
+    """`text` unable to reach outside an isolate around it (Unicode's bidi algorithm, UAX #9):
+    a PDI that closes nothing inside it gets an FSI before the text, an isolate it leaves open
+    gets a PDI after it, and a paragraph separator becomes a space. Embeddings and overrides
+    (U+202A-U+202E) end with the isolate around them (rule X6a): they need nothing."""
+    text = _PARAGRAPH.sub(" ", str(text))
+    if not any("\u2066" <= ch <= PDI for ch in text):
+        return text
+    depth = unopened = 0
+    for ch in text:
+        if ch in _OPENS:
+            depth += 1
+        elif ch == PDI:
+            if depth:
+                depth -= 1
+            else:
+                unopened += 1
+    return FSI * unopened + text + PDI * depth
+
+
+def _v(text) -> str:
+    """A value from the records in the page's text: escaped, in its own isolate (<bdi>)."""
+    return f"<bdi>{_e(_balanced(text))}</bdi>"
+
+
+def _iso(text) -> str:
+    """A value from the records where no element can hold it (SVG labels, tooltips, other
+    attributes): between FSI and PDI, as plain text (escape it where it goes)."""
+    return FSI + _balanced(text) + PDI
 
 
 def _short(text: str, n: int) -> str:
@@ -130,16 +174,17 @@ def _naive_utc(v: dt.datetime | None) -> dt.datetime | None:
     return v.astimezone(dt.timezone.utc).replace(tzinfo=None)
 
 
-def _provider(domain: str | None, name: str | None, *, html: bool = True) -> str:
-    """Domain first (what identifies a provider), then the name its records give it."""
+def _provider(domain: str | None, name: str | None, *, html: bool = True, value=_iso) -> str:
+    """Domain first (what identifies a provider), then the name its records give it; as text
+    (html=False) each passed through `value` (isolated, for a chart's label)."""
     if domain is None:
         return '<span class="null">no provider</span>' if html else "(no provider)"
     same = name is None or name.strip().lower() in (domain, domain.split(".")[0])
     if not html:
-        return domain if same else f"{domain} · {name}"
+        return value(domain) if same else f"{value(domain)} · {value(name)}"
     # a long domain may break after its dots, never inside a label (print narrows the tables)
-    dom = _e(domain).replace(".", ".<wbr>")
-    return f'<span class="dom">{dom}</span>' + ("" if same else f' <span class="pname">{_e(name)}</span>')
+    dom = _v(domain).replace(".", ".<wbr>")
+    return f'<span class="dom">{dom}</span>' + ("" if same else f' <span class="pname">{_v(name)}</span>')
 
 
 # -- periods ------------------------------------------------------------------------------------
@@ -354,17 +399,18 @@ def _table(rows: list[dict], cols: list[Col], *, id: str, key=None, row_class=No
 
 
 def _title_link(title, url) -> str:
-    text = _e(title if title is not None else "(no title)")
+    text = _v(title) if title is not None else "(no title)"
     if isinstance(url, str) and url.lower().startswith(("https://", "http://")):
         return f'<a href="{_e(url)}" rel="noopener noreferrer nofollow">{text}</a>'
     return text
 
 
 def _path(p: str | None) -> str:
-    """A file path on one line: shortened in the middle, the whole path in the tooltip."""
+    """A file path on one line: shortened in the middle, the whole path in the tooltip. The span
+    is the isolate itself (dir=auto): a <bdi> inside would stick out of the box that clips it."""
     if p is None:
         return '<span class="null">—</span>'
-    return f'<span class="path" title="{_e(p)}">{_e(_middle(p, 48))}</span>'
+    return f'<span class="path" dir="auto" title="{_e(_iso(p))}">{_e(_balanced(_middle(p, 48)))}</span>'
 
 
 def _move(before, after, digits: int = 0, *, rank: bool = False) -> str:
@@ -412,8 +458,10 @@ def _ticks_between(lo: float, hi: float, n: int = 5, *, counts: bool = False) ->
 
 
 def _fit(text: str, units: float, size: float = 12) -> str:
-    """Cut a label to what fits in `units` of width (about 0.58 em per character)."""
-    return _short(text, max(int(units / (size * 0.58)), 4))
+    """Cut a label to what fits in `units` of width (about 0.58 em per character; isolate marks
+    take none)."""
+    marks = sum(1 for ch in text if "\u2066" <= ch <= PDI)
+    return _short(text, max(int(units / (size * 0.58)), 4) + marks)
 
 
 def _svg(width: int, height: float, title: str, body: str) -> str:
@@ -469,11 +517,11 @@ def hbar_chart(bars: list[Bar], *, width: int, narrow: bool, title: str, x_title
         y = top + i * row
         w = max(b.value * scale, 2 if b.value else 0)
         if narrow:
-            label = f'<text class="label" x="{left}" y="{y + 12:.1f}">{_e(_fit(b.label, width - 8, 13))}</text>'
+            label = f'<text class="label" x="{left}" y="{y + 12:.1f}">{_e(_balanced(_fit(b.label, width - 8, 13)))}</text>'
             by = y + 17
         else:
             label = (f'<text class="label" x="{left - 8:.1f}" y="{y + bar_h * 0.75:.1f}" text-anchor="end">'
-                     f'{_e(_fit(b.label, left - 12))}</text>')
+                     f'{_e(_balanced(_fit(b.label, left - 12)))}</text>')
             by = y
         out.append(f'<g class="row">{label}<rect class="bar {b.cls}" x="{left}" y="{by:.1f}" width="{w:.1f}" '
                    f'height="{bar_h}"><title>{_e(b.tip or b.label)}</title></rect>'
@@ -635,11 +683,11 @@ def _card(value: str, label: str, sub: str = "") -> str:
             + (f'<div class="s">{sub}</div>' if sub else "") + "</div>")
 
 
-def _filters_text(f: Facts) -> str:
+def _filters_text(f: Facts, value=_iso) -> str:
     parts = []
     for k in ("provider", "topic"):  # as matched: the provider's domain in its stored form
         if k in f.scope:
-            parts.append(f"{k} {f.scope[k]}")
+            parts.append(f"{k} {value(f.scope[k])}")
     if "min_articles" in f.filters:
         parts.append(f"quality ranking from {f.min_articles} scored articles")
     if "limit" in f.filters:
@@ -712,12 +760,12 @@ def _headlines(f: Facts) -> list[str]:
                f"; average quality **{_q(s['avg_quality'])}** on a {QUALITY_SCALE} scale.")
     if f.providers:
         p = f.providers[0]
-        line = (f"Most articles: **{_m(_provider(p['provider_domain'], p['provider_name'], html=False))}**, "
+        line = (f"Most articles: **{_provider(p['provider_domain'], p['provider_name'], html=False, value=_m)}**, "
                 f"{_num(p['articles'])} ({_pct(p['articles_share_pct'])}).")
         if f.quality_leaders:
             q = f.quality_leaders[0]
             line += (f" Highest average quality (at least {f.min_articles} scored articles): "
-                     f"**{_m(_provider(q['provider_domain'], q['provider_name'], html=False))}**, {_q(q['avg_quality'])}.")
+                     f"**{_provider(q['provider_domain'], q['provider_name'], html=False, value=_m)}**, {_q(q['avg_quality'])}.")
         out.append(line)
     if f.topics:
         top = ", ".join(f"**{_m(t['topic'])}** ({_num(t['articles'])})" for t in f.topics[:3])
@@ -756,16 +804,24 @@ def _headlines(f: Facts) -> list[str]:
 
 def _m(text) -> str:
     """A value from the open web inside a headline: every character Markdown could read as
-    markup is escaped (the HTML rendering undoes the escapes, then HTML-escapes)."""
-    text = " ".join(str(text).split())
-    return "".join("\\" + ch if ch in "\\`*_[]<>|#!~" else ch for ch in text)
+    markup is escaped (the HTML rendering undoes the escapes, then HTML-escapes), and the
+    value is isolated between FSI and PDI (the HTML rendering makes them a <bdi>)."""
+    text = _balanced(" ".join(str(text).split()))
+    return FSI + "".join("\\" + ch if ch in "\\`*_[]<>|#!~" else ch for ch in text) + PDI
 
 
 def _md_to_html(line: str) -> str:
-    parts = re.split(r"(\\.|\*\*|`)", line)
+    parts = re.split(r"(\\.|\*\*|`|[\u2066-\u2069])", line)
     html, bold, code = [], False, False
+    depth = 0  # of isolates: a value's own (balanced) ones stay characters inside its <bdi>
     for p in parts:
-        if p == "**":
+        if p and p in _OPENS:
+            html.append("<bdi>" if depth == 0 and p == FSI else p)
+            depth += 1
+        elif p == PDI:
+            depth = max(depth - 1, 0)
+            html.append("</bdi>" if depth == 0 else p)
+        elif p == "**":
             html.append("</b>" if bold else "<b>")
             bold = not bold
         elif p == "`":
@@ -787,7 +843,7 @@ def _section_providers(f: Facts) -> list[str]:
     rows = f.providers
     bars = [Bar(_provider(r["provider_domain"], r["provider_name"], html=False), r["articles"],
                 f'{_num(r["articles"])} · {_pct(r["articles_share_pct"])}',
-                f'{r["provider_domain"]}: {_num(r["articles"])} articles, avg quality {_q(r["avg_quality"])}')
+                f'{_iso(r["provider_domain"])}: {_num(r["articles"])} articles, avg quality {_q(r["avg_quality"])}')
             for r in rows]
     k = s["articles_without_provider"]
     unranked = f" {_n(k, 'article')} without a provider {'is' if k == 1 else 'are'} not ranked." if k else ""
@@ -813,7 +869,7 @@ def _section_providers(f: Facts) -> list[str]:
     q = f.quality_leaders
     qbars = [Bar(_provider(r["provider_domain"], r["provider_name"], html=False), r["avg_quality"],
                  f'{_q(r["avg_quality"])} · {_num(r["articles_with_quality"])} art.',
-                 f'{r["provider_domain"]}: avg quality {_q(r["avg_quality"])} over {r["articles_with_quality"]} articles')
+                 f'{_iso(r["provider_domain"])}: avg quality {_q(r["avg_quality"])} over {r["articles_with_quality"]} articles')
              for r in q]
     out.append(f'<h3 id="quality-ranking">Highest average quality</h3><p class="note">Providers with at least '
                f'{f.min_articles} articles that have a quality score, so that one lucky article cannot top the '
@@ -884,13 +940,13 @@ def _section_topics(f: Facts) -> list[str]:
            "more than 100%.</p>"]
     rows = [dict(t, share=_share(t["articles"], s["articles"])) for t in f.topics]
     if rows:
-        bars = [Bar(t["topic"], t["articles"], f'{_num(t["articles"])} · {_pct(t["share"])}',
-                    f'{t["topic"]}: {t["articles"]} articles') for t in rows]
+        bars = [Bar(_iso(t["topic"]), t["articles"], f'{_num(t["articles"])} · {_pct(t["share"])}',
+                    f'{_iso(t["topic"])}: {t["articles"]} articles') for t in rows]
         title = f"Topics with the most articles (top {len(rows)})"
         out.append(_figure("chart-topics", title, lambda w, nr: hbar_chart(
             bars, width=w, narrow=nr, title=title, x_title="Articles", y_title="Topic")))
     out.append(_table(rows, [
-        Col("Topic", lambda r: _e(r["topic"])), _c("articles", "Articles"),
+        Col("Topic", lambda r: _v(r["topic"])), _c("articles", "Articles"),
         _c("share", "Share of articles", _pct), _c("provider_count", "Providers"),
         _c("avg_quality", f"Avg quality ({QUALITY_SCALE})", _q),
         _c("last_published_at", "Latest article", _date),
@@ -909,7 +965,7 @@ def _section_topics(f: Facts) -> list[str]:
         out.append(f'<p class="warn">{_e(caveat)}</p>')
     if coverage == "none":
         return out + ["</section>"]
-    cols = [Col("Topic", lambda r: _e(r["topic"])),
+    cols = [Col("Topic", lambda r: _v(r["topic"])),
             _c("articles_prev_90d", "Earlier 90 days"), _c("articles_last_90d", "Last 90 days"),
             Col("Change (articles)", lambda r: _e(_signed(r["change"])), num=True),
             Col("Change (%)", lambda r: "new" if r["articles_prev_90d"] == 0 else _e(_signed(r["growth_pct"], 1) + "%"),
@@ -1034,7 +1090,7 @@ def _section_top_articles(f: Facts) -> list[str]:
                 _provider_col("Provider"), _c("published_at", "Published", _date),
                 _c("quality", f"Quality ({QUALITY_SCALE})"),
                 Col("Heat", lambda r: '<span class="null">not rated</span>' if r["heat"] == -1 else _e(_num(r["heat"])), num=True),
-                Col("Topics", lambda r: _e(", ".join(t for t in (r["topics"] or []) if t))),
+                Col("Topics", lambda r: ", ".join(_v(t) for t in (r["topics"] or []) if t)),
             ], id="top-articles-table", key=lambda r: r["article_id"], empty="no article in this period"),
             "</section>"]
 
@@ -1114,16 +1170,16 @@ def _section_health(f: Facts) -> list[str]:
     if rej:
         out.append("<h3>Rejected files by reason</h3>")
         out.append(_table(rej, [
-            Col("Reason", lambda r: _e(r["item"])), _c("files", "Files"),
+            Col("Reason", lambda r: _v(r["item"])), _c("files", "Files"),
             Col("Example file", lambda r: _path(r["example_source_path"]), cls="pathcell"),
-            Col("Its error", lambda r: _e(_short(r["example_value"] or "", 160)), cls="err"),
+            Col("Its error", lambda r: _v(_short(r["example_value"] or "", 160)), cls="err"),
         ], id="health-rejections", key=lambda r: r["item"]))
     if issues:
         out.append("<h3>Values that could not be read, by field</h3>")
         out.append(_table(issues, [
-            Col("Field", lambda r: f'<code>{_e(r["item"])}</code>'), Col("Problem", lambda r: _e(r["problem"])),
+            Col("Field", lambda r: f'<code>{_v(r["item"])}</code>'), Col("Problem", lambda r: _v(r["problem"])),
             _c("files", "Files"), _c("issues", "Values"),
-            Col("Example value", lambda r: f'<code>{_e(_short(r["example_value"] or "", 60))}</code>', cls="err"),
+            Col("Example value", lambda r: f'<code>{_v(_short(r["example_value"] or "", 60))}</code>', cls="err"),
             Col("Example file", lambda r: _path(r["example_source_path"]), cls="pathcell"),
         ], id="health-issues", key=lambda r: f'{r["item"]}: {r["problem"]}'))
     if f.duplicates:
@@ -1178,7 +1234,7 @@ def _render(f: Facts, title: str, generated_at: dt.datetime) -> str:
         "“not rated” and is left out of every heat figure; averages and percentiles ignore articles without a "
         "score; months and dates are UTC. The figures are the warehouse's analytics views "
         "(<code>newsetl sql</code>, see the data dictionary).</p>"
-        f"<p>Made by newsetl {_e(_package_version())} with <code>{_e(cmd)}</code>. This page is self-contained: "
+        f"<p>Made by newsetl {_e(_package_version())} with <code>{_v(cmd)}</code>. This page is self-contained: "
         "nothing is fetched and no script runs.</p></footer>")
     template = Template((resources.files("newsetl") / "templates" / "report.html").read_text(encoding="utf-8"))
     return template.substitute(title=_e(title), version=_e(_package_version()), body="\n".join(body))
@@ -1245,7 +1301,7 @@ def write(source, path, **filters) -> Path:
 def _md_cell(v) -> str:
     if v is None:
         return "—"
-    text = " ".join(str(v).split())
+    text = export.inert(" ".join(str(v).split()))  # no control character reaches the artifact
     for ch in "\\`*_[]<>|#!~":
         text = text.replace(ch, "\\" + ch)
     return text
@@ -1263,7 +1319,7 @@ def summary_markdown(source, **filters) -> str:
     finally:
         if owned:
             con.close()
-    filt = _filters_text(f)
+    filt = _filters_text(f, value=str)  # its cells show controls as escapes instead (_md_cell)
     lines = ["# News report", "",
              f"Period: {_md_cell(_period_text(f))}. Filters: {_md_cell(filt) if filt else 'none'}.", ""]
     lines += [f"- {line}" for line in _headlines(f)]

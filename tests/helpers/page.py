@@ -77,8 +77,13 @@ class _Builder(HTMLParser):
         self.cur.children.append(data)
 
 
+# bidirectional isolates (LRI, RLI, FSI, PDI): invisible, they only keep a value's direction to itself
+_ISOLATES = dict.fromkeys(range(0x2066, 0x206A))
+
+
 def squash(text: str) -> str:
-    return " ".join(text.split())
+    """Text as a reader sees it: white space collapsed, invisible isolate marks left out."""
+    return " ".join(text.translate(_ISOLATES).split())
 
 
 class Page:
