@@ -283,18 +283,27 @@ def cmd_demo(a) -> int:
 
 
 def cmd_sql(a) -> int:
-    from .catalog import connect
+    import duckdb
+
+    from .catalog import ReadOnlySQL, check_read_only, connect
 
     query = a.query
     if query == "-":
         query = sys.stdin.read()
-    con = connect(a.warehouse)
+    # in UTC, reading the snapshot's files only: ad-hoc SQL cannot change the warehouse or its catalog
+    con = connect(a.warehouse, sealed=True)
     try:
-        con.execute("SET TimeZone = 'UTC'")  # timestamps on the terminal in UTC, whatever the machine's zone
+        check_read_only(con, query)
         table = con.sql(query)
         if table is None:  # a statement without a result
             return 0
         data = table.to_arrow_table()
+    except ReadOnlySQL as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    except duckdb.PermissionException as e:  # a file that is not the snapshot's
+        raise CliError(f"{str(e).splitlines()[0]}: newsetl sql reads the warehouse's tables only and writes no file "
+                       "(save a result with --out FILE; query your own files in the DuckDB shell, which can open "
+                       "news.duckdb, or with newsetl.connect() in Python)", EXIT_USAGE) from None
     except Exception as e:  # duckdb errors: show DuckDB's own message, one line
         raise CliError(f"SQL error: {str(e).splitlines()[0]}") from None
     finally:
@@ -437,6 +446,9 @@ def cmd_serve(a) -> int:
 
     _no_prefect_telemetry()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    from .remote import open_warehouse
+
+    open_warehouse(a.warehouse).recognise()  # its runs would write there: a folder of other things is refused now
     serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
           lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None)
     return 0
@@ -680,10 +692,12 @@ def main(argv=None) -> int:
     from .sources import InputError
     from .store import WarehouseError
 
-    if a.command in ("sql", "report", "runs", "status", "tables", "describe") and not getattr(a, "list", False):
+    if a.command in ("sql", "report", "runs", "tables", "describe") and not getattr(a, "list", False):
         from .catalog import heal_catalog
 
-        heal_catalog(a.warehouse)  # a run killed after publishing left news.duckdb behind: rewrite it if we can
+        # a run killed after publishing left news.duckdb behind, or it was changed by hand: rewrite it if
+        # we can (status checks it itself, and says what it found)
+        heal_catalog(a.warehouse)
     try:
         return a.func(a) or 0
     except CliError as e:
