@@ -227,3 +227,38 @@ def test_any_entry_that_is_not_newsetls_is_refused_and_nothing_changes(entries, 
     with pytest.raises(NotAWarehouse):
         Warehouse(root).require_current()
     assert tree(root) == before
+
+
+def test_an_s3_prefix_holding_other_objects_is_refused_and_left_intact(s3_server, bucket, site):
+    client = s3_server.client()
+    client.put_object(Bucket=bucket, Key="data/notes.txt", Body=b"mine")
+    client.put_object(Bucket=bucket, Key="data/exports/2026.csv", Body=b"a\n1\n")
+    url = f"s3://{bucket}/data"
+    r = newsetl_cli("run", str(site), "--warehouse", url, "--no-prefect", "-q")
+    assert r.returncode == 1, r.stderr
+    (line,) = r.stderr.strip().splitlines()
+    assert f"{url} is not a newsetl warehouse: it holds exports, notes.txt" in line and "nothing was changed" in line
+    r = newsetl_here("sql", "SELECT 1", "--warehouse", url)
+    assert r.returncode == 1 and "is not a newsetl warehouse" in r.stderr
+    objects = {o["Key"]: client.get_object(Bucket=bucket, Key=o["Key"])["Body"].read()
+               for o in client.list_objects_v2(Bucket=bucket).get("Contents", [])}
+    assert objects == {"data/notes.txt": b"mine", "data/exports/2026.csv": b"a\n1\n"}
+    # the same prefix's neighbour, new, is used
+    r = newsetl_cli("run", str(site), "--warehouse", f"s3://{bucket}/data2", "--no-prefect", "-q")
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.parametrize("content", ["empty-database", "text", "views-of-its-own"])
+def test_a_news_duckdb_newsetl_did_not_write_is_never_replaced(tmp_path, site, content):
+    wh = tmp_path / "mine"
+    wh.mkdir()
+    path = wh / "news.duckdb"
+    if content == "text":
+        path.write_text("my notes, named oddly\n")
+    else:
+        con = duckdb.connect(str(path))
+        if content == "views-of-its-own":
+            con.execute("CREATE VIEW my_view AS SELECT 42 AS answer")
+        con.close()
+    line = refused_run(site, wh)
+    assert "news.duckdb" in line and "nothing was changed" in line

@@ -383,6 +383,7 @@ def test_a_changed_catalog_is_healed_by_the_next_read_command(wh_site):
     assert catalog_counts(wh)["source_files"] == 2 * md_count(site)
     r = newsetl_here("sql", "SELECT 1", "--warehouse", wh)
     assert r.returncode == 0, r.stderr
+    assert "had been changed outside newsetl (view source_files differs from the snapshot's)" in r.stderr
     assert catalog_counts(wh)["source_files"] == md_count(site)
 
 
@@ -420,3 +421,26 @@ def test_a_table_added_to_the_catalog_is_kept_and_reported(wh_site):
     (line,) = r.stderr.strip().splitlines()
     assert "table notes" in line and "nothing was changed" in line
     assert (wh / "news.duckdb").read_bytes() == data
+
+
+# -- a warehouse in object storage ------------------------------------------------------------------
+
+def test_s3_readers_read_the_pointers_files_and_sql_stays_read_only(s3_server, bucket, built, tmp_path):
+    """DuckDB reads the store through a registered fsspec filesystem: sealed, it still reads the
+    snapshot's objects (and only them: a stray object beside them is not data), and refuses
+    writes in one line."""
+    site, _, reference = built
+    url = f"s3://{bucket}/wh"
+    pipeline.run([site], url, workers=1)
+    client = s3_server.client()
+    doc = json.loads(client.get_object(Bucket=bucket, Key="wh/_current.json")["Body"].read())
+    part = doc["files"]["articles"][0]
+    body = client.get_object(Bucket=bucket, Key=f"wh/snapshots/{doc['snapshot']}/articles/{part}")["Body"].read()
+    client.put_object(Bucket=bucket, Key=f"wh/snapshots/{doc['snapshot']}/articles/x.parquet", Body=body)
+    r = newsetl_here("sql", "SELECT count(*) AS n FROM articles", "--warehouse", url, "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["n", str(reference["articles"])]
+    line = refused(url, f"COPY (SELECT * FROM articles) TO '{url}/snapshots/{doc['snapshot']}/articles/y.parquet'")
+    assert "runs queries only" in line
+    line = refused(url, f"SELECT count(*) FROM read_parquet('{url}/snapshots/{doc['snapshot']}/articles/x.parquet')")
+    assert "reads the warehouse's tables only" in line

@@ -223,13 +223,13 @@ def repair_catalog(wh: Warehouse, snapshot: Path, state: str) -> bool:
         return True
 
 
-def heal_catalog(warehouse) -> bool:
+def heal_catalog(warehouse, say=None) -> bool:
     """What read commands do first: rewrite a catalog file that shows another snapshot than
     `current` (a run killed after publishing), or whose views were changed by hand, if that
     needs no waiting. A run holding the lock writes it itself when it publishes; a folder this
     user may not write is left as it is, and so is a file holding objects newsetl did not
     write (`status` says so). Never raises: the reader reads `current` anyway. Returns
-    whether it rewrote it."""
+    whether it rewrote it; `say` hears a line when what it rewrote had been changed by hand."""
     try:
         wh = open_warehouse(warehouse)
         if wh.remote:  # no catalog file there
@@ -237,9 +237,13 @@ def heal_catalog(warehouse) -> bool:
         cur = wh.current()
         if cur is None or (catalog_snapshot(wh) == cur.name and wh.catalog_untouched()):
             return False  # the usual case: a stat and the marker, no DuckDB
-        state, _ = inspect_catalog(wh, cur)
+        state, details = inspect_catalog(wh, cur)
         if state in ("ok", "stale", "missing", "changed"):
-            return repair_catalog(wh, cur, state) and state != "ok"
+            done = repair_catalog(wh, cur, state) and state != "ok"
+            if done and state == "changed" and say:
+                say(f"{wh.catalog} had been changed outside newsetl ({'; '.join(details)}): rewritten for "
+                    f"snapshot {cur.name}")
+            return done
     except (OSError, duckdb.Error, WarehouseError):
         pass
     return False

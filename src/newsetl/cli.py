@@ -697,7 +697,7 @@ def main(argv=None) -> int:
 
         # a run killed after publishing left news.duckdb behind, or it was changed by hand: rewrite it if
         # we can (status checks it itself, and says what it found)
-        heal_catalog(a.warehouse)
+        heal_catalog(a.warehouse, say=lambda line: print(f"newsetl {a.command}: note: {line}", file=sys.stderr))
     try:
         return a.func(a) or 0
     except CliError as e:

@@ -318,6 +318,8 @@ class Warehouse:
             return f"a file newsetl did not write and cannot open: {' '.join(str(e).split())[:160]}"
         own = catalog_object_names()
         theirs = [f"{kind} {name}" for kind, name in objects if kind not in ("view", "macro") or name not in own]
+        if not objects and not by_inode:
+            return "an empty DuckDB database newsetl did not write"
         if theirs:
             more = f" and {len(theirs) - 3} more" if len(theirs) > 3 else ""
             return f"a DuckDB database holding {', '.join(theirs[:3])}{more}, which newsetl does not write"
