@@ -262,3 +262,15 @@ def test_a_news_duckdb_newsetl_did_not_write_is_never_replaced(tmp_path, site, c
         con.close()
     line = refused_run(site, wh)
     assert "news.duckdb" in line and "nothing was changed" in line
+
+
+def test_the_repositorys_default_warehouse_with_its_layout_note_is_used(tmp_path, site):
+    """`make run` loads ./warehouse, where the repository keeps its layout note (README.md)."""
+    note = Path(__file__).resolve().parents[1] / "warehouse" / "README.md"
+    wh = tmp_path / "warehouse"
+    wh.mkdir()
+    (wh / "README.md").write_bytes(note.read_bytes())
+    Warehouse(wh).recognise()
+    (wh / "README.md").write_text("# my warehouse notes\n")
+    with pytest.raises(NotAWarehouse, match="README.md"):
+        Warehouse(wh).recognise()

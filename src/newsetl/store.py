@@ -89,6 +89,9 @@ TABLE_FILE = re.compile(rf"(?:part-0|empty|{RUN_ID})\.parquet")
 ROOT_FILES = {".lock", ".running.json", ".catalog-snapshot"}
 ROOT_TEMP = re.compile(rf"\.current-{RUN_ID}|\.running-\d+\.tmp|\.write-test-\d+|\.catalog-snapshot\.\d+\.tmp"
                        rf"|news\.duckdb\.{RUN_ID}\.tmp(?:\.wal)?")
+# the layout note this repository keeps in its default ./warehouse (warehouse/README.md): newsetl's
+# own, known by how it starts; left alone
+LAYOUT_NOTE = ("README.md", b"# warehouse/\n\nWritten by `newsetl run`")
 # written by the operating system (its file browsers, mkfs), never by a user; left alone
 OS_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "lost+found"}
 
@@ -287,6 +290,8 @@ class Warehouse:
                 why = self.foreign_catalog()
                 if why:
                     found.append(f"{CATALOG} ({why})")
+                continue
+            if name == LAYOUT_NOTE[0] and _starts_with(path, LAYOUT_NOTE[1]):
                 continue
             if name in (f"{CATALOG}.wal", f"{CATALOG}.tmp"):  # DuckDB's, beside a catalog opened in a shell
                 if CATALOG in entries:
@@ -545,6 +550,14 @@ def _is_snapshot_link(target: str) -> bool:
     """Whether a `current` link's target is what Warehouse.commit writes: snapshots/<run id>."""
     parts = Path(target).parts
     return len(parts) >= 2 and parts[-2] == "snapshots" and SNAPSHOT_NAME.fullmatch(parts[-1]) is not None
+
+
+def _starts_with(path: Path, head: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return path.is_file() and fh.read(len(head)) == head
+    except OSError:
+        return False
 
 
 def _first_file(path: Path) -> Path:
