@@ -444,3 +444,14 @@ def test_s3_readers_read_the_pointers_files_and_sql_stays_read_only(s3_server, b
     assert "runs queries only" in line
     line = refused(url, f"SELECT count(*) FROM read_parquet('{url}/snapshots/{doc['snapshot']}/articles/x.parquet')")
     assert "reads the warehouse's tables only" in line
+
+
+def test_a_result_is_never_written_into_the_warehouse(sealed_wh):
+    wh, _ = sealed_wh
+    before = tree(wh)
+    for out in (wh / "current" / "articles" / "x.parquet", wh / "notes.csv"):
+        r = newsetl_here("sql", "SELECT * FROM articles", "--warehouse", wh, "--out", out)
+        assert r.returncode == 2 and "is inside the warehouse" in r.stderr, r.stderr
+    r = newsetl_here("report", "top_providers", "--warehouse", wh, "--out", wh / "top.csv")
+    assert r.returncode == 2 and "is inside the warehouse" in r.stderr, r.stderr
+    assert tree(wh) == before

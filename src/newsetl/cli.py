@@ -71,10 +71,24 @@ def _quiet_option(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="errors only: no progress, no summary")
 
 
+def _outside_warehouse(a, flag: str, path) -> None:
+    """A result is not the warehouse's data: a file or folder of results is never written in it
+    (a run would then refuse the folder, which holds something newsetl did not write)."""
+    if not path:
+        return
+    from .remote import open_warehouse
+
+    wh = open_warehouse(a.warehouse)
+    if not wh.remote and wh.holds(path):
+        raise CliError(f"{flag} {path} is inside the warehouse {wh.root}: write results elsewhere", EXIT_USAGE)
+
+
 def _write(table, a) -> None:
     """A command's result table, as its output options say."""
     from . import export
 
+    if a.out != "-":
+        _outside_warehouse(a, "--out", a.out)
     fmt = export.write(table, a.out, a.format, max_width=a.max_width)
     if a.out and a.out != "-":
         print(f"wrote {table.num_rows:,} rows to {a.out} ({fmt})", file=sys.stderr)
@@ -144,6 +158,7 @@ def cmd_run(a) -> int:
         resolve_inputs(a.inputs)  # fail fast on a missing folder (or bucket) or a name given twice
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
+    _outside_warehouse(a, "--reports", a.reports)
     open_warehouse(a.warehouse).prepare()  # and on an unusable warehouse
     if a.catalog and not open_warehouse(a.warehouse).remote:
         raise CliError(f"--catalog is for a warehouse in object storage; {a.warehouse} has its own news.duckdb",
@@ -405,6 +420,8 @@ def cmd_report(a) -> int:
         raise usage("--changes-since goes with --html")
     if a.out and (a.all or a.list or a.html):
         raise usage("--out goes with a report NAME; use --out-dir with --all")
+    _outside_warehouse(a, "--out-dir", a.out_dir)
+    _outside_warehouse(a, "--html", a.html)
     try:
         if a.list:
             if given or a.out or a.format:

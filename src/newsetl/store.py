@@ -346,6 +346,15 @@ class Warehouse:
         return any(e.get("inode") == st.st_ino and e.get("stamp") == [st.st_size, st.st_mtime_ns]
                    for e in (marker, marker.get("previous") or {}))
 
+    def holds(self, path) -> bool:
+        """Whether `path` (as it would be written) lies inside this warehouse's folder."""
+        try:
+            target = Path(os.path.realpath(Path(path).expanduser().absolute()))
+            root = Path(os.path.realpath(self.root))
+        except (OSError, ValueError):
+            return False
+        return target == root or root in target.parents
+
     def recognise(self) -> None:
         """Raise NotAWarehouse (one line: what was found) unless this is a folder newsetl may
         write to: missing, empty, or a warehouse of newsetl's (this version's or an older one's).
