@@ -69,10 +69,15 @@ def _frame(table, arrow: bool):
 
 
 def query(sql: str, warehouse=None, *, params=None, arrow: bool = False):
-    """The result of `sql` over the warehouse's tables and views (bind values with `params`)."""
-    con = connect(warehouse)
+    """The result of `sql` over the warehouse's tables and views (bind values with `params`).
+    As `newsetl sql`, it reads the snapshot's files only and writes nothing (catalog.connect
+    sealed); `connect()` gives a DuckDB connection to do more with."""
+    from .catalog import check_read_only
+    from .catalog import connect as _connect
+
+    con = _connect(_warehouse(warehouse), sealed=True)
     try:
-        con.execute("SET TimeZone = 'UTC'")
+        check_read_only(con, sql)
         return _frame(con.sql(sql, params=params).to_arrow_table(), arrow)
     finally:
         con.close()

@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 
 from . import _package_version
 from . import schema as S
-from .duck import parquet_files, read_list, sql_literal
+from .duck import read_list, sql_literal
 from .parse import BatchResult
 from .plan import PARSE_VERSION, Plan
 from .remote import open_warehouse
-from .store import (MANIFEST_SCHEMA, PARTS_SCHEMA, fsync_path, read_manifest, read_parts, write_info,
-                    write_manifest, write_parts)
+from .store import (MANIFEST_SCHEMA, PARTS_SCHEMA, fsync_path, read_manifest, read_parts, table_files,
+                    write_info, write_manifest, write_parts)
 
 # Row order of each table: stable, so two builds of the same files give the
 # same rows in the same order, and sorted for the filters people use most.
@@ -81,13 +81,17 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     changed = p.deleted or any(r.files.num_rows for r in results)
     if previous is not None and not changed:
         # nothing changed: the tables are the previous ones, byte for byte
-        counts = {t.name: link_table(previous, out, t.name) for t in S.WAREHOUSE_TABLES if t.name != "runs"}
+        prev_files = table_files(previous)
+        counts, files = {}, {}
+        for t in S.WAREHOUSE_TABLES:
+            if t.name != "runs":
+                counts[t.name], files[t.name] = link_table(prev_files[t.name], out, t.name)
         parts = read_parts(previous)
     else:
         con = build_connection(tmp, memory_limit, threads)
         try:
             manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact")
-            counts, parts = build_tables(con, wh.staging, manifest, out, previous, p.as_of, p.run_id)
+            counts, parts, files = build_tables(con, wh.staging, manifest, out, previous, p.as_of, p.run_id)
         finally:
             con.close()
     write_parts(out, parts)
@@ -128,6 +132,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     rows = [_failed_row(d) for d in dead.values()] + [row]
     runs = pa.concat_tables([previous_runs, pa.Table.from_pylist(rows, schema=S.RUNS.schema)])
     counts["runs"] = write_table(out, S.RUNS, runs)
+    files["runs"] = ["part-0.parquet"]
     write_manifest(out, manifest)
     write_info(out, {
         "run_id": p.run_id,
@@ -135,6 +140,8 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "batches": sorted(set(manifest.column("batch_id").to_pylist())),
         "counts": counts,
         "inputs": p.inputs,
+        # every file of every table: readers read these and nothing else (store.table_files)
+        "files": {t.name: sorted(files[t.name]) for t in S.WAREHOUSE_TABLES},
     })
     return Built(p.run_id, str(out), counts, row)
 
@@ -191,13 +198,14 @@ def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: 
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, out: Path,
-                 previous: Path | None, as_of, run_id: str) -> tuple[dict[str, int], pa.Table]:
+                 previous: Path | None, as_of, run_id: str) -> tuple[dict[str, int], pa.Table, dict[str, list[str]]]:
     """Write the warehouse tables (all but `runs`) from the live staging rows into `out`.
 
     `manifest` has one row per live file: source_path and the batch_id holding its rows.
     `previous` is the last snapshot: its article_versions the history extends,
     and its child-table parts are reused where still right.
-    Returns the row count of each table written, and the parts of the child tables.
+    Returns the row count of each table written, the parts of the child tables, and the
+    names of each table's files.
     """
     _replace_table(con, "live", manifest.select(["source_path", "batch_id"]))
     batches = sorted(set(manifest.column("batch_id").to_pylist()))
@@ -223,7 +231,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     con.execute("SET VARIABLE as_of = CAST($as_of AS TIMESTAMPTZ)", {"as_of": as_of})
     con.execute("SET VARIABLE run_id = CAST($run_id AS VARCHAR)", {"run_id": run_id})
     con.execute(_sql("build/history.sql"))
-    counts = {}
+    counts, files = {}, {}
     for t in BUILT:
         (out / t.name).mkdir(parents=True, exist_ok=True)
         target = out / t.name / "part-0.parquet"
@@ -232,9 +240,11 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
             f"TO {sql_literal(str(target))} ({PARQUET_OPTIONS})"
         )
         counts[t.name] = pq.read_metadata(target).num_rows
-    child_counts, parts = build_children(con, out, previous, run_id)
+        files[t.name] = [target.name]
+    child_counts, parts, child_files = build_children(con, out, previous, run_id)
     counts.update(child_counts)
-    return {t.name: counts[t.name] for t in S.WAREHOUSE_TABLES if t.name in counts}, parts
+    files.update(child_files)
+    return {t.name: counts[t.name] for t in S.WAREHOUSE_TABLES if t.name in counts}, parts, files
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
@@ -244,7 +254,7 @@ def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) ->
 
 
 def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | None,
-                   run_id: str) -> tuple[dict[str, int], pa.Table]:
+                   run_id: str) -> tuple[dict[str, int], pa.Table, dict[str, list[str]]]:
     """images, related_links and related_images: reuse the previous parts that are still right.
 
     These tables hold most of the warehouse's bytes, and a typical run changes
@@ -254,8 +264,7 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
     and no link of it points at an article that appeared or went away.
     """
     prev_parts = read_parts(previous)
-    prev_articles = previous / "articles" if previous else None
-    prev_files = parquet_files(prev_articles) if prev_articles is not None else []
+    prev_files = table_files(previous)["articles"] if previous is not None else []  # named, never listed
     if prev_files:
         con.execute("CREATE OR REPLACE TEMP TABLE prev_ids AS SELECT article_id, "
                     "article_identity(url, source_path) AS identity FROM "
@@ -266,7 +275,7 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
     con.execute(_sql("build/id_delta.sql"))
     no_targets = pa.table({"article_id": pa.array([], pa.string())})
     changed_ids = con.execute("SELECT count(*) FROM id_delta").fetchall()[0][0]
-    counts, parts = {}, []
+    counts, parts, names = {}, [], {}
     for table, digest in CHILDREN.items():
         mine = prev_parts.filter(pc.equal(prev_parts.column("table"), table)).select(["part", "article_id", "digest"])
         _replace_table(con, "prev_parts", mine)
@@ -295,10 +304,12 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
                     f"SELECT DISTINCT article_id FROM read_parquet({read_list([target])})").fetchall()}
             else:
                 target.unlink()
-        files = list(folder.glob("*.parquet"))
+        files = [folder / part for part in kept] + ([folder / new_part] if written else [])
         if not files:  # the view needs a file to know the columns
             pq.write_table(S.BY_NAME[table].schema.empty_table(), folder / "empty.parquet")
+            files = [folder / "empty.parquet"]
         counts[table] = sum(pq.read_metadata(f).num_rows for f in files)
+        names[table] = [f.name for f in files]
         keep_rows = con.sql(
             "SELECT part, article_id, digest FROM valid WHERE part IS NULL OR part IN (SELECT part FROM kept_parts)"
         ).to_arrow_table()
@@ -309,7 +320,7 @@ def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | N
             parts.append(pa.table({"table": pa.array([table] * rows.num_rows, pa.string()), "part": part_col,
                                    "article_id": rows.column("article_id"), "digest": rows.column("digest")},
                                   schema=PARTS_SCHEMA))
-    return counts, pa.concat_tables(parts)
+    return counts, pa.concat_tables(parts), names
 
 
 SMALL_BATCH_FILES = 250  # a batch with fewer live files than this is merged by compaction ...
@@ -355,14 +366,15 @@ def write_table(out: Path, table: S.Table, data: pa.Table) -> int:
     return data.num_rows
 
 
-def link_table(previous: Path, out: Path, name: str) -> int:
-    """Reuse a table of the previous snapshot unchanged: hard links, no copy."""
+def link_table(files: list[Path], out: Path, name: str) -> tuple[int, list[str]]:
+    """Reuse a table of the previous snapshot unchanged (its `files`, as it names them): hard
+    links, no copy. Returns its row count and its files' names."""
     (out / name).mkdir(parents=True, exist_ok=True)
     n = 0
-    for f in (previous / name).glob("*.parquet"):
+    for f in files:
         os.link(f, out / name / f.name)
         n += pq.read_metadata(f).num_rows
-    return n
+    return n, [f.name for f in files]
 
 
 def _sql(name: str) -> str:

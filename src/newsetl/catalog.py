@@ -4,30 +4,37 @@ Two ways in, built by the same function:
 - `warehouse/news.duckdb`, for the DuckDB shell and any tool that opens a file;
 - `connect(warehouse)`, an in-memory connection with the same views, which
   never takes the catalog file's lock (a shell left open does not block it).
+
+Every view reads the files its snapshot names (store.table_files), never a
+folder's listing. `connect(..., sealed=True)`, what `newsetl sql` and
+`newsetl.query` use, can read those files and nothing else, and write nothing.
+The catalog file is checked against the snapshot (`inspect_catalog`): read
+commands rewrite one that a run left stale or that was changed by hand.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
+import uuid
 from importlib import resources
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 
-from .duck import parquet_files, read_list, sql_literal
+from .duck import database_objects, glob_escaped, objects_in, read_list, sql_literal
 from .schema import BY_NAME, VIEWS, VIEWS_BY_NAME, WAREHOUSE_TABLES
 from .remote import open_warehouse
 from .store import CATALOG as CATALOG_NAME
-from .store import Warehouse, WarehouseError
+from .store import MARKER, Warehouse, WarehouseError, catalog_object_names, read_marker, table_files
 
 # Oldest storage format that holds what the catalog needs (views only), so a
 # DuckDB shell older than the Python package still opens it.
 STORAGE_VERSION = "v1.0.0"
-MARKER = ".catalog-snapshot"
 
 
 def view_sql_files() -> list[tuple[str, str]]:
@@ -44,10 +51,12 @@ def view_sql_files() -> list[tuple[str, str]]:
 def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: dict | None = None) -> None:
     """Views over the tables of `snapshot` (or over `files`: each table's file URLs) and every
     analytics view, in `con`'s current schema."""
+    if files is None:
+        files = table_files(snapshot)  # the files the snapshot names: a stray one in its folders is not data
     for table in WAREHOUSE_TABLES:
         # the files by name, not a pattern: a snapshot never changes, and a
         # warehouse path may hold glob characters
-        files_sql = read_list(files[table.name] if files is not None else parquet_files(snapshot / table.name))
+        files_sql = read_list(files[table.name])
         con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({files_sql})")
     for _name, sql in view_sql_files():
         con.execute(sql)
@@ -56,8 +65,13 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
 def write_catalog(wh: Warehouse, snapshot: Path) -> None:
     """Write the catalog file for `snapshot` next to it, replacing the old one atomically.
 
-    The old file is never opened for writing: an analyst's shell may hold it.
+    The old file is never opened for writing: an analyst's shell may hold it. A file there that
+    newsetl did not write (a user's own database) is never replaced.
     """
+    theirs = wh.foreign_catalog()
+    if theirs:
+        raise WarehouseError(f"{wh.catalog} is {theirs}: newsetl leaves it as it is and cannot write its catalog "
+                             "there (move that file away; the next newsetl command writes the catalog)")
     tmp = wh.root / f"{wh.catalog.name}.{snapshot.name}.tmp"
     for p in (tmp, Path(str(tmp) + ".wal")):
         p.unlink(missing_ok=True)
@@ -65,7 +79,7 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
         _write_views_file(tmp, snapshot)
         # the marker first, naming the new file by inode: whenever this is
         # killed, the marker still tells which snapshot the catalog file shows
-        _write_marker(wh, {"snapshot": snapshot.name, "inode": os.stat(tmp).st_ino, "previous": _shown(wh)})
+        _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "previous": _shown(wh)})
         os.replace(tmp, wh.catalog)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -102,16 +116,10 @@ def _write_views_file(path: Path, snapshot: Path) -> None:
             shutil.rmtree(detour, ignore_errors=True)
 
 
-def _read_marker(wh: Warehouse) -> dict:
-    try:
-        text = (wh.root / MARKER).read_text()
-    except OSError:
-        return {}
-    try:
-        m = json.loads(text)
-    except ValueError:
-        m = None
-    return m if isinstance(m, dict) else {"snapshot": text.strip()}  # older newsetl: the name alone
+def _stamp(path: Path) -> dict:
+    """What tells a file newsetl wrote from one changed since: its inode, size and mtime."""
+    st = os.stat(path)
+    return {"inode": st.st_ino, "stamp": [st.st_size, st.st_mtime_ns]}
 
 
 def _write_marker(wh: Warehouse, marker: dict) -> None:
@@ -126,10 +134,10 @@ def _shown(wh: Warehouse) -> dict | None:
         ino = os.stat(wh.catalog).st_ino
     except OSError:
         return None
-    m = _read_marker(wh)
+    m = read_marker(wh)
     for entry in (m, m.get("previous") or {}):
         if entry.get("inode") == ino:
-            return {"snapshot": entry.get("snapshot"), "inode": ino}
+            return {k: entry[k] for k in ("snapshot", "inode", "stamp") if k in entry}
     if "inode" not in m and m.get("snapshot"):  # an older newsetl's marker, written after the file
         return {"snapshot": m["snapshot"], "inode": ino}
     return None
@@ -152,40 +160,163 @@ def ensure_catalog(wh: Warehouse) -> None:
         write_catalog(wh, cur)
 
 
-def heal_catalog(warehouse) -> bool:
+def expected_objects(snapshot: Path) -> dict[tuple[str, str], str | None]:
+    """What the catalog file of `snapshot` holds, as DuckDB lists it once read back: written to
+    a file of its own as write_catalog writes it (the storage format rewrites some definitions,
+    TIMESTAMP as TIMESTAMP_US: a catalog built in memory would not compare equal)."""
+    folder = Path(tempfile.mkdtemp(prefix="newsetl-check-"))
+    try:
+        path = folder / "expected.duckdb"
+        _write_views_file(path, snapshot)
+        return {(k, n): d for k, n, d in database_objects(path, sql=True)}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def inspect_catalog(wh: Warehouse, snapshot: Path) -> tuple[str, list[str]]:
+    """Whether news.duckdb shows `snapshot` exactly: (state, details).
+
+    state: "ok"; "missing"; "stale" (it shows another snapshot: details has its name, or
+    nothing if unknown); "changed" (views or macros newsetl writes are missing or differ:
+    details name them); "foreign" (it holds objects newsetl does not write, or is not a
+    catalog of newsetl's: details say what); "unreadable" (it cannot be opened: why)."""
+    if not wh.catalog.exists():
+        return "missing", []
+    theirs = wh.foreign_catalog()
+    if theirs:
+        return "foreign", [theirs]
+    shown = catalog_snapshot(wh)
+    if shown != snapshot.name:
+        return "stale", [shown] if shown else []
+    try:
+        actual = {(k, n): d for k, n, d in database_objects(wh.catalog, sql=True)}
+    except duckdb.Error as e:
+        if wh.catalog_untouched():  # open for writing in a shell, and unchanged so far
+            return "ok", []
+        return "unreadable", [" ".join(str(e).split())[:200]]
+    expected = expected_objects(snapshot)
+    own = catalog_object_names()
+    extra = [k for k in actual if k not in expected]
+    if any(kind not in ("view", "macro") or name not in own for kind, name in extra):
+        return "foreign", [f"it holds {', '.join(f'{k} {n}' for k, n in extra)}, which newsetl did not write"]
+    details = [f"{k} {n} is missing" for k, n in expected if (k, n) not in actual]
+    details += [f"{k} {n} differs from the snapshot's" for k, n in expected
+                if (k, n) in actual and actual[(k, n)] != expected[(k, n)]]
+    details += [f"{k} {n} is not in this version's catalog" for k, n in extra]
+    return ("changed", details) if details else ("ok", [])
+
+
+def repair_catalog(wh: Warehouse, snapshot: Path, state: str) -> bool:
+    """Rewrite the catalog file in a state `inspect_catalog` found (stale, missing, changed) if
+    the run lock is free right now and the folder writable; mark an intact one as checked.
+    Returns whether the catalog file now shows `snapshot` as newsetl writes it."""
+    with wh.try_lock() as held:
+        if not held:
+            return False
+        cur = wh.current()
+        if cur != snapshot:
+            return False  # a run published meanwhile, and wrote its own catalog
+        if state == "ok":  # the file changed, but not its objects (a shell opened it): remember it as checked
+            _write_marker(wh, {**read_marker(wh), **_stamp(wh.catalog)})
+        else:
+            write_catalog(wh, snapshot)
+        return True
+
+
+def heal_catalog(warehouse, say=None) -> bool:
     """What read commands do first: rewrite a catalog file that shows another snapshot than
-    `current`, if that needs no waiting. A run holding the lock writes it itself when it
-    publishes; a folder this user may not write is left as it is (`status` says so).
-    Never raises: the reader reads `current` anyway. Returns whether it rewrote it."""
+    `current` (a run killed after publishing), or whose views were changed by hand, if that
+    needs no waiting. A run holding the lock writes it itself when it publishes; a folder this
+    user may not write is left as it is, and so is a file holding objects newsetl did not
+    write (`status` says so). Never raises: the reader reads `current` anyway. Returns
+    whether it rewrote it; `say` hears a line when what it rewrote had been changed by hand."""
     try:
         wh = open_warehouse(warehouse)
         if wh.remote:  # no catalog file there
             return False
         cur = wh.current()
-        if cur is None or catalog_snapshot(wh) == cur.name:
-            return False
-        with wh.try_lock() as held:
-            if held and catalog_snapshot(wh) != wh.current().name:
-                write_catalog(wh, wh.current())
-                return True
+        if cur is None or (catalog_snapshot(wh) == cur.name and wh.catalog_untouched()):
+            return False  # the usual case: a stat and the marker, no DuckDB
+        state, details = inspect_catalog(wh, cur)
+        if state in ("ok", "stale", "missing", "changed"):
+            done = repair_catalog(wh, cur, state) and state != "ok"
+            if done and state == "changed" and say:
+                say(f"{wh.catalog} had been changed outside newsetl ({'; '.join(details)}): rewritten for "
+                    f"snapshot {cur.name}")
+            return done
     except (OSError, duckdb.Error, WarehouseError):
         pass
     return False
 
 
-def connect(warehouse="warehouse", *, snapshot=None) -> duckdb.DuckDBPyConnection:
+# -- ad-hoc SQL: the snapshot's files can be read, nothing can be written ----------------------
+
+class ReadOnlySQL(ValueError):
+    """A statement that `newsetl sql` does not run: it could write (COPY, ATTACH, SET ...)."""
+
+
+# statements that only read: a query, DESCRIBE/SHOW/SUMMARIZE (parsed as queries), PIVOT
+# (several statements in one); EXPLAIN only of a query (EXPLAIN ANALYZE runs what it explains)
+_READ_ONLY = {"SELECT", "MULTI"}
+_EXPLAIN = re.compile(r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+|\([^)]*\)\s*)?", re.IGNORECASE)
+
+
+def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Raise ReadOnlySQL, one line, unless every statement of `query` only reads."""
+    for st in con.extract_statements(query):
+        kind = st.type.name
+        if kind == "EXPLAIN":
+            inner = _EXPLAIN.sub("", st.query, count=1)
+            kinds = {s.type.name for s in con.extract_statements(inner)} if inner != st.query else {"?"}
+            if kinds <= _READ_ONLY:
+                continue
+        elif kind in _READ_ONLY:
+            continue
+        words = " ".join(st.query.split()[:2]) or kind
+        raise ReadOnlySQL(f"{words} ...: newsetl sql runs queries only (SELECT, WITH, DESCRIBE, SUMMARIZE, "
+                          "EXPLAIN, PIVOT) and leaves the warehouse and its catalog as they are; "
+                          "save a result with --out FILE")
+
+
+def _seal(con: duckdb.DuckDBPyConnection, files: dict) -> None:
+    """After the views are made: DuckDB may open the snapshot's files (as the views name them,
+    and as themselves) and its own spill folder, nothing else; and no setting can be changed
+    back. DuckDB cannot tell reading from writing in this list (an allowed file can be
+    overwritten by COPY ... TO): check_read_only refuses the statements that write."""
+    allowed = set()
+    for paths in files.values():
+        for p in paths:
+            allowed.update((str(p), glob_escaped(p)))
+    spill = Path(tempfile.gettempdir()) / f"newsetl-sql-{uuid.uuid4().hex}"  # DuckDB makes and removes it
+    con.execute(f"SET temp_directory = {sql_literal(str(spill))}")
+    con.execute(f"SET allowed_directories = [{sql_literal(str(spill) + os.sep)}]")
+    con.execute(f"SET allowed_paths = [{', '.join(sql_literal(a) for a in sorted(allowed))}]")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of the warehouse's current snapshot
-    (a folder, or a URL: s3://bucket/prefix)."""
+    (a folder, or a URL: s3://bucket/prefix).
+
+    `sealed`: for SQL that someone typed (newsetl sql): in UTC, and able to read the
+    snapshot's files only, write no file, attach no database and change no setting."""
     wh = open_warehouse(warehouse)
-    if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
-        files = wh.reader_files(snapshot)
-        con = duckdb.connect()
-        wh.register(con, files)
-        create_views(con, None, files)
-        return con
-    snap = snapshot or wh.require_current()
     con = duckdb.connect()
-    create_views(con, snap)
+    try:
+        if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
+            files = wh.reader_files(snapshot)
+            wh.register(con, files)
+        else:
+            files = table_files(snapshot or wh.require_current())
+        create_views(con, None, files)
+        if sealed:
+            con.execute("SET TimeZone = 'UTC'")
+            _seal(con, files)
+    except BaseException:
+        con.close()
+        raise
     return con
 
 
@@ -198,6 +329,15 @@ def write_url_catalog(warehouse, path) -> Path:
         raise ValueError(f"--catalog is for a warehouse in object storage; {wh.root} has its own {CATALOG_NAME}")
     files = wh.reader_files()
     path = Path(path).expanduser().absolute()
+    if path.exists():  # replaced only if it is such a catalog: never a database or file of the user's
+        try:
+            theirs = [f"{k} {n}" for k, n in database_objects(path)
+                      if k not in ("view", "macro") or n not in catalog_object_names()]
+        except duckdb.Error:
+            theirs = ["something that is not a DuckDB database newsetl wrote"]
+        if theirs:
+            raise WarehouseError(f"--catalog {path}: that file holds {', '.join(theirs[:3])}, which newsetl does "
+                                 "not write; it was left as it is (give a new file name)")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)

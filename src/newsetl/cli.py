@@ -94,10 +94,24 @@ def _quiet_option(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="errors only: no progress, no summary")
 
 
+def _outside_warehouse(a, flag: str, path) -> None:
+    """A result is not the warehouse's data: a file or folder of results is never written in it
+    (a run would then refuse the folder, which holds something newsetl did not write)."""
+    if not path:
+        return
+    from .remote import open_warehouse
+
+    wh = open_warehouse(a.warehouse)
+    if not wh.remote and wh.holds(path):
+        raise CliError(f"{flag} {path} is inside the warehouse {wh.root}: write results elsewhere", EXIT_USAGE)
+
+
 def _write(table, a) -> None:
     """A command's result table, as its output options say."""
     from . import export
 
+    if a.out != "-":
+        _outside_warehouse(a, "--out", a.out)
     fmt = export.write(table, a.out, a.format, max_width=a.max_width)
     if a.out and a.out != "-":
         print(f"wrote {table.num_rows:,} rows to {a.out} ({fmt})", file=sys.stderr)
@@ -167,6 +181,7 @@ def cmd_run(a) -> int:
         resolve_inputs(a.inputs)  # fail fast on a missing folder (or bucket) or a name given twice
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
+    _outside_warehouse(a, "--reports", a.reports)
     open_warehouse(a.warehouse).prepare()  # and on an unusable warehouse
     if a.catalog and not open_warehouse(a.warehouse).remote:
         raise CliError(f"--catalog is for a warehouse in object storage; {a.warehouse} has its own news.duckdb",
@@ -312,18 +327,27 @@ def cmd_demo(a) -> int:
 
 
 def cmd_sql(a) -> int:
-    from .catalog import connect
+    import duckdb
+
+    from .catalog import ReadOnlySQL, check_read_only, connect
 
     query = a.query
     if query == "-":
         query = sys.stdin.read()
-    con = connect(a.warehouse)
+    # in UTC, reading the snapshot's files only: ad-hoc SQL cannot change the warehouse or its catalog
+    con = connect(a.warehouse, sealed=True)
     try:
-        con.execute("SET TimeZone = 'UTC'")  # timestamps on the terminal in UTC, whatever the machine's zone
+        check_read_only(con, query)
         table = con.sql(query)
         if table is None:  # a statement without a result
             return 0
         data = table.to_arrow_table()
+    except ReadOnlySQL as e:
+        raise CliError(str(e), EXIT_USAGE) from None
+    except duckdb.PermissionException as e:  # a file that is not the snapshot's
+        raise CliError(f"{str(e).splitlines()[0]}: newsetl sql reads the warehouse's tables only and writes no file "
+                       "(save a result with --out FILE; query your own files in the DuckDB shell, which can open "
+                       "news.duckdb, or with newsetl.connect() in Python)", EXIT_USAGE) from None
     except Exception as e:  # duckdb errors: show DuckDB's own message, one line
         from .export import inert  # it can quote a value from the records: no control character gets through
 
@@ -427,6 +451,8 @@ def cmd_report(a) -> int:
         raise usage("--changes-since goes with --html")
     if a.out and (a.all or a.list or a.html):
         raise usage("--out goes with a report NAME; use --out-dir with --all")
+    _outside_warehouse(a, "--out-dir", a.out_dir)
+    _outside_warehouse(a, "--html", a.html)
     try:
         if a.list:
             if given or a.out or a.format:
@@ -468,6 +494,9 @@ def cmd_serve(a) -> int:
 
     _no_prefect_telemetry()
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    from .remote import open_warehouse
+
+    open_warehouse(a.warehouse).recognise()  # its runs would write there: a folder of other things is refused now
     serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
           lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None)
     return 0
@@ -745,10 +774,12 @@ def main(argv=None) -> int:
     from .sources import InputError
     from .store import WarehouseError
 
-    if a.command in ("sql", "report", "runs", "status", "tables", "describe") and not getattr(a, "list", False):
+    if a.command in ("sql", "report", "runs", "tables", "describe") and not getattr(a, "list", False):
         from .catalog import heal_catalog
 
-        heal_catalog(a.warehouse)  # a run killed after publishing left news.duckdb behind: rewrite it if we can
+        # a run killed after publishing left news.duckdb behind, or it was changed by hand: rewrite it if
+        # we can (status checks it itself, and says what it found)
+        heal_catalog(a.warehouse, say=lambda line: print(f"newsetl {a.command}: note: {line}", file=sys.stderr))
     try:
         code = a.func(a) or 0
         sys.stdout.flush()  # here, so that a reader gone away is seen here and not at exit

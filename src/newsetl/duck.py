@@ -40,6 +40,40 @@ def read_list(paths) -> str:
     return "[" + ", ".join(items) + "]"
 
 
-def parquet_files(folder: Path) -> list[Path]:
-    """The Parquet files of a table folder, in name order (as DuckDB's glob gave them)."""
-    return sorted(folder.glob("*.parquet"))
+def glob_escaped(path) -> str:
+    """A path as read_list writes it (the text DuckDB is given to read the file by)."""
+    return read_list([path])[2:-2].replace("''", "'")
+
+
+_OBJECTS = """
+    SELECT 'view', view_name, sql FROM duckdb_views() WHERE {db} AND NOT internal
+    UNION ALL SELECT 'table', table_name, sql FROM duckdb_tables() WHERE {db}
+    UNION ALL SELECT 'macro', function_name, concat(parameters::VARCHAR, ' ', macro_definition) FROM duckdb_functions()
+              WHERE {db} AND function_type IN ('macro', 'table_macro') AND NOT internal
+    UNION ALL SELECT 'sequence', sequence_name, sql FROM duckdb_sequences() WHERE {db}
+    UNION ALL SELECT 'type', type_name, logical_type FROM duckdb_types() WHERE {db} AND NOT internal
+    UNION ALL SELECT 'index', index_name, sql FROM duckdb_indexes() WHERE {db}
+    UNION ALL SELECT 'schema', schema_name, NULL FROM duckdb_schemas()
+              WHERE {db} AND NOT internal AND schema_name <> 'main'
+    ORDER BY 1, 2, 3"""
+
+
+def objects_in(con, database: str) -> list[tuple[str, str, str | None]]:
+    """(kind, name, definition) of every object of `database` in `con` (views, macros, tables,
+    sequences, types, indexes, schemas), in a stable order."""
+    return [tuple(r) for r in con.execute(_OBJECTS.format(db=f"database_name = {sql_literal(database)}")).fetchall()]
+
+
+def database_objects(path: Path, sql: bool = False) -> list[tuple]:
+    """(kind, name) of every object in the DuckDB database file at `path`, opened read-only;
+    with `sql`, each object's definition as a third item. Raises duckdb.Error if it cannot be
+    opened (not a DuckDB file, or open for writing in another process)."""
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        con.execute(f"ATTACH {sql_literal(str(path))} AS inspected (READ_ONLY)")
+        rows = objects_in(con, "inspected")
+    finally:
+        con.close()
+    return rows if sql else [(k, n) for k, n, _ in rows]

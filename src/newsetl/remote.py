@@ -38,7 +38,8 @@ from pathlib import Path
 
 from .objectstore import (check_bucket, delete_literal, delete_prefixes, errors_as, exception_chain, filesystem,
                           fs_path, is_s3, is_url, normalize)
-from .store import KEEP_SNAPSHOTS, Warehouse, WarehouseError, read_batches
+from .store import (KEEP_SNAPSHOTS, SNAPSHOT_NAME, STAGING_NAME, NotAWarehouse, Warehouse, WarehouseError, read_batches,
+                    read_info)
 
 
 def _common_folder(folders) -> str:
@@ -209,7 +210,30 @@ class RemoteWarehouse(Warehouse):
     # -- a run ---------------------------------------------------------------------
     def prepare(self) -> None:
         check_bucket(self.fs, self.url, WarehouseError)
+        self.recognise()
         self.local.prepare()
+
+    # what newsetl writes at the top of a warehouse prefix
+    TOP_NAMES = {POINTER, "snapshots", "staging", "_running"}
+
+    def foreign(self) -> list[str]:
+        """The names at the top of the prefix that newsetl did not write (one listing)."""
+        with errors_as(WarehouseError, self.url):
+            try:
+                entries = self.fs.ls(self.key(), detail=False, refresh=True)
+            except FileNotFoundError:
+                return []
+        base = self.key().rstrip("/")
+        names = sorted({e.rstrip("/")[len(base) + 1:].split("/", 1)[0] for e in entries
+                        if e.rstrip("/").startswith(base + "/")})
+        return [n for n in names if n and n not in self.TOP_NAMES]
+
+    def recognise(self) -> None:
+        found = self.foreign()
+        if found:
+            more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+            raise NotAWarehouse(f"{self.url} is not a newsetl warehouse: it holds {', '.join(found[:5])}{more}; "
+                                "nothing was changed (give --warehouse a new prefix, or move those out of the way)")
 
     @contextmanager
     def lock(self, timeout: float):
@@ -339,8 +363,7 @@ class RemoteWarehouse(Warehouse):
         for b in info_batches:  # compaction's new batch: made by the build, in the mirror only
             if b not in known and b not in self._parsed:
                 self._upload_dir(self.local.staging_dir(b), f"{self.url}/staging/{b}")
-        files = {d.name: sorted(f.name for f in d.glob("*.parquet")) for d in sorted(partial.iterdir())
-                 if d.is_dir() and not d.name.startswith("_")}
+        files = read_info(partial)["files"]  # as the build named them: never a listing
         history = [run_id, *[s for s in (self._doc or {}).get("history", []) if s != run_id]][:KEEP_SNAPSHOTS]
         doc = {"format": POINTER_FORMAT, "snapshot": run_id, "history": history, "files": files,
                "committed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
@@ -407,9 +430,11 @@ class RemoteWarehouse(Warehouse):
                     names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.key(folder), detail=False)]
                 except FileNotFoundError:
                     continue
+                pattern = SNAPSHOT_NAME if folder == "snapshots" else STAGING_NAME
                 for n in names:
                     t = _run_time(n)
-                    if n not in keep_names and t is not None and t < cutoff:
+                    # newsetl's own names only: anything else under the prefix is left alone
+                    if n not in keep_names and pattern.fullmatch(n) and t is not None and t < cutoff:
                         gone.append(self.key(folder, n))
             if gone:
                 delete_prefixes(self.fs, gone)
@@ -419,6 +444,7 @@ class RemoteWarehouse(Warehouse):
         doc, _ = self.read_pointer()
         if doc is None:
             check_bucket(self.fs, self.url, WarehouseError)  # a misspelled bucket is named as such
+            self.recognise()  # a prefix of other things is named as such, not as an empty warehouse
             raise WarehouseError(f"no warehouse at {self.url}: run `newsetl run INPUT --warehouse {self.url}` first")
         return doc
 

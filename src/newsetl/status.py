@@ -6,7 +6,7 @@ import datetime as dt
 import json
 import os
 
-from .catalog import catalog_snapshot, connect
+from .catalog import connect, inspect_catalog, repair_catalog
 from .schema import WAREHOUSE_TABLES
 from .remote import open_warehouse
 from .store import Warehouse
@@ -24,15 +24,34 @@ def _ago(t: dt.datetime | None) -> str:
 
 
 def _catalog_state(wh: Warehouse, snap) -> list[str]:
-    """Nothing when the catalog file shows the current snapshot; else what is wrong and the fix."""
-    if wh.catalog.exists():
-        shown = catalog_snapshot(wh)
-        if shown == snap.name:
-            return []
+    """Nothing when the catalog file shows the current snapshot exactly (its views checked
+    against the snapshot's, not only its marker), or was just rewritten to; else what is wrong
+    and the fix. A catalog changed by hand is rewritten when it can be, and said so."""
+    state, details = inspect_catalog(wh, snap)
+    if state == "ok":
+        return []
+    if state in ("stale", "missing", "changed") and repair_catalog(wh, snap, state):
+        if state != "changed":
+            return []  # what a run killed after publishing leaves: healed as every read command does
+        return [f"          REWRITTEN: {wh.catalog.name} had been changed outside newsetl ({'; '.join(details)}); "
+                f"newsetl wrote it again for snapshot {snap.name}"]
+    if state == "stale":
+        shown = details[0] if details else None
         what = (f"STALE: {wh.catalog.name} shows {f'snapshot {shown}' if shown else 'an older snapshot'}, not the "
                 f"current {snap.name} (a run stopped after publishing): the DuckDB shell sees older data than newsetl")
-    else:
+    elif state == "missing":
         what = f"MISSING: {wh.catalog.name} was never written (a run stopped after publishing): the DuckDB shell cannot open it"
+    elif state == "changed":
+        what = (f"CHANGED: {wh.catalog.name} does not match snapshot {snap.name} ({'; '.join(details)}): it was changed "
+                "outside newsetl, and the DuckDB shell may see wrong data")
+    elif state == "unreadable":
+        what = (f"UNREADABLE: {wh.catalog.name} cannot be opened ({details[0]}); if a DuckDB shell has it open for "
+                "writing, close it")
+    else:  # foreign
+        return [f"          NOT NEWSETL'S: {wh.catalog.name} is {details[0]}: newsetl leaves it as it is, and runs "
+                "refuse this folder until it is gone",
+                f"          to fix: move {wh.catalog} elsewhere (with the objects you added); the next newsetl command "
+                "writes the catalog again"]
     holder = wh.locked_by()
     if holder:
         fix = f"the run that holds the lock ({holder}) rewrites it when it publishes"

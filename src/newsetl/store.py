@@ -4,7 +4,8 @@
       news.duckdb              DuckDB catalog: a view per table over the current snapshot
       current -> snapshots/R   the last complete run (the commit point, swapped atomically)
       snapshots/R/<table>/*.parquet        one Parquet dataset per table (child tables in parts)
-      snapshots/R/_state/      what the next run needs: manifest of live files, history
+      snapshots/R/_state/      what the next run needs: manifest of live files, history, and
+                               snapshot.json, which names every file of every table (readers read those)
       staging/B/<table>.parquet            parsed rows of one batch of files, reused by later runs
       .lock                    held by the run that is writing
       .catalog-snapshot        which snapshot news.duckdb shows (by inode: exact whenever a run died)
@@ -12,6 +13,12 @@
 A snapshot is never modified once published; a run writes a new one and swaps
 `current`. Readers holding an older snapshot keep reading it until it is
 collected (the newest `KEEP_SNAPSHOTS` are kept).
+
+Everything newsetl writes here has a name of its own (`recognise` knows them
+all): a folder holding anything else is not taken for a warehouse, nothing is
+written into it, and garbage collection removes only newsetl's names. Readers
+never list a table's folder: they read the files the snapshot names, so a file
+that appears there (a sync tool's conflicted copy, a `COPY ... TO`) is not data.
 """
 
 from __future__ import annotations
@@ -22,7 +29,9 @@ import functools
 import inspect
 import json
 import os
+import re
 import shutil
+import stat
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,7 +39,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .schema import STG_FILES
+from .schema import STAGING_TABLES, STG_FILES, WAREHOUSE_TABLES
 
 KEEP_SNAPSHOTS = 3
 LOCK_TIMEOUT = 600.0  # seconds a run waits for another run on the same warehouse (--lock-timeout)
@@ -56,10 +65,35 @@ def _drop_locks_in_child() -> None:
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_drop_locks_in_child)
 CATALOG = "news.duckdb"
+MARKER = ".catalog-snapshot"  # which snapshot news.duckdb shows: catalog.write_catalog writes it
 
 
 class WarehouseError(Exception):
     """The warehouse cannot be used (unwritable, locked, damaged)."""
+
+
+class NotAWarehouse(WarehouseError):
+    """The folder holds things newsetl did not write: it is not used as a warehouse."""
+
+
+# -- newsetl's own names ----------------------------------------------------------------------
+# A run id is its start time and a random tag (plan.new_run_id); snapshots, staging batches and
+# child-table parts are named after it. Garbage collection removes nothing else.
+RUN_ID = r"\d{8}T\d{6}\.\d{6}Z-[0-9a-f]{6}"
+RUN_ID_RE = re.compile(RUN_ID)
+SNAPSHOT_NAME = re.compile(rf"(?P<run>{RUN_ID})(?:\.partial)?")
+STAGING_NAME = re.compile(rf"(?:\.dl-)?{RUN_ID}-(?:\d{{5}}|compact)")  # a batch; `.dl-`: one being downloaded
+# files of a table folder: one part, an empty table's placeholder, a child-table part of a run
+TABLE_FILE = re.compile(rf"(?:part-0|empty|{RUN_ID})\.parquet")
+# in the warehouse folder itself: its state, and the temporary names of writes under way
+ROOT_FILES = {".lock", ".running.json", ".catalog-snapshot"}
+ROOT_TEMP = re.compile(rf"\.current-{RUN_ID}|\.running-\d+\.tmp|\.write-test-\d+|\.catalog-snapshot\.\d+\.tmp"
+                       rf"|news\.duckdb\.{RUN_ID}\.tmp(?:\.wal)?")
+# the layout note this repository keeps in its default ./warehouse (warehouse/README.md): newsetl's
+# own, known by how it starts; left alone
+LAYOUT_NOTE = ("README.md", b"# warehouse/\n\nWritten by `newsetl run`")
+# written by the operating system (its file browsers, mkfs), never by a user; left alone
+OS_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "lost+found"}
 
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -193,7 +227,10 @@ class Warehouse:
         except FileNotFoundError:
             return None
         except OSError as e:
+            self.recognise()  # `current` is a folder or a file, the warehouse path a file: says which
             raise WarehouseError(f"{self.current_link}: {e.strerror}") from None
+        if not _is_snapshot_link(target):
+            self.recognise()
         path = (self.root / target).resolve()
         if not path.is_dir():
             raise WarehouseError(f"{self.current_link} points to {target}, which is missing")
@@ -202,13 +239,143 @@ class Warehouse:
     def require_current(self) -> Path:
         cur = self.current()
         if cur is None:
+            self.recognise()  # a folder of something else is named as such, not as an empty warehouse
             raise WarehouseError(
                 f"no warehouse at {self.root}: run `newsetl run INPUT --warehouse {self.root}` first"
             )
         return cur
 
+    def foreign(self) -> list[str]:
+        """What this folder holds that newsetl did not write (empty for a new or a newsetl warehouse).
+
+        Looks at the folder, snapshots/ and staging/ by name, the `current` link's target, and
+        whether news.duckdb is the catalog newsetl wrote; never at a snapshot's insides (its
+        readers read only the files it names)."""
+        try:
+            st = os.stat(self.root)
+        except (FileNotFoundError, NotADirectoryError):
+            return []  # nothing there yet (a file on the way: `recognise` says so)
+        if not stat.S_ISDIR(st.st_mode):
+            return []  # a file: `recognise` says so
+        found = []
+        entries = sorted(os.listdir(self.root))
+        for name in entries:
+            path = self.root / name
+            if name in ROOT_FILES or ROOT_TEMP.fullmatch(name) or name in OS_FILES:
+                if name in ROOT_FILES and path.is_dir():
+                    found.append(f"{name}/ (a folder)")
+                continue
+            if name == "current":
+                try:
+                    target = os.readlink(path)
+                except OSError:
+                    found.append("current (a folder, not newsetl's link to a snapshot)" if path.is_dir()
+                                 else "current (a file, not newsetl's link to a snapshot)")
+                    continue
+                if not _is_snapshot_link(target):
+                    found.append(f"current (a link to {target}, not to a snapshot)")
+                continue
+            if name in ("snapshots", "staging"):
+                if not path.is_dir():
+                    found.append(f"{name} (a file)")
+                    continue
+                pattern = SNAPSHOT_NAME if name == "snapshots" else STAGING_NAME
+                for sub in sorted(os.listdir(path)):
+                    if sub in OS_FILES:
+                        continue
+                    if not pattern.fullmatch(sub) or not (path / sub).is_dir() or (path / sub).is_symlink():
+                        found.append(f"{name}/{sub}")
+                continue
+            if name == CATALOG:
+                why = self.foreign_catalog()
+                if why:
+                    found.append(f"{CATALOG} ({why})")
+                continue
+            if name == LAYOUT_NOTE[0] and _starts_with(path, LAYOUT_NOTE[1]):
+                continue
+            if name in (f"{CATALOG}.wal", f"{CATALOG}.tmp"):  # DuckDB's, beside a catalog opened in a shell
+                if CATALOG in entries:
+                    continue
+            found.append(name + ("/" if path.is_dir() and not path.is_symlink() else ""))
+        return found
+
+    def foreign_catalog(self) -> str | None:
+        """None if news.duckdb is the catalog newsetl wrote (or there is none); else what it is."""
+        try:
+            st = os.stat(self.catalog)
+        except FileNotFoundError:
+            return None
+        except OSError as e:
+            return f"unreadable ({e.strerror})"
+        if not stat.S_ISREG(st.st_mode):
+            return "not a file"
+        marker = read_marker(self)
+        by_inode = [e for e in (marker, marker.get("previous") or {}) if e.get("inode") == st.st_ino]
+        if self.catalog_untouched():  # the file as newsetl wrote it: no need to open it
+            return None
+        from .duck import database_objects
+
+        try:
+            objects = database_objects(self.catalog)
+        except Exception as e:  # noqa: BLE001 - not DuckDB's, damaged, or open for writing elsewhere
+            if by_inode or ("inode" not in marker and marker.get("snapshot")):
+                return None  # the file newsetl wrote, open in a shell meanwhile: still its own
+            return f"a file newsetl did not write and cannot open: {' '.join(str(e).split())[:160]}"
+        own = catalog_object_names()
+        theirs = [f"{kind} {name}" for kind, name in objects if kind not in ("view", "macro") or name not in own]
+        if not objects and not by_inode:
+            return "an empty DuckDB database newsetl did not write"
+        if theirs:
+            more = f" and {len(theirs) - 3} more" if len(theirs) > 3 else ""
+            return f"a DuckDB database holding {', '.join(theirs[:3])}{more}, which newsetl does not write"
+        return None
+
+    def catalog_untouched(self) -> bool:
+        """Whether news.duckdb is as newsetl wrote it, as far as the marker tells: the same inode,
+        size and modification time, and no changes pending in a write-ahead log (a shell's)."""
+        try:
+            st = os.stat(self.catalog)
+        except OSError:
+            return False
+        try:
+            if os.stat(f"{self.catalog}.wal").st_size > 0:
+                return False
+        except OSError:
+            pass
+        marker = read_marker(self)
+        return any(e.get("inode") == st.st_ino and e.get("stamp") == [st.st_size, st.st_mtime_ns]
+                   for e in (marker, marker.get("previous") or {}))
+
+    def holds(self, path) -> bool:
+        """Whether `path` (as it would be written) lies inside this warehouse's folder."""
+        try:
+            target = Path(os.path.realpath(Path(path).expanduser().absolute()))
+            root = Path(os.path.realpath(self.root))
+        except (OSError, ValueError):
+            return False
+        return target == root or root in target.parents
+
+    def recognise(self) -> None:
+        """Raise NotAWarehouse (one line: what was found) unless this is a folder newsetl may
+        write to: missing, empty, or a warehouse of newsetl's (this version's or an older one's).
+        Called before anything is written or removed; it changes nothing."""
+        blocker = _first_file(self.root)
+        if blocker == self.root and self.root.exists() and not self.root.is_dir():
+            raise NotAWarehouse(f"warehouse {self.root} is a file, not a folder: give --warehouse a new folder "
+                                "or a newsetl warehouse (nothing was changed)")
+        if blocker != self.root:
+            raise NotAWarehouse(f"warehouse {self.root} is not writable: {blocker} is a file, not a folder "
+                                "(nothing was changed)")
+        found = self.foreign()
+        if found:
+            more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+            raise NotAWarehouse(
+                f"{self.root} is not a newsetl warehouse: it holds {', '.join(found[:5])}{more}; "
+                "nothing was changed (give --warehouse a new folder, or move those out of the way)")
+
     def prepare(self) -> None:
         """Create the folders, or say clearly why the warehouse is not writable."""
+        self.recognise()
         try:
             for d in (self.root, self.snapshots, self.staging):
                 d.mkdir(parents=True, exist_ok=True)
@@ -220,6 +387,9 @@ class Warehouse:
                 if all(d.is_dir() for d in (self.root, self.snapshots, self.staging)):
                     return  # full, not unwritable: the run first collects what failed runs left, then tries
                 raise write_failure(e, self.root) from None
+            if e.errno == errno.ENOTDIR:
+                raise WarehouseError(f"warehouse {self.root}: {_first_file(self.root)} is a file, not a folder "
+                                     "(nothing was changed)") from None
             raise WarehouseError(f"warehouse {self.root} is not writable: {e.strerror or e}") from None
 
     @contextmanager
@@ -334,9 +504,11 @@ class Warehouse:
 
     # -- publishing -------------------------------------------------------------
     def partial_dir(self, run_id: str) -> Path:
+        if not RUN_ID_RE.fullmatch(run_id):  # garbage collection and `recognise` know run ids by their form
+            raise ValueError(f"run id {run_id!r} is not of newsetl's form (plan.new_run_id)")
         d = self.snapshots / f"{run_id}.partial"
         if d.exists():
-            shutil.rmtree(d)
+            shutil.rmtree(d)  # this run's own partial snapshot, from a try that failed: nobody else writes in it
         d.mkdir(parents=True)
         return d
 
@@ -360,29 +532,99 @@ class Warehouse:
         return final
 
     def collect(self, keep: int = KEEP_SNAPSHOTS) -> None:
-        """Remove old snapshots, leftovers of killed runs and unreferenced staging batches."""
+        """Remove old snapshots, leftovers of killed runs and unreferenced staging batches:
+        only entries with newsetl's own names (anything else there is left as it is)."""
         cur = self.current()
-        done = sorted(p for p in self.snapshots.iterdir() if p.is_dir() and not p.name.endswith(".partial"))
+        ours = [p for p in self.snapshots.iterdir() if SNAPSHOT_NAME.fullmatch(p.name) and p.is_dir()
+                and not p.is_symlink()]
+        done = sorted(p for p in ours if not p.name.endswith(".partial") and (p / STATE / "snapshot.json").exists())
         kept = done[-keep:]
         if cur is not None and cur not in kept:
             kept.append(cur)
-        for p in self.snapshots.iterdir():
+        for p in ours:
             if p not in kept:
-                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+                remove_snapshot(p)
         referenced: set[str] = set()
         for snap in kept:
             referenced.update(read_batches(snap))
         for b in self.staging.iterdir():
-            if b.name not in referenced:
-                shutil.rmtree(b, ignore_errors=True)
-        for pattern in (".current-*", ".running-*.tmp", ".write-test-*", ".catalog-snapshot.*.tmp", f"{CATALOG}.*.tmp*"):
-            for p in self.root.glob(pattern):
+            if STAGING_NAME.fullmatch(b.name) and b.name not in referenced and b.is_dir() and not b.is_symlink():
+                _remove_own_files(b, STAGING_FILES.__contains__)
+        for p in self.root.iterdir():
+            if ROOT_TEMP.fullmatch(p.name) and not p.is_dir():
                 p.unlink(missing_ok=True)
+
+
+def _is_snapshot_link(target: str) -> bool:
+    """Whether a `current` link's target is what Warehouse.commit writes: snapshots/<run id>."""
+    parts = Path(target).parts
+    return len(parts) >= 2 and parts[-2] == "snapshots" and SNAPSHOT_NAME.fullmatch(parts[-1]) is not None
+
+
+def _starts_with(path: Path, head: bytes) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return path.is_file() and fh.read(len(head)) == head
+    except OSError:
+        return False
+
+
+def _first_file(path: Path) -> Path:
+    """The first component of `path` that exists and is not a folder (`path` if none is)."""
+    for p in reversed([path, *path.parents]):
+        if os.path.lexists(p) and not p.is_dir():
+            return p
+    return path
+
+
+def _own_snapshot_file(rel: str) -> bool:
+    """Whether a path inside a snapshot folder is one newsetl writes there."""
+    parts = rel.split("/")
+    if parts[0] == "_tmp":  # the build's spill folder: all DuckDB's
+        return True
+    if len(parts) != 2:
+        return False
+    folder, name = parts
+    if folder == STATE:
+        return name in STATE_FILES
+    # a table's file, or DuckDB's temporary name for one it was writing when the run died
+    return TABLE_FILE.fullmatch(name.removeprefix("tmp_")) is not None
+
+
+def remove_snapshot(snapshot: Path) -> None:
+    """Delete a snapshot folder: the files newsetl wrote in it, then the folders left empty.
+    A file someone else put there (a sync tool's conflicted copy) is left where it is."""
+    _remove_own_files(snapshot, _own_snapshot_file)
+
+
+def _remove_own_files(folder: Path, own) -> None:
+    for dirpath, dirs, files in os.walk(folder, topdown=False):
+        d = Path(dirpath)
+        for name in files:
+            rel = (d / name).relative_to(folder).as_posix()
+            if own(rel):
+                try:
+                    (d / name).unlink()
+                except OSError:
+                    pass
+        for name in dirs:
+            if (d / name).is_symlink():
+                continue
+            try:
+                (d / name).rmdir()  # only once empty
+            except OSError:
+                pass
+    try:
+        folder.rmdir()
+    except OSError:
+        pass
 
 
 # -- snapshot state files ------------------------------------------------------
 
 STATE = "_state"
+STATE_FILES = {"manifest.parquet", "snapshot.json", "parts.parquet"}
+STAGING_FILES = {f"{t.name[4:]}.parquet" for t in STAGING_TABLES}  # stg_articles -> articles.parquet
 # the live files after a run: one stg_files row each, and the staging batch holding its rows
 MANIFEST_SCHEMA = STG_FILES.schema.append(pa.field("batch_id", pa.string()))
 
@@ -407,11 +649,63 @@ def read_info(snapshot: Path) -> dict:
     return json.loads((snapshot / STATE / "snapshot.json").read_text())
 
 
+def table_files(snapshot: Path) -> dict[str, list[Path]]:
+    """Each table's Parquet files in `snapshot`: the ones its build wrote, as snapshot.json names
+    them. What else is in a table's folder is never read."""
+    try:
+        info = read_info(snapshot)
+    except FileNotFoundError:
+        info = {}
+    except ValueError:
+        raise WarehouseError(f"{snapshot / STATE / 'snapshot.json'} is damaged: not JSON") from None
+    files = info.get("files")
+    if files is None:
+        # A snapshot written by a newsetl older than the list: its table folders are listed,
+        # keeping only the names newsetl gives its files (part-0, empty, a run's child part), so
+        # a conflicted copy or a file written there by hand is still not read.
+        return {t.name: sorted(p for p in (snapshot / t.name).glob("*.parquet") if TABLE_FILE.fullmatch(p.name))
+                for t in WAREHOUSE_TABLES}
+    out = {}
+    for t in WAREHOUSE_TABLES:
+        names = files.get(t.name)
+        if not isinstance(names, list) or not all(isinstance(n, str) and TABLE_FILE.fullmatch(n) for n in names):
+            raise WarehouseError(f"{snapshot / STATE / 'snapshot.json'} is damaged: no valid file list for {t.name}")
+        out[t.name] = [snapshot / t.name / n for n in names]
+    return out
+
+
 def read_batches(snapshot: Path) -> list[str]:
     try:
         return read_info(snapshot).get("batches", [])
     except FileNotFoundError:
         return []
+
+
+def read_marker(wh: Warehouse) -> dict:
+    """The catalog marker: {"snapshot", "inode", "stamp": [size, mtime_ns], "previous": {...}}."""
+    try:
+        text = (wh.root / MARKER).read_text()
+    except (OSError, ValueError):
+        return {}
+    try:
+        m = json.loads(text)
+    except ValueError:
+        m = None
+    return m if isinstance(m, dict) else {"snapshot": text.strip()}  # older newsetl: the name alone
+
+
+@functools.cache
+def catalog_object_names() -> frozenset[str]:
+    """The names of everything newsetl creates in its catalog: a view per table, the analytics
+    views and their macros (from sql/views, as catalog.create_views runs them)."""
+    from importlib import resources
+
+    names = {t.name for t in WAREHOUSE_TABLES}
+    for f in (resources.files("newsetl") / "sql" / "views").iterdir():
+        if f.name.endswith(".sql"):
+            names.update(re.findall(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", f.read_text(encoding="utf-8"),
+                                    re.IGNORECASE))
+    return frozenset(names)
 
 
 def fsync_path(path: Path) -> None:
