@@ -54,12 +54,13 @@ endif
 # hands out the longest modules first). TESTS_WORKERS=0 runs serially.
 TESTS_WORKERS ?= auto
 PYTEST_PARALLEL = -n $(TESTS_WORKERS) --maxprocesses=4 --dist loadfile --no-loadscope-reorder
+PYTEST_ARGS ?=
 
 test: install-dev chromium
-	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL)
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-fast: install-dev
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL)
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # the whole suite, serially, with every newsetl subprocess measured too ([tool.coverage] in pyproject.toml)
 coverage: install-dev chromium
