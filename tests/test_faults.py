@@ -20,7 +20,7 @@ import pytest
 from newsetl import demo
 
 from .helpers.cli import newsetl_here
-from .helpers.waiting import wait_until
+from .helpers.waiting import lock_held_as_by_a_run, wait_until
 
 SHELL = Path(sys.executable).parent / "duckdb"
 
@@ -106,12 +106,7 @@ def test_the_next_read_command_heals_the_catalog(killed_after_commit, command):
 
 def test_a_run_holding_the_lock_is_left_to_write_the_catalog_and_status_says_so(killed_after_commit):
     wh, site, old_snap, new_snap = killed_after_commit
-    with open(wh / ".lock", "a+") as fh:  # as a run in progress holds it
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        fh.truncate()
-        fh.write("pid 4242 since 2026-01-01T00:00:00Z\n")
-        fh.flush()
+    with lock_held_as_by_a_run(wh):
         r = newsetl_here("status", "--warehouse", wh)
         assert r.returncode == 0, r.stderr
         assert f"shows snapshot {old_snap}, not the current {new_snap}" in r.stdout

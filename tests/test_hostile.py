@@ -349,6 +349,13 @@ def test_a_file_that_becomes_a_fifo_after_listing_is_rejected_not_waited_for(tmp
 SETPRIV = shutil.which("setpriv")
 
 
+def run_as_a_user(site, wh) -> subprocess.CompletedProcess:
+    """`newsetl run` as root without the capabilities that bypass file permissions: a user's view."""
+    return subprocess.run([SETPRIV, "--bounding-set=-dac_override,-dac_read_search", str(NEWSETL), "run",
+                           str(site), "--warehouse", str(wh), "--no-prefect", "-q"],
+                          capture_output=True, text=True, timeout=300)
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None,
                     reason="needs root and setpriv to run newsetl without the power to read anything")
 def test_unreadable_folders_and_files_as_a_user_without_privileges(tmp_path):
@@ -360,10 +367,8 @@ def test_unreadable_folders_and_files_as_a_user_without_privileges(tmp_path):
     (site / "secret.md").chmod(0)
     (site / "locked").chmod(0)
     wh = tmp_path / "wh"
-    try:  # root without the capabilities that bypass file permissions: a user's view
-        proc = subprocess.run([SETPRIV, "--bounding-set=-dac_override,-dac_read_search", str(NEWSETL), "run",
-                               str(site), "--warehouse", str(wh), "--no-prefect", "-q"],
-                              capture_output=True, text=True, timeout=300)
+    try:
+        proc = run_as_a_user(site, wh)
     finally:
         (site / "locked").chmod(0o755)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
@@ -387,9 +392,7 @@ def test_a_folder_that_is_listed_but_cannot_be_entered_is_reported_not_dropped(t
     (site / "noexec").chmod(0o644)
     wh = tmp_path / "wh"
     try:
-        proc = subprocess.run([SETPRIV, "--bounding-set=-dac_override,-dac_read_search", str(NEWSETL), "run",
-                               str(site), "--warehouse", str(wh), "--no-prefect", "-q"],
-                              capture_output=True, text=True, timeout=300)
+        proc = run_as_a_user(site, wh)
     finally:
         (site / "noexec").chmod(0o755)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr

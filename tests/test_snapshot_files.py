@@ -9,7 +9,6 @@ COPY, ATTACH, SET or read other files; a catalog file changed by hand is reporte
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
@@ -28,6 +27,7 @@ from newsetl.store import Warehouse
 from .helpers import examples
 from .helpers.cli import newsetl_cli, newsetl_here
 from .helpers.tables import HISTORY_TABLES, tables_rows
+from .helpers.waiting import lock_held_as_by_a_run
 
 TABLES = [t.name for t in schema.WAREHOUSE_TABLES]
 
@@ -391,12 +391,7 @@ def test_a_changed_catalog_is_healed_by_the_next_read_command(wh_site):
 def test_a_changed_catalog_that_cannot_be_rewritten_now_is_reported_with_the_fix(wh_site):
     wh, _ = wh_site
     tamper(wh, "DROP VIEW providers")
-    with open(wh / ".lock", "a+") as fh:  # as a run in progress holds it
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        fh.truncate()
-        fh.write("pid 4242 since 2026-01-01T00:00:00Z\n")
-        fh.flush()
+    with lock_held_as_by_a_run(wh):
         r = newsetl_here("status", "--warehouse", wh)
         assert r.returncode == 0, r.stderr
         assert "CHANGED: news.duckdb does not match snapshot" in r.stdout and "view providers is missing" in r.stdout

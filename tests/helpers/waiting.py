@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import time
+from contextlib import contextmanager
 
 
 def wait_until(predicate, timeout: float, every: float = 0.05):
@@ -27,3 +29,15 @@ def run_holds_lock(wh, proc=None):
         return Warehouse(wh).locked_by()
 
     return held
+
+
+@contextmanager
+def lock_held_as_by_a_run(wh):
+    """The run lock of warehouse folder `wh` held meanwhile, as a run in progress holds it."""
+    with open(wh / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        fh.truncate()
+        fh.write("pid 4242 since 2026-01-01T00:00:00Z\n")
+        fh.flush()
+        yield
