@@ -212,6 +212,7 @@ def test_a_key_given_twice_and_null_items_are_issues(tmp_path):
 
 # -- records past a cap are rejected with the cap named; real large ones load ---------------------
 
+@pytest.mark.slow
 def test_a_file_past_the_size_cap_is_refused_before_it_is_read(tmp_path):
     big = tmp_path / "site" / "big.md"
     big.parent.mkdir()
@@ -237,6 +238,7 @@ def test_a_file_past_the_size_cap_is_refused_before_it_is_read(tmp_path):
     assert rows(wh, "SELECT bytes, sha256 FROM source_files WHERE source_path = 'site/big.md'") == [(50 << 20, None)]
 
 
+@pytest.mark.slow
 def test_every_rejection_before_reading_records_no_fake_hash(tmp_path):
     """Rejected before its bytes were read: sha256 NULL (never the empty file's hash), bytes the
     real size where known; rejected for its content: the hash and size of what was read. The
@@ -379,6 +381,7 @@ def test_unreadable_folders_and_files_as_a_user_without_privileges(tmp_path):
     }
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0 or SETPRIV is None,
                     reason="needs root and setpriv to run newsetl without the power to read anything")
 def test_a_folder_that_is_listed_but_cannot_be_entered_is_reported_not_dropped(tmp_path):

@@ -43,6 +43,7 @@ def _articles(wh) -> list[tuple]:
 
 # -- the issue's example -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_an_automatic_name_never_meets_a_given_one_issue_example(tmp_path):
     """`newsetl run in/p/in in/q/in p=in/r`: the automatic name `p/in` met the given name `p`,
     whose file `in/a.md` is also `p/in/a.md`: 3 files gave 5 article rows, and the next run
@@ -84,6 +85,7 @@ def _tree(tmp_path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, says", [
     (["p=site", "p/in=other"], "input names 'p' and 'p/in' overlap"),
     (["a=site", "b=site"], "is given twice, as 'a' and 'b'"),
