@@ -430,7 +430,8 @@ def test_any_text_is_inert_when_shown():
 
     tricky = st.sampled_from(list("\x1b\x07\x00\r\n\t\x7f\x85\x9b\u202e\u2066\u2069\\|[]()!<>&*_`#~:@$-+=. xnu0")
                              + ["www.", "://", "\\x1b", "\\u202e", "&amp;", "<a href=x>"])
-    text = st.lists(st.one_of(tricky, st.characters()), max_size=25).map("".join)
+    # any text a warehouse can hold: Arrow strings are UTF-8, which has no lone surrogate
+    text = st.lists(st.one_of(tricky, st.characters(blacklist_categories=("Cs",))), max_size=25).map("".join)
 
     @settings(max_examples=examples(200), deadline=None)
     @given(st.lists(text, min_size=1, max_size=3), text)

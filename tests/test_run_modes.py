@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import warnings
 
 import pytest
 import yaml
@@ -99,10 +100,11 @@ def test_with_prefect_a_temporary_server_runs_it_without_noise(site, tmp_path):
 
 
 @pytest.mark.slow
-def test_quiet_with_prefect_prints_nothing_but_errors(site, tmp_path):
+def test_quiet_with_prefect_prints_nothing_but_errors(site, tmp_path, prefect_server):
     """-q with --prefect: no phase line, and no warning either (the site has rejected files, which
-    the flow warns about), even where the user's own PREFECT_LOGGING_LEVEL is INFO."""
-    env = {**no_prefect_env(tmp_path), "PREFECT_LOGGING_LEVEL": "INFO"}
+    the flow warns about), even where the user's own PREFECT_LOGGING_LEVEL is INFO. On the session's
+    server: the lines come from the flow run, whichever server it reports to."""
+    env = {**no_prefect_env(tmp_path), "PREFECT_LOGGING_LEVEL": "INFO", "PREFECT_API_URL": prefect_server[0]}
     p = run(tmp_path, site, "--warehouse", tmp_path / "wh", "--prefect", "-q", env=env)
     assert (p.returncode, p.stdout, p.stderr) == (0, "", "")
     (flow_run,) = flow_run_ids(tmp_path / "wh")
@@ -211,7 +213,13 @@ def test_a_temporary_server_that_does_not_start_is_one_line(tmp_path, monkeypatc
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "home"))
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "a.md").write_text(GOOD)
-    code = cli.main(["run", str(tmp_path / "site"), "--warehouse", str(tmp_path / "wh"), "--prefect", "-q"])
+    saved = dict(os.environ)  # a run sets what its flow and workers inherit: not for later tests
+    try:
+        with warnings.catch_warnings():
+            code = cli.main(["run", str(tmp_path / "site"), "--warehouse", str(tmp_path / "wh"), "--prefect", "-q"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1, err
     assert "Prefect's temporary server did not start" in err[0]
