@@ -1,11 +1,14 @@
-"""Build: the live staging rows -> the tables of a new snapshot, with DuckDB.
+"""Build: the rows of what changed -> a new snapshot, with DuckDB.
 
-The build reads the live rows of every staging batch (those of the files in
-the run's manifest) and writes each warehouse table as zstd Parquet into a
-partial snapshot; `sql/build/tables.sql` holds the logic. Child tables
-(images, related links and their images) are kept in parts that later runs
-reuse while an article's lists do not change. History (`article_versions`)
-extends the previous snapshot's; `runs` gets this run's row.
+A run reads the staging rows of the files it parsed (and of the other files of
+the articles those touch), and writes, per table, one delete file naming the
+keys it replaces and one part holding their new rows; the last snapshot's
+files that are still right are hard-linked (newsetl.parts has the layout).
+So its cost follows the files that changed, not the warehouse's size. The
+first run writes every row the same way. `sql/build/` holds the logic;
+history (`article_versions`) extends the affected articles' versions;
+providers are mention counts updated by difference; `runs` gets this run's row.
+Compaction rewrites parts that have lost too many rows, within the same run.
 """
 
 from __future__ import annotations
@@ -27,10 +30,11 @@ from . import _package_version
 from . import schema as S
 from .duck import read_list, sql_literal
 from .parse import BatchResult
+from .parts import DELETES, ROW_KEY, is_delete, spans, view_sql
 from .plan import PARSE_VERSION, Plan
 from .remote import open_warehouse
-from .store import (MANIFEST_SCHEMA, PARTS_SCHEMA, fsync_path, read_manifest, read_parts, table_files,
-                    write_info, write_manifest, write_parts)
+from .store import (MANIFEST_SCHEMA, STATE, WarehouseError, fsync_path, read_info, read_manifest, table_files,
+                    write_info, write_manifest)
 
 # Row order of each table: stable, so two builds of the same files give the
 # same rows in the same order, and sorted for the filters people use most.
@@ -40,18 +44,13 @@ ORDER_BY = {
     "source_files": "source_path",
     "data_issues": "source_path, field",
     "article_versions": "article_id, version",
+    "images": "article_id, position",
+    "related_links": "article_id, position",
+    "related_images": "article_id, related_position, position",
 }
 
 
-BUILT = tuple(t for t in S.WAREHOUSE_TABLES if t.name in ORDER_BY)
-
-
-# child tables, stored as parts that later runs reuse, and the digest that says
-# whether an article's rows in one of them are still right
-CHILDREN = {"images": "images_digest", "related_links": "related_digest", "related_images": "related_digest"}
-
-
-MAX_PARTS = 32  # past this, the smallest parts are merged into the run's new part
+SNAPSHOT_FORMAT = 2  # 2: keyed tables are parts and delete files (newsetl.parts)
 
 
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000"
@@ -60,6 +59,16 @@ PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000"
 # DuckDB spills to disk past this, and row groups stay small: the build's memory stays flat whatever the corpus size
 # (a flow machine with memory to spare for 10M records sets NEWSETL_BUILD_MEMORY=8GB: docs/scaling.md)
 BUILD_MEMORY = os.environ.get("NEWSETL_BUILD_MEMORY") or "384MB"
+
+
+class BuildOutOfMemory(WarehouseError):
+    """DuckDB ran out of the memory the build may use: one line that says what to do."""
+
+    def __init__(self, limit: str, e: Exception):
+        first = " ".join(str(e).split())[:200]
+        super().__init__(f"the build ran out of memory within its limit of {limit} ({first}): nothing was "
+                         "published, the last complete snapshot is current; give it more with "
+                         "NEWSETL_BUILD_MEMORY=2GB (or more, below the machine's free memory) and run again")
 
 
 @dataclass
@@ -72,29 +81,29 @@ class Built:
 
 def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
           memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> Built:
-    """Write every table of the new snapshot into a partial directory."""
+    """Write the new snapshot into a partial directory: this run's rows, and links to the
+    last snapshot's files that are still right."""
     wh = open_warehouse(p.warehouse)
     out = wh.partial_dir(p.run_id)
-    manifest = new_manifest(p, results)
-    tmp = out / "_tmp"
     previous = Path(p.previous) if p.previous else None
+    old_manifest = read_manifest(previous)
+    manifest = new_manifest(p, results, old_manifest)
+    tmp = out / "_tmp"
     changed = p.deleted or any(r.files.num_rows for r in results)
+    compacted = 0
     if previous is not None and not changed:
-        # nothing changed: the tables are the previous ones, byte for byte
-        prev_files = table_files(previous)
-        counts, files = {}, {}
-        for t in S.WAREHOUSE_TABLES:
-            if t.name != "runs":
-                counts[t.name], files[t.name] = link_table(prev_files[t.name], out, t.name)
-        parts = read_parts(previous)
+        counts, files = carry_over(previous, out)
     else:
+        touched = [sp for r in results for sp in r.files.column("source_path").to_pylist()] + list(p.deleted)
         con = build_connection(tmp, memory_limit, threads)
         try:
             manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact")
-            counts, parts, files = build_tables(con, wh.staging, manifest, out, previous, p.as_of, p.run_id)
+            counts, files, compacted = build_tables(con, wh.staging, manifest, old_manifest, touched, out,
+                                                    previous, p.as_of, p.run_id)
+        except duckdb.OutOfMemoryException as e:
+            raise BuildOutOfMemory(memory_limit, e) from None
         finally:
             con.close()
-    write_parts(out, parts)
     shutil.rmtree(tmp, ignore_errors=True)
     status = manifest.column("status")
     finished = dt.datetime.now(dt.timezone.utc)
@@ -116,6 +125,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "files_rejected": pc.sum(pc.equal(status, "rejected")).as_py() or 0,
         "files_parsed": sum(r.parsed + r.rejected for r in results),
         "fast_parsed": sum(r.fast for r in results),
+        "rows_compacted": compacted,
         **{f"{name}_rows": n for name, n in counts.items()},
         "duration_s": (finished - p.started_at).total_seconds(),
         "newsetl_version": _package_version(),
@@ -137,19 +147,20 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     write_info(out, {
         "run_id": p.run_id,
         "parse_version": PARSE_VERSION,
+        "format": SNAPSHOT_FORMAT,
         "batches": sorted(set(manifest.column("batch_id").to_pylist())),
         "counts": counts,
         "inputs": p.inputs,
-        # every file of every table: readers read these and nothing else (store.table_files)
-        "files": {t.name: sorted(files[t.name]) for t in S.WAREHOUSE_TABLES},
+        # every file of every table, in order (parts, and the delete files that apply to the parts
+        # before them: newsetl.parts): readers read these and nothing else (store.table_files)
+        "files": {t.name: files[t.name] for t in S.WAREHOUSE_TABLES},
     })
     return Built(p.run_id, str(out), counts, row)
 
 
-def new_manifest(p: Plan, results: list[BatchResult]) -> pa.Table:
+def new_manifest(p: Plan, results: list[BatchResult], old: pa.Table | None) -> pa.Table:
     """The live files after this run: unchanged rows of the old manifest plus what was parsed."""
     parts = []
-    old = read_manifest(Path(p.previous)) if p.previous else None
     if old is not None:
         reread = {f.source_path for f, _ in p.to_read}
         same = {sp: m for r in results for sp, m in r.same}
@@ -170,7 +181,11 @@ def _previous_runs(p: Plan) -> pa.Table:
     if p.previous:
         f = Path(p.previous) / "runs" / "part-0.parquet"
         if f.exists():
-            return pq.read_table(f).cast(S.RUNS.schema)
+            runs = pq.read_table(f)
+            for field in S.RUNS.schema:  # a column added since that run: NULL for it
+                if field.name not in runs.column_names:
+                    runs = runs.append_column(field.name, pa.nulls(runs.num_rows, field.type))
+            return runs.select(S.RUNS.schema.names).cast(S.RUNS.schema)
     return S.RUNS.schema.empty_table()
 
 
@@ -197,54 +212,91 @@ def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: 
     return con
 
 
-def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, out: Path,
-                 previous: Path | None, as_of, run_id: str) -> tuple[dict[str, int], pa.Table, dict[str, list[str]]]:
-    """Write the warehouse tables (all but `runs`) from the live staging rows into `out`.
+def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, old_manifest: pa.Table | None,
+                 touched: list[str], out: Path, previous: Path | None, as_of,
+                 run_id: str) -> tuple[dict[str, int], dict[str, list[str]], int]:
+    """Write this run's rows of every table (all but `runs`) into `out`, beside the files of the
+    last snapshot that are still right.
 
-    `manifest` has one row per live file: source_path and the batch_id holding its rows.
-    `previous` is the last snapshot: its article_versions the history extends,
-    and its child-table parts are reused where still right.
-    Returns the row count of each table written, the parts of the child tables, and the
-    names of each table's files.
+    `manifest` has one row per live file after this run (source_path, batch_id holding its
+    rows, article_id, status, digests), `old_manifest` the last run's; `touched` names every
+    file parsed again with new bytes or gone. Only the rows of the articles and files these
+    affect are read and written: per keyed table, one delete file naming the keys replaced and
+    one part holding their new rows (newsetl.parts); `previous` is the last snapshot.
+    Returns each table's row count, its files (in order) and the rows compaction rewrote.
     """
-    _replace_table(con, "live", manifest.select(["source_path", "batch_id"]))
-    batches = sorted(set(manifest.column("batch_id").to_pylist()))
+    prev_files = table_files(previous) if previous is not None else {}
+    con.execute(_sql("build/identity.sql"))
+    cols = ["source_path", "batch_id", "article_id", "status", "images_digest", "related_digest"]
+    # the manifests as Arrow, not copied: DuckDB scans them where they are
+    con.register("live", manifest.select(cols))
+    con.register("old_live", (old_manifest if old_manifest is not None else MANIFEST_SCHEMA.empty_table()).select(cols))
+    _replace_table(con, "touched", pa.table({"source_path": pa.array(sorted(set(touched)), pa.string())}))
+    con.execute("CREATE OR REPLACE TEMP TABLE live_ids AS SELECT DISTINCT article_id FROM live "
+                "WHERE status = 'parsed' AND article_id IS NOT NULL")
+    for t in S.WAREHOUSE_TABLES:
+        if t.name in ROW_KEY:
+            _old_view(con, t, prev_files.get(t.name, []))
+    con.execute(_sql("build/affected.sql"))
+    batches = [b for (b,) in con.execute("SELECT DISTINCT batch_id FROM affected_files ORDER BY 1").fetchall()]
     for t in S.STAGING_TABLES:
         name = t.name  # stg_articles ...
-        cols = ", ".join(f's."{c}"' for c in t.names)
+        cols_sql = ", ".join(f's."{c}"' for c in t.names)
         if batches:
             src = f"read_parquet({_files(staging, batches, name[4:])})"
-            con.execute(
-                f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols}, s.batch_id FROM {src} s "
-                "SEMI JOIN live USING (source_path, batch_id)"
-            )
-        else:  # an empty input folder still gives empty, well-typed tables
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols_sql}, s.batch_id FROM {src} s "
+                        "SEMI JOIN affected_files USING (source_path, batch_id)")
+        else:  # nothing to read: empty, well-typed views
             con.register(f"{name}_empty", t.schema.append(pa.field("batch_id", pa.string())).empty_table())
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
     con.execute(_sql("build/tables.sql"))
-    prev_versions = previous / "article_versions" / "part-0.parquet" if previous else None
-    if prev_versions is not None and prev_versions.exists():
-        con.execute(f"CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM read_parquet({read_list([prev_versions])})")
-    else:
-        con.register("prev_versions_empty", S.ARTICLE_VERSIONS.schema.empty_table())
-        con.execute("CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM prev_versions_empty")
+    con.execute("CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM old_article_versions "
+                "SEMI JOIN affected_ids USING (article_id)")
     con.execute("SET VARIABLE as_of = CAST($as_of AS TIMESTAMPTZ)", {"as_of": as_of})
     con.execute("SET VARIABLE run_id = CAST($run_id AS VARCHAR)", {"run_id": run_id})
     con.execute(_sql("build/history.sql"))
-    counts, files = {}, {}
-    for t in BUILT:
-        (out / t.name).mkdir(parents=True, exist_ok=True)
-        target = out / t.name / "part-0.parquet"
-        con.execute(
-            f"COPY (SELECT * FROM wh_{t.name} ORDER BY {ORDER_BY[t.name]}) "
-            f"TO {sql_literal(str(target))} ({PARQUET_OPTIONS})"
-        )
-        counts[t.name] = pq.read_metadata(target).num_rows
-        files[t.name] = [target.name]
-    child_counts, parts, child_files = build_children(con, out, previous, run_id)
-    counts.update(child_counts)
-    files.update(child_files)
-    return {t.name: counts[t.name] for t in S.WAREHOUSE_TABLES if t.name in counts}, parts, files
+    con.execute(_sql("build/children.sql"))
+    if con.execute("SELECT count(*) FROM delta_identities").fetchall()[0][0]:
+        con.execute(_sql("build/stale_targets.sql"))
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE stale AS SELECT article_id FROM live_ids LIMIT 0")
+    _prev_mentions(con, previous)
+    con.execute(_sql("build/providers.sql"))
+    counts, files, compacted = {}, {}, 0
+    for t in S.WAREHOUSE_TABLES:
+        if t.name in ROW_KEY:
+            keys, rows = CHANGES[t.name]
+            counts[t.name], files[t.name], n = write_keyed(
+                con, t, prev_files.get(t.name, []), keys, _sql(rows) if rows.endswith(".sql") else rows,
+                out, run_id)
+            compacted += n
+    (out / "providers").mkdir(parents=True, exist_ok=True)
+    target = out / "providers" / "part-0.parquet"
+    con.execute(f"COPY (SELECT * FROM wh_providers ORDER BY {ORDER_BY['providers']}) "
+                f"TO {sql_literal(str(target))} ({PARQUET_OPTIONS})")
+    counts["providers"], files["providers"] = pq.read_metadata(target).num_rows, [target.name]
+    (out / STATE).mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY (SELECT * FROM mentions ORDER BY ALL) TO {sql_literal(str(out / STATE / MENTIONS))} "
+                f"({PARQUET_OPTIONS})")
+    return {t.name: counts[t.name] for t in S.WAREHOUSE_TABLES if t.name in counts}, files, compacted
+
+
+# per keyed table: the keys whose rows this run replaces, and the rows it writes for them
+CHANGES = {
+    "articles": ("SELECT article_id AS key FROM affected_ids", "SELECT * FROM wh_articles"),
+    "article_versions": ("SELECT article_id AS key FROM affected_ids", "SELECT * FROM wh_article_versions"),
+    "source_files": ("SELECT source_path AS key FROM affected_paths", "SELECT * FROM wh_source_files"),
+    "data_issues": ("SELECT source_path AS key FROM affected_paths", "SELECT * FROM wh_data_issues"),
+    "images": ("SELECT article_id AS key FROM rewrite_images", "build/rows_images.sql"),
+    "related_links": ("SELECT article_id AS key FROM rewrite_related UNION SELECT article_id FROM stale",
+                      "build/rows_related_links.sql"),
+    "related_images": ("SELECT article_id AS key FROM rewrite_related", "build/rows_related_images.sql"),
+}
+
+MENTIONS = "provider_mentions.parquet"  # the providers' mention counts, in a snapshot's _state
+
+MENTIONS_SCHEMA = pa.schema([("provider_domain", pa.string()), ("provider_name", pa.string()),
+                             ("logo_url", pa.string()), ("is_article", pa.int32()), ("n", pa.int64())])
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
@@ -253,74 +305,112 @@ def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) ->
     con.unregister(f"{name}_arrow")
 
 
-def build_children(con: duckdb.DuckDBPyConnection, out: Path, previous: Path | None,
-                   run_id: str) -> tuple[dict[str, int], pa.Table, dict[str, list[str]]]:
-    """images, related_links and related_images: reuse the previous parts that are still right.
-
-    These tables hold most of the warehouse's bytes, and a typical run changes
-    heat or quality of a few articles, not their links: rewriting them every
-    run would cost more than parsing the changed files. A part is reused
-    (hard-linked) when every article in it has the same child list as before
-    and no link of it points at an article that appeared or went away.
-    """
-    prev_parts = read_parts(previous)
-    prev_files = table_files(previous)["articles"] if previous is not None else []  # named, never listed
-    if prev_files:
-        con.execute("CREATE OR REPLACE TEMP TABLE prev_ids AS SELECT article_id, "
-                    "article_identity(url, source_path) AS identity FROM "
-                    f"read_parquet({read_list(prev_files)})")
+def _old_view(con: duckdb.DuckDBPyConnection, table: S.Table, files: list[Path]) -> None:
+    """old_<table>: the table's live rows in the last snapshot (empty before the first run)."""
+    name = f"old_{table.name}"
+    if files:
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {view_sql(table.name, files)}")
     else:
-        _replace_table(con, "prev_ids", pa.table({"article_id": pa.array([], pa.string()),
-                                                  "identity": pa.array([], pa.string())}))
-    con.execute(_sql("build/id_delta.sql"))
-    no_targets = pa.table({"article_id": pa.array([], pa.string())})
-    changed_ids = con.execute("SELECT count(*) FROM id_delta").fetchall()[0][0]
-    counts, parts, names = {}, [], {}
-    for table, digest in CHILDREN.items():
-        mine = prev_parts.filter(pc.equal(prev_parts.column("table"), table)).select(["part", "article_id", "digest"])
-        _replace_table(con, "prev_parts", mine)
-        if table == "related_links" and changed_ids and mine.num_rows:  # no old parts (a first run): nothing to go stale
-            con.execute(_sql("build/stale_targets.sql"))
+        con.register(f"{name}_empty", table.schema.empty_table())
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
+
+
+def _prev_mentions(con: duckdb.DuckDBPyConnection, previous: Path | None) -> None:
+    """prev_mentions: the last snapshot's provider mention counts (counted from its tables once,
+    for a snapshot written before they were kept)."""
+    path = previous / STATE / MENTIONS if previous is not None else None
+    if path is not None and path.exists():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW prev_mentions AS SELECT * FROM read_parquet({read_list([path])})")
+    elif previous is not None:
+        con.execute("CREATE OR REPLACE TEMP TABLE prev_mentions AS "
+                    "SELECT provider_domain, provider_name, provider_logo_url AS logo_url, 1 AS is_article, "
+                    "count(*) AS n FROM old_articles WHERE provider_domain IS NOT NULL GROUP BY ALL "
+                    "UNION ALL SELECT provider_domain, provider_name, NULL, 0, count(*) FROM old_related_links "
+                    "WHERE provider_domain IS NOT NULL GROUP BY ALL")
+    else:
+        con.register("prev_mentions", MENTIONS_SCHEMA.empty_table())
+
+
+def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[Path], keys_sql: str,
+                rows_sql: str, out: Path, run_id: str) -> tuple[int, list[str], int]:
+    """One keyed table of the new snapshot: the last snapshot's files that still hold live rows
+    (hard-linked), a delete file naming the keys this run replaces, and one part with this run's
+    rows plus the live rows of the parts compaction rewrites. Returns the live row count, the
+    files in order (names relative to the table's folder) and the rows compaction rewrote."""
+    folder = out / table.name
+    folder.mkdir(parents=True, exist_ok=True)
+    entries = list(previous)
+    old_parts = [f for f in entries if not is_delete(f)]
+    if old_parts:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE run_keys AS SELECT DISTINCT key FROM ({keys_sql})")
+        if con.execute("SELECT count(*) FROM run_keys").fetchall()[0][0]:
+            (folder / DELETES).mkdir(exist_ok=True)
+            deletes = folder / DELETES / f"{run_id}.parquet"
+            con.execute(f"COPY (SELECT key FROM run_keys ORDER BY key) TO {sql_literal(str(deletes))} "
+                        f"({PARQUET_OPTIONS})")
+            entries.append(deletes)
+    rows = {f: pq.read_metadata(f).num_rows for f in old_parts}
+    live = dict(rows)
+    for parts, deletes in spans(entries):
+        if deletes:
+            for f in parts:
+                live[f] = con.execute(f"SELECT count(*) FROM ({view_sql(table.name, [f, *deletes])})").fetchall()[0][0]
+    compact = _to_compact(old_parts, rows, live)
+    source = rows_sql
+    if compact:
+        kept_order = [f for f in entries if f in compact or is_delete(f)]
+        source = f"{rows_sql}\nUNION ALL\n{view_sql(table.name, kept_order)}"
+    # a table's first part keeps the name a whole table always had; later ones are named by their run
+    new_part = folder / (f"{run_id}.parquet" if old_parts else "part-0.parquet")
+    con.execute(f"COPY (SELECT * FROM ({source}) ORDER BY {ORDER_BY[table.name]}) "
+                f"TO {sql_literal(str(new_part))} ({PARQUET_OPTIONS})")
+    written = pq.read_metadata(new_part).num_rows
+    kept, seen_part = [], False
+    for f in entries:  # a delete file stays while a part before it stays
+        if f in compact:
+            continue
+        if is_delete(f):
+            if seen_part:
+                kept.append(f)
         else:
-            _replace_table(con, "stale_targets", no_targets)
-        con.execute(_sql("build/children.sql").format(table=table, digest=digest))
-        state = con.execute("SELECT part, articles, still_valid FROM part_state ORDER BY articles, part").fetchall()
-        kept = [part for part, n, ok in state if n == ok]
-        if len(kept) >= MAX_PARTS:  # merge the smallest into the new part
-            kept = kept[len(kept) - MAX_PARTS // 2:]
-        _replace_table(con, "kept_parts", pa.table({"part": pa.array(kept, pa.string())}))
-        con.execute(_sql("build/children_rewrite.sql").format(table=table))
-        folder = out / table
-        folder.mkdir(parents=True, exist_ok=True)
-        for part in kept:
-            os.link(previous / table / part, folder / part)
-        new_part = f"{run_id}.parquet"
-        written: set[str] = set()
-        if con.execute("SELECT count(*) FROM rewrite").fetchall()[0][0]:
-            target = folder / new_part
-            con.execute(f"COPY ({_sql(f'build/rows_{table}.sql')}) TO {sql_literal(str(target))} ({PARQUET_OPTIONS})")
-            if pq.read_metadata(target).num_rows:
-                written = {r[0] for r in con.execute(
-                    f"SELECT DISTINCT article_id FROM read_parquet({read_list([target])})").fetchall()}
-            else:
-                target.unlink()
-        files = [folder / part for part in kept] + ([folder / new_part] if written else [])
-        if not files:  # the view needs a file to know the columns
-            pq.write_table(S.BY_NAME[table].schema.empty_table(), folder / "empty.parquet")
-            files = [folder / "empty.parquet"]
-        counts[table] = sum(pq.read_metadata(f).num_rows for f in files)
-        names[table] = [f.name for f in files]
-        keep_rows = con.sql(
-            "SELECT part, article_id, digest FROM valid WHERE part IS NULL OR part IN (SELECT part FROM kept_parts)"
-        ).to_arrow_table()
-        new_rows = con.sql("SELECT article_id, digest FROM rewrite").to_arrow_table()
-        new_part_col = pa.array([new_part if a in written else None for a in new_rows.column("article_id").to_pylist()],
-                                pa.string())
-        for rows, part_col in ((keep_rows, keep_rows.column("part")), (new_rows, new_part_col)):
-            parts.append(pa.table({"table": pa.array([table] * rows.num_rows, pa.string()), "part": part_col,
-                                   "article_id": rows.column("article_id"), "digest": rows.column("digest")},
-                                  schema=PARTS_SCHEMA))
-    return counts, pa.concat_tables(parts), names
+            seen_part = True
+            kept.append(f)
+    names = []
+    for f in kept:
+        name = f"{DELETES}/{f.name}" if is_delete(f) else f.name
+        if f.parent not in (folder, folder / DELETES):  # the last snapshot's: linked, never copied
+            (folder / name).parent.mkdir(exist_ok=True)
+            os.link(f, folder / name)
+        names.append(name)
+    for f in entries:  # this run's delete file, if every part it applied to was compacted away
+        if is_delete(f) and f.parent == folder / DELETES and f not in kept:
+            f.unlink()
+    if written:
+        names.append(new_part.name)
+    else:
+        new_part.unlink()
+    if not any(not is_delete(n) for n in names):  # the view needs a file to know the columns
+        pq.write_table(table.schema.empty_table(), folder / "empty.parquet")
+        names = ["empty.parquet"]
+    count = sum(live[f] for f in kept if not is_delete(f)) + written
+    return count, names, sum(live[f] for f in compact)
+
+
+MAX_PARTS = 8  # past this many parts, the smallest are merged into the run's new part
+
+
+DEAD_SHARE = 0.1  # a part with more of its rows deleted than this is rewritten: reads stay near a compacted table's cost
+
+
+def _to_compact(parts: list[Path], rows: dict, live: dict) -> set[Path]:
+    """The parts this run rewrites: those with more than DEAD_SHARE of their rows deleted, and,
+    past MAX_PARTS parts, the smallest, so reads open few files and read few dead rows."""
+    compact = {f for f in parts if rows[f] and rows[f] - live[f] > DEAD_SHARE * rows[f]}
+    compact |= {f for f in parts if rows[f] == 0 or live[f] == 0}
+    rest = sorted((f for f in parts if f not in compact), key=lambda f: live[f])
+    if len(rest) + 1 > MAX_PARTS:
+        compact |= set(rest[:len(rest) + 1 - MAX_PARTS // 2])
+    return compact
 
 
 SMALL_BATCH_FILES = 250  # a batch with fewer live files than this is merged by compaction ...
@@ -366,15 +456,28 @@ def write_table(out: Path, table: S.Table, data: pa.Table) -> int:
     return data.num_rows
 
 
-def link_table(files: list[Path], out: Path, name: str) -> tuple[int, list[str]]:
-    """Reuse a table of the previous snapshot unchanged (its `files`, as it names them): hard
-    links, no copy. Returns its row count and its files' names."""
-    (out / name).mkdir(parents=True, exist_ok=True)
-    n = 0
-    for f in files:
-        os.link(f, out / name / f.name)
-        n += pq.read_metadata(f).num_rows
-    return n, [f.name for f in files]
+def carry_over(previous: Path, out: Path) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Nothing changed: every table is the last snapshot's (all but `runs`), its files hard-linked
+    (no copy), its row counts as that snapshot recorded them."""
+    info = read_info(previous)
+    names = info.get("files") or {}
+    counts, files = {}, {}
+    for t in S.WAREHOUSE_TABLES:
+        if t.name == "runs":
+            continue
+        paths = table_files(previous)[t.name]
+        for f in paths:
+            rel = f.relative_to(previous)
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            os.link(f, out / rel)
+        files[t.name] = [f.relative_to(previous / t.name).as_posix() for f in paths]
+        n = (info.get("counts") or {}).get(t.name) if t.name in names else None
+        counts[t.name] = n if isinstance(n, int) else sum(pq.read_metadata(f).num_rows for f in paths)
+    mentions = previous / STATE / MENTIONS
+    if mentions.exists():
+        (out / STATE).mkdir(parents=True, exist_ok=True)
+        os.link(mentions, out / STATE / MENTIONS)
+    return counts, files
 
 
 def _sql(name: str) -> str:

@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 
 from .duck import database_objects, glob_escaped, objects_in, read_list, sql_literal
+from .parts import view_sql
 from .schema import BY_NAME, VIEWS, VIEWS_BY_NAME, WAREHOUSE_TABLES
 from .remote import open_warehouse
 from .store import CATALOG as CATALOG_NAME
@@ -55,9 +56,8 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
         files = table_files(snapshot)  # the files the snapshot names: a stray one in its folders is not data
     for table in WAREHOUSE_TABLES:
         # the files by name, not a pattern: a snapshot never changes, and a
-        # warehouse path may hold glob characters
-        files_sql = read_list(files[table.name])
-        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS SELECT * FROM read_parquet({files_sql})")
+        # warehouse path may hold glob characters; each part less its deletes (newsetl.parts)
+        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS {view_sql(table.name, files[table.name])}")
     for _name, sql in view_sql_files():
         con.execute(sql)
 

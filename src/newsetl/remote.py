@@ -274,14 +274,14 @@ class RemoteWarehouse(Warehouse):
             keys = sorted(self.fs.find(prefix))
         if not keys:
             raise WarehouseError(f"{self.url}/{POINTER} names snapshot {name}, which is missing from the store")
-        # child-table parts are named by the run that wrote them and never rewritten: one
+        # parts and delete files are named by the run that wrote them and never rewritten: one
         # already in the mirror is linked, not downloaded again
         have = {}
         for snap in self.local.snapshots.iterdir():
             if snap.is_dir() and not snap.name.endswith(".partial"):
-                for f in snap.glob("*/*.parquet"):
+                for f in [*snap.glob("*/*.parquet"), *snap.glob(f"*/{DELETES}/*.parquet")]:
                     if f.name not in ("part-0.parquet", "empty.parquet"):
-                        have.setdefault(f"{f.parent.name}/{f.name}", f)
+                        have.setdefault(f.relative_to(snap).as_posix(), f)
         todo = []
         for k in keys:
             rel = k[len(prefix):]

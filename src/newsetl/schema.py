@@ -218,6 +218,7 @@ RUNS = _t(
     ("article_versions_rows", I64, "rows in article_versions"),
     ("duration_s", pa.float64(), "wall time in seconds"),
     ("newsetl_version", STR, "version of newsetl that ran"),
+    ("rows_compacted", I64, "rows of older parts that this run's compaction rewrote (NULL before it was counted)"),
 )
 
 WAREHOUSE_TABLES: tuple[Table, ...] = (

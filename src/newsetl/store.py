@@ -85,6 +85,7 @@ SNAPSHOT_NAME = re.compile(rf"(?P<run>{RUN_ID})(?:\.partial)?")
 STAGING_NAME = re.compile(rf"(?:\.dl-)?{RUN_ID}-(?:\d{{5}}|compact)")  # a batch; `.dl-`: one being downloaded
 # files of a table folder: one part, an empty table's placeholder, a child-table part of a run
 TABLE_FILE = re.compile(rf"(?:part-0|empty|{RUN_ID})\.parquet")
+DELETE_FILE = re.compile(rf"_deletes/{RUN_ID}\.parquet")  # a table's delete file (newsetl.parts), as snapshot.json names it
 # in the warehouse folder itself: its state, and the temporary names of writes under way
 ROOT_FILES = {".lock", ".running.json", ".catalog-snapshot"}
 ROOT_TEMP = re.compile(rf"\.current-{RUN_ID}|\.running-\d+\.tmp|\.write-test-\d+|\.catalog-snapshot\.\d+\.tmp"
@@ -582,6 +583,8 @@ def _own_snapshot_file(rel: str) -> bool:
     parts = rel.split("/")
     if parts[0] == "_tmp":  # the build's spill folder: all DuckDB's
         return True
+    if len(parts) == 3:  # a table's delete file (or DuckDB's temporary name for one)
+        return DELETE_FILE.fullmatch(parts[1] + "/" + parts[2].removeprefix("tmp_")) is not None
     if len(parts) != 2:
         return False
     folder, name = parts
@@ -623,7 +626,8 @@ def _remove_own_files(folder: Path, own) -> None:
 # -- snapshot state files ------------------------------------------------------
 
 STATE = "_state"
-STATE_FILES = {"manifest.parquet", "snapshot.json", "parts.parquet"}
+# parts.parquet: the child parts' articles, written before delete files; still newsetl's own name
+STATE_FILES = {"manifest.parquet", "snapshot.json", "parts.parquet", "provider_mentions.parquet"}
 STAGING_FILES = {f"{t.name[4:]}.parquet" for t in STAGING_TABLES}  # stg_articles -> articles.parquet
 # the live files after a run: one stg_files row each, and the staging batch holding its rows
 MANIFEST_SCHEMA = STG_FILES.schema.append(pa.field("batch_id", pa.string()))
@@ -668,7 +672,8 @@ def table_files(snapshot: Path) -> dict[str, list[Path]]:
     out = {}
     for t in WAREHOUSE_TABLES:
         names = files.get(t.name)
-        if not isinstance(names, list) or not all(isinstance(n, str) and TABLE_FILE.fullmatch(n) for n in names):
+        if not isinstance(names, list) or not all(isinstance(n, str) and (TABLE_FILE.fullmatch(n) or DELETE_FILE.fullmatch(n))
+                                                  for n in names):
             raise WarehouseError(f"{snapshot / STATE / 'snapshot.json'} is damaged: no valid file list for {t.name}")
         out[t.name] = [snapshot / t.name / n for n in names]
     return out
@@ -721,7 +726,9 @@ def _fsync_tree(root: Path) -> None:
     # durable before the link points at it: a power cut must not publish empty files
     for dirpath, _dirs, files in os.walk(root):
         for name in files:
-            fsync_path(Path(dirpath, name))
+            path = Path(dirpath, name)
+            if os.stat(path).st_nlink == 1:  # a hard link to an earlier snapshot's file is on disk already
+                fsync_path(path)
         fsync_path(Path(dirpath))
 
 
@@ -764,21 +771,3 @@ def sync_staging(directory: Path) -> None:
         fsync_path(path)
     fsync_path(directory)
     fsync_path(directory.parent)
-
-
-# -- child-table parts: which Parquet part holds which article's child rows -----------------
-
-PARTS_SCHEMA = pa.schema([("table", pa.string()), ("part", pa.string()),
-                          ("article_id", pa.string()), ("digest", pa.string())])
-
-
-def read_parts(snapshot: Path | None) -> pa.Table:
-    path = snapshot / "_state" / "parts.parquet" if snapshot else None
-    if path is None or not path.exists():
-        return PARTS_SCHEMA.empty_table()
-    return pq.read_table(path).cast(PARTS_SCHEMA)
-
-
-def write_parts(snapshot: Path, parts: pa.Table) -> None:
-    (snapshot / "_state").mkdir(exist_ok=True)
-    pq.write_table(parts, snapshot / "_state" / "parts.parquet", compression="zstd")

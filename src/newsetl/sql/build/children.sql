@@ -1,25 +1,30 @@
--- Child table {table}: keep the Parquet parts of the last snapshot whose
--- articles all kept the same child rows, and rebuild only the others.
--- Expects: winners, live staging views, prev_parts (part, article_id,
--- digest) of this table in the last snapshot, and stale_targets (articles
--- whose links' related_article_id may have changed). {digest} is the digest
--- of the article's raw list ({table}) computed when its file was parsed.
+-- Child tables (images, related links and their images): an affected article's
+-- child rows are rewritten only if its list changed (another digest of the raw
+-- list), it appeared or went away; and its related links' related_article_id
+-- is recomputed when an article they point at appeared or went away.
+-- Expects winners, old_rows, old_live, stg_files, live_ids, old_related_links.
 
-CREATE OR REPLACE TEMP TABLE cur AS
-SELECT w.article_id, w.source_path, w.batch_id, f.{digest} AS digest
-FROM winners w JOIN stg_files f USING (source_path);
+CREATE OR REPLACE TEMP TABLE digests AS
+SELECT w.article_id, f.images_digest AS images_new, f.related_digest AS related_new,
+       o.images_digest AS images_old, o.related_digest AS related_old, o.source_path IS NOT NULL AS was_there
+FROM winners w
+JOIN stg_files f ON f.source_path = w.source_path AND f.batch_id = w.batch_id
+LEFT JOIN (SELECT r.article_id, m.source_path, m.images_digest, m.related_digest
+           FROM old_rows r JOIN old_live m USING (source_path)) o ON o.article_id = w.article_id;
 
--- an article's old rows are still right if its child list is the same
-CREATE OR REPLACE TEMP TABLE valid AS
-SELECT p.part, p.article_id, p.digest
-FROM prev_parts p
-JOIN cur c ON c.article_id = p.article_id AND c.digest IS NOT DISTINCT FROM p.digest
-WHERE p.article_id NOT IN (SELECT article_id FROM stale_targets);
+-- new, gone, or another list
+CREATE OR REPLACE TEMP TABLE rewrite_images AS
+SELECT article_id FROM digests WHERE NOT was_there OR images_new IS DISTINCT FROM images_old
+UNION
+SELECT article_id FROM old_rows ANTI JOIN winners USING (article_id);
 
--- a part is kept only if every article in it is still right
-CREATE OR REPLACE TEMP TABLE part_state AS
-SELECT p.part, count(*) AS articles, count(v.article_id) AS still_valid
-FROM prev_parts p
-LEFT JOIN valid v ON v.part = p.part AND v.article_id = p.article_id
-WHERE p.part IS NOT NULL
-GROUP BY p.part;
+CREATE OR REPLACE TEMP TABLE rewrite_related AS
+SELECT article_id FROM digests WHERE NOT was_there OR related_new IS DISTINCT FROM related_old
+UNION
+SELECT article_id FROM old_rows ANTI JOIN winners USING (article_id);
+
+-- what an article that appeared or went away was identified by (a link's URL names it)
+CREATE OR REPLACE TEMP TABLE delta_identities AS
+SELECT identity FROM winners ANTI JOIN old_rows USING (article_id)
+UNION
+SELECT identity FROM old_rows ANTI JOIN winners USING (article_id);

@@ -1,11 +1,8 @@
--- Articles whose related links point at an article in id_delta: their
--- related_article_id values must be recomputed.
-CREATE OR REPLACE TEMP TABLE stale_targets AS
-SELECT DISTINCT s.article_id
-FROM stg_related_links s
-SEMI JOIN winners USING (source_path)
-WHERE s.url IN (
-    SELECT identity FROM winners WHERE article_id IN (SELECT article_id FROM id_delta)
-    UNION ALL
-    SELECT identity FROM prev_ids WHERE article_id IN (SELECT article_id FROM id_delta)
-);
+-- Kept articles whose related links point at an article that appeared or went
+-- away: their rows stay, with related_article_id recomputed. The one scan of
+-- every link's URL a run makes, and only when the set of articles changed.
+CREATE OR REPLACE TEMP TABLE stale AS
+SELECT DISTINCT article_id FROM old_related_links
+WHERE url IN (SELECT identity FROM delta_identities)
+  AND article_id NOT IN (SELECT article_id FROM rewrite_related)
+  AND article_id IN (SELECT article_id FROM live_ids);
