@@ -44,9 +44,6 @@ ORDER_BY = {
     "source_files": "source_path",
     "data_issues": "source_path, field",
     "article_versions": "article_id, version",
-    "images": "article_id, position",
-    "related_links": "article_id, position",
-    "related_images": "article_id, related_position, position",
 }
 
 
@@ -362,8 +359,10 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
         source = f"{rows_sql}\nUNION ALL\n{view_sql(table.name, kept_order)}"
     # a table's first part keeps the name a whole table always had; later ones are named by their run
     new_part = folder / (f"{run_id}.parquet" if old_parts else "part-0.parquet")
-    con.execute(f"COPY (SELECT * FROM ({source}) ORDER BY {ORDER_BY[table.name]}) "
-                f"TO {sql_literal(str(new_part))} ({PARQUET_OPTIONS})")
+    # child rows are not sorted: the largest tables, nobody filters them by their order, and a sort
+    # of every link is what a first run's build would spend its memory on
+    order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY else ""
+    con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} ({PARQUET_OPTIONS})")
     written = pq.read_metadata(new_part).num_rows
     kept, seen_part = [], False
     for f in entries:  # a delete file stays while a part before it stays
