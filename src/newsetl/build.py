@@ -77,9 +77,11 @@ class Built:
 
 
 def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
-          memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> Built:
+          memory_limit: str = BUILD_MEMORY, threads: int | None = None, fetch=None) -> Built:
     """Write the new snapshot into a partial directory: this run's rows, and links to the
-    last snapshot's files that are still right."""
+    last snapshot's files that are still right. `fetch(batch_ids)` brings staging batches the
+    build reads into the local staging folder (a warehouse in object storage: its mirror)."""
+    fetch = fetch or (lambda batches: None)
     wh = open_warehouse(p.warehouse)
     out = wh.partial_dir(p.run_id)
     previous = Path(p.previous) if p.previous else None
@@ -94,9 +96,9 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         touched = [sp for r in results for sp in r.files.column("source_path").to_pylist()] + list(p.deleted)
         con = build_connection(tmp, memory_limit, threads)
         try:
-            manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact")
+            manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
             counts, files, compacted = build_tables(con, wh.staging, manifest, old_manifest, touched, out,
-                                                    previous, p.as_of, p.run_id)
+                                                    previous, p.as_of, p.run_id, fetch)
         except duckdb.OutOfMemoryException as e:
             raise BuildOutOfMemory(memory_limit, e) from None
         finally:
@@ -211,7 +213,7 @@ def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: 
 
 def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, old_manifest: pa.Table | None,
                  touched: list[str], out: Path, previous: Path | None, as_of,
-                 run_id: str) -> tuple[dict[str, int], dict[str, list[str]], int]:
+                 run_id: str, fetch=None) -> tuple[dict[str, int], dict[str, list[str]], int]:
     """Write this run's rows of every table (all but `runs`) into `out`, beside the files of the
     last snapshot that are still right.
 
@@ -236,6 +238,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
             _old_view(con, t, prev_files.get(t.name, []))
     con.execute(_sql("build/affected.sql"))
     batches = [b for (b,) in con.execute("SELECT DISTINCT batch_id FROM affected_files ORDER BY 1").fetchall()]
+    if fetch is not None:
+        fetch(batches)
     for t in S.STAGING_TABLES:
         name = t.name  # stg_articles ...
         cols_sql = ", ".join(f's."{c}"' for c in t.names)
@@ -418,18 +422,22 @@ SMALL_BATCH_FILES = 250  # a batch with fewer live files than this is merged by 
 MAX_SMALL_BATCHES = 16  # ... once there are more small batches than this
 
 
-def compact_staging(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, batch_id: str) -> pa.Table:
+def compact_staging(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, batch_id: str,
+                    fetch=None) -> pa.Table:
     """Merge the live rows of small staging batches into one batch; returns the updated manifest.
 
-    Every incremental run adds a batch of the few files it parsed; without
-    this, a warehouse on a 30-minute schedule would read thousands of tiny
-    files per run after a few weeks. Old batches are left for `collect`.
+    Every incremental run adds a batch of the few files it parsed, kept while
+    one of its files is live; without this, a warehouse on a 30-minute schedule
+    would keep thousands of tiny batches after a few weeks (folders to list and
+    collect, objects to fetch on a new machine). Old batches are left for `collect`.
     """
     counts = manifest.group_by("batch_id").aggregate([("source_path", "count")])
     small = [b for b, n in zip(counts.column("batch_id").to_pylist(), counts.column("source_path_count").to_pylist())
              if n < SMALL_BATCH_FILES]
     if len(small) <= MAX_SMALL_BATCHES:
         return manifest
+    if fetch is not None:
+        fetch(small)
     con.register("compact_manifest", manifest.select(["source_path", "batch_id"]))
     out = staging / batch_id
     out.mkdir(parents=True, exist_ok=True)

@@ -129,7 +129,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         say(f"parsed {sum(r.parsed for r in results):,} files, {sum(r.rejected for r in results):,} rejected, "
             f"{sum(len(r.same) for r in results):,} touched but unchanged, in {len(batches):,} batches")
         fault_point("parsed")
-        built = build(p, results, flow_run_id)
+        built = build(p, results, flow_run_id, fetch=wh.fetch_batches)
         fault_point("built")
         final = publish.commit(built, wh)
         fault_point("committed")

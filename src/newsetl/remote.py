@@ -245,7 +245,7 @@ class RemoteWarehouse(Warehouse):
             yield
 
     def _sync(self) -> None:
-        """Make the mirror's current snapshot the pointer's, with its live staging batches."""
+        """Make the mirror's current snapshot the pointer's."""
         self._doc, self._etag = self.read_pointer()
         self._parsed.clear()
         cur = self.local.current()
@@ -257,7 +257,8 @@ class RemoteWarehouse(Warehouse):
         if cur is None or cur.name != name:
             self._download_snapshot(name)
             self.local.commit(self.local.snapshot_dir(name + ".partial"), name)  # just the link, when complete
-        self._download_batches(read_batches(self.local.snapshot_dir(name)))
+        # staging batches are fetched when the build reads them (fetch_batches): only those of the
+        # files a run changes, never the whole live staging
 
     def _get(self, pairs: list[tuple[str, Path]]) -> None:
         if pairs:
@@ -293,6 +294,10 @@ class RemoteWarehouse(Warehouse):
                 todo.append((k, target))
         self._get(todo)
         os.replace(tmp, final)
+
+    def fetch_batches(self, batches) -> None:
+        """Bring these staging batches into the mirror (the build is about to read them)."""
+        self._download_batches(batches)
 
     def _download_batches(self, batches) -> None:
         for b in batches:

@@ -212,6 +212,9 @@ class Warehouse:
         """Where the parse workers write their staging batches (a URL for a warehouse in object storage)."""
         return str(self.staging)
 
+    def fetch_batches(self, batches) -> None:
+        """Staging batches the build is about to read: on disk already (in object storage, fetched)."""
+
     def batch_done(self, batch_id: str) -> None:
         """A batch was parsed: make it durable (the run's process, idle meanwhile, does it for the workers)."""
         sync_staging(self.staging / batch_id)
