@@ -168,6 +168,14 @@ def test_incremental_runs_read_only_new_and_changed_objects(s3_server, s3_record
     # only the batches this run's workers wrote
     tables = [p for m, p in seen if m == "GET" and p.startswith(f"/{bucket}/wh/") and p.endswith(".parquet")]
     assert tables and all(p.startswith(f"/{bucket}/wh/staging/{second.run_id}-") for p in tables)
+    # uploads follow the change: the files the run kept stay where the first run put them, named
+    # there by the pointer, never copied into the new snapshot's prefix
+    doc = pointer(client, bucket, "wh")
+    assert f"snapshots/{first.run_id}/articles/part-0.parquet" in doc["objects"]["articles"]
+    own = keys(client, bucket, f"wh/snapshots/{second.run_id}/")
+    reused = [k for k in own if k.endswith("/part-0.parquet") and "/runs/" not in k and "/providers/" not in k]
+    assert not reused, reused
+    assert any("/articles/_deletes/" in k for k in own)  # what changed: delete files and new parts
     run = second.run
     assert (run["files_new"], run["files_changed"], run["files_deleted"]) == (2, 3, 2)
     assert run["files_unchanged"] == first.run["files_seen"] - 5

@@ -38,8 +38,8 @@ from pathlib import Path
 
 from .objectstore import (check_bucket, delete_literal, delete_prefixes, errors_as, exception_chain, filesystem,
                           fs_path, is_s3, is_url, normalize)
-from .store import (KEEP_SNAPSHOTS, SNAPSHOT_NAME, STAGING_NAME, NotAWarehouse, Warehouse, WarehouseError, read_batches,
-                    read_info)
+from .store import (KEEP_SNAPSHOTS, OBJECTS, SNAPSHOT_NAME, STAGING_NAME, STATE, NotAWarehouse, Warehouse,
+                    WarehouseError, read_batches, read_info)
 
 
 def _common_folder(folders) -> str:
@@ -62,7 +62,7 @@ def open_warehouse(root) -> Warehouse:
 
 
 POINTER = "_current.json"
-POINTER_FORMAT = 1
+POINTER_FORMAT = 2  # 2: `objects` says where each file is (a snapshot reuses earlier snapshots' files in place)
 # Objects no committed snapshot names (a run that lost a race or died, its staging) are
 # removed only when their run started longer ago than this: until then they may belong to
 # a run still working on another machine. A run must finish within this time.
@@ -175,6 +175,9 @@ class RemoteWarehouse(Warehouse):
             doc["snapshot"]
         except (ValueError, KeyError, TypeError):
             raise WarehouseError(f"{self.url}/{POINTER} is not a newsetl pointer: is this a warehouse?") from None
+        if isinstance(doc.get("format"), int) and doc["format"] > POINTER_FORMAT:
+            raise WarehouseError(f"{self.url}/{POINTER} was written by a newer newsetl (pointer format "
+                                 f"{doc['format']}, this one reads up to {POINTER_FORMAT}): upgrade newsetl")
         return doc, etag
 
     def _swap_pointer(self, doc: dict) -> None:
@@ -283,9 +286,12 @@ class RemoteWarehouse(Warehouse):
                 for f in [*snap.glob("*/*.parquet"), *snap.glob(f"*/{DELETES}/*.parquet")]:
                     if f.name not in ("part-0.parquet", "empty.parquet"):
                         have.setdefault(f.relative_to(snap).as_posix(), f)
+        wanted = {k[len(prefix):]: k for k in keys}
+        if self._doc is not None and self._doc.get("snapshot") == name:  # files that stay in earlier snapshots
+            for rel, k in self._locations(final).items():
+                wanted.setdefault(rel, self.key(*k.split("/")))
         todo = []
-        for k in keys:
-            rel = k[len(prefix):]
+        for rel, k in sorted(wanted.items()):
             target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             if rel in have:
@@ -362,7 +368,7 @@ class RemoteWarehouse(Warehouse):
     def commit(self, partial: Path, run_id: str) -> Path:
         """Upload the snapshot, then swap the pointer (conditional): the commit. Then the mirror."""
         prev = self.local.current()
-        self._upload_snapshot(partial, run_id, prev)
+        objects = self._upload_snapshot(partial, run_id, prev)
         info_batches = read_batches(partial)
         known = set(read_batches(prev)) if prev else set()
         for b in info_batches:  # compaction's new batch: made by the build, in the mirror only
@@ -370,8 +376,11 @@ class RemoteWarehouse(Warehouse):
                 self._upload_dir(self.local.staging_dir(b), f"{self.url}/staging/{b}")
         files = read_info(partial)["files"]  # as the build named them: never a listing
         history = [run_id, *[s for s in (self._doc or {}).get("history", []) if s != run_id]][:KEEP_SNAPSHOTS]
+        # where each file is: this snapshot's new ones under its own prefix, the rest where an
+        # earlier snapshot put them (never copied: a run uploads what changed)
+        where = {t: [objects[f"{t}/{n}"] for n in names] for t, names in files.items()}
         doc = {"format": POINTER_FORMAT, "snapshot": run_id, "history": history, "files": files,
-               "committed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+               "objects": where, "committed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
         self._swap_pointer(doc)
         self._doc = doc
         return self.local.commit(partial, run_id)
@@ -383,30 +392,45 @@ class RemoteWarehouse(Warehouse):
                 self.fs.put([str(p) for p in files],
                             [fs_path(self.fs, f"{url}/{p.relative_to(folder).as_posix()}") for p in files])
 
-    def _upload_snapshot(self, partial: Path, run_id: str, prev: Path | None) -> None:
-        # a file the build hard-linked from the last snapshot (a reused part, an unchanged
-        # table) is already in the store: copied there, not uploaded again
+    def _upload_snapshot(self, partial: Path, run_id: str, prev: Path | None) -> dict[str, str]:
+        """Upload the files of `partial` that are new; returns where every file of the snapshot
+        is (relative path -> key below the warehouse URL). A file the build hard-linked from the
+        last snapshot (a part still right, an unchanged table) stays where that snapshot's
+        pointer says it is; its references go in `_state/objects.json` for collection."""
+        before = self._locations(prev)
         reused = {}
         if prev is not None:
             for f in prev.rglob("*"):
                 if f.is_file():
-                    reused[f.stat().st_ino] = f.relative_to(prev).as_posix()
-        puts, copies = [], []
+                    rel = f.relative_to(prev).as_posix()
+                    reused[f.stat().st_ino] = before.get(rel, f"snapshots/{prev.name}/{rel}")
+        where, puts = {}, []
         for f in sorted(partial.rglob("*")):
             if not f.is_file():
                 continue
             rel = f.relative_to(partial).as_posix()
-            dst = self.key("snapshots", run_id, rel)
             src = reused.get(f.stat().st_ino)
-            if src is not None:
-                copies.append((self.key("snapshots", prev.name, src), dst))
+            if src is not None and not rel.startswith(f"{STATE}/"):
+                where[rel] = src
             else:
-                puts.append((str(f), dst))
+                where[rel] = f"snapshots/{run_id}/{rel}"
+                puts.append((str(f), self.key("snapshots", run_id, rel)))
+        refs = json.dumps({rel: k for rel, k in where.items() if not k.startswith(f"snapshots/{run_id}/")},
+                          sort_keys=True).encode()
         with errors_as(WarehouseError, self.url):
             if puts:
                 self.fs.put([a for a, _ in puts], [b for _, b in puts])
-            if copies:
-                self.fs.copy([a for a, _ in copies], [b for _, b in copies])
+            self.fs.pipe_file(self.key("snapshots", run_id, STATE, OBJECTS), refs)
+        return where
+
+    def _locations(self, snapshot: Path | None) -> dict[str, str]:
+        """Where the current snapshot's files are in the store (relative path -> key below the
+        URL), from the pointer; a pointer written before it named them: the snapshot's own prefix."""
+        if snapshot is None or self._doc is None or self._doc.get("snapshot") != snapshot.name:
+            return {}
+        objects = self._doc.get("objects") or {}
+        return {f"{t}/{n}": k for t, names in self._doc.get("files", {}).items()
+                for n, k in zip(names, objects.get(t, [f"snapshots/{snapshot.name}/{t}/{n}" for n in names]))}
 
     def collect(self, keep: int = KEEP_SNAPSHOTS) -> None:
         """Remove from the store what no kept snapshot names: the snapshots the pointer lists
@@ -418,8 +442,14 @@ class RemoteWarehouse(Warehouse):
         kept = list(dict.fromkeys([self._doc["snapshot"], *self._doc.get("history", [])]))
         cutoff = dt.datetime.now(dt.timezone.utc) - GRACE
         referenced: set[str] = set()
+        holding = set(kept)  # and the snapshots holding files that kept ones still read
         with errors_as(WarehouseError, self.url):
             for s in kept:
+                try:
+                    refs = json.loads(self.fs.cat_file(self.key("snapshots", s, STATE, OBJECTS)))
+                except FileNotFoundError:
+                    refs = {}
+                holding.update(k.split("/")[1] for k in refs.values() if k.startswith("snapshots/"))
                 local = self.local.snapshot_dir(s)
                 if local.is_dir():
                     referenced.update(read_batches(local))
@@ -430,7 +460,7 @@ class RemoteWarehouse(Warehouse):
                     except FileNotFoundError:
                         pass
             gone = []
-            for folder, keep_names in (("snapshots", set(kept)), ("staging", referenced)):
+            for folder, keep_names in (("snapshots", holding), ("staging", referenced)):
                 try:
                     names = [p.rstrip("/").rsplit("/", 1)[-1] for p in self.fs.ls(self.key(folder), detail=False)]
                 except FileNotFoundError:
@@ -457,6 +487,8 @@ class RemoteWarehouse(Warehouse):
         """The URL of every Parquet file of each table of the current snapshot, from the
         pointer alone: one GET, no listing; the files are never rewritten."""
         doc = doc or self.require_current()
+        if "objects" in doc:
+            return {t: [f"{self.url}/{k}" for k in keys] for t, keys in doc["objects"].items()}
         base = f"{self.url}/snapshots/{doc['snapshot']}"
         return {t: [f"{base}/{t}/{n}" for n in names] for t, names in doc["files"].items()}
 

@@ -630,7 +630,9 @@ def _remove_own_files(folder: Path, own) -> None:
 
 STATE = "_state"
 # parts.parquet: the child parts' articles, written before delete files; still newsetl's own name
-STATE_FILES = {"manifest.parquet", "snapshot.json", "parts.parquet", "provider_mentions.parquet"}
+# objects.json: in object storage, where the files a snapshot reuses from earlier ones are
+OBJECTS = "objects.json"
+STATE_FILES = {"manifest.parquet", "snapshot.json", "parts.parquet", "provider_mentions.parquet", OBJECTS}
 STAGING_FILES = {f"{t.name[4:]}.parquet" for t in STAGING_TABLES}  # stg_articles -> articles.parquet
 # the live files after a run: one stg_files row each, and the staging batch holding its rows
 MANIFEST_SCHEMA = STG_FILES.schema.append(pa.field("batch_id", pa.string()))
