@@ -86,21 +86,25 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
         # only the columns compared, as Arrow (ParquetFile: pq.read_table imports pyarrow.dataset, and pandas)
         manifest = pq.ParquetFile(previous / STATE / "manifest.parquet").read(
             columns=MANIFEST_COLUMNS if reuse else ["source_path"])
-    files, order = listing_table(listing)
+    files = listing_table(listing)
     d = decide(files, manifest, racy_ns, limits.RECORD.file_bytes, reuse)
-    rows = pa.array(d.to_read, pa.int64())
-    # a SourceFile for each file to read only (few, run after run)
-    to_read = [(listing.file(i, sp), key) for i, sp, key in
-               zip(order.take(rows).to_pylist(), files.column("source_path").take(rows).to_pylist(), d.keys)]
+    paths = files.column("source_path").take(pa.array(d.to_read, pa.int64())).to_pylist()
+    # a SourceFile for each file to read only (few, run after run), in source_path order
+    to_read = sorted(((listing.file(i, sp), key) for i, sp, key in zip(d.to_read, paths, d.keys)),
+                     key=lambda item: item[0].source_path)
     return Plan(run_id, started, as_of, [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)],
                 str(wh.root), str(previous) if previous else None, len(listing), to_read, d.unchanged, d.deleted,
                 d.new)
 
 
-def listing_table(listing: Listing) -> tuple[pa.Table, pa.Array]:
-    """The listing as an Arrow table sorted by source_path (source_path, size, mtime_ns, problem:
-    an entry not readable as a file, object: an object in storage, whose stamp is exact), and
-    the listing's row of each of its rows."""
+def _false() -> pa.Scalar:
+    # typed: pyarrow imports pandas to infer a Python value's type (cli._pyarrow_without_pandas)
+    return pa.scalar(False, pa.bool_())
+
+
+def listing_table(listing: Listing) -> pa.Table:
+    """The listing as an Arrow table, a row per listing row: source_path, size, mtime_ns, problem
+    (an entry not readable as a file) and object (an object in storage, whose stamp is exact)."""
     n = len(listing)
     if listing.extra:  # entries with a problem, followed links, objects: a flag each
         problem, obj = [False] * n, [False] * n
@@ -109,21 +113,19 @@ def listing_table(listing: Listing) -> tuple[pa.Table, pa.Array]:
             obj[i] = f.version is not None
         problem, obj = pa.array(problem, pa.bool_()), pa.array(obj, pa.bool_())
     else:
-        problem = obj = pa.repeat(False, n)
-    table = pa.table({
+        problem = obj = pa.repeat(_false(), n)
+    return pa.table({
         "source_path": pa.array(listing.source_paths(), pa.string()),
         "size": pa.array(listing.size, pa.int64()),
         "mtime_ns": pa.array(listing.mtime_ns, pa.int64()),
         "problem": problem,
         "object": obj,
     })
-    order = pc.sort_indices(table.column("source_path"))
-    return table.take(order), order
 
 
 @dataclass
 class Decisions:
-    to_read: list[int]  # rows of the listing table to read, in its (source_path) order
+    to_read: list[int]  # rows of the listing table to read
     keys: list[str | None]  # each one's sha256 before, or rejection key (sources.rejection_key), or None
     unchanged: pa.Array  # source paths
     deleted: list[str]  # source paths, sorted
@@ -149,24 +151,27 @@ def decide(files: pa.Table, manifest: pa.Table | None, racy_ns: int, cap: int, r
         reuse = True
     old_paths = manifest.column("source_path").combine_chunks()
     idx = pc.index_in(paths, value_set=old_paths)  # the manifest's row of each file; null: new
-    new = n - (pc.count(idx).as_py() or 0)
-    deleted = sorted(pc.filter(old_paths, pc.invert(pc.is_in(old_paths, value_set=paths))).to_pylist())
+    known = pc.count(idx).as_py() or 0
+    deleted = [] if known == len(old_paths) else \
+        sorted(pc.filter(old_paths, pc.invert(pc.is_in(old_paths, value_set=paths))).to_pylist())
     if not reuse:
-        return Decisions(list(range(n)), [None] * n, pa.array([], pa.string()), deleted, new)
+        return Decisions(list(range(n)), [None] * n, pa.array([], pa.string()), deleted, n - known)
     size, mtime = files.column("size"), files.column("mtime_ns")
-    old = manifest.select(["bytes", "mtime_ns", "sha256", "status", "error"]).take(idx)
     # rejected last run before its bytes were read: no hash to compare
-    rejected = pc.fill_null(pc.and_(pc.equal(old.column("status"), "rejected"), pc.is_null(old.column("sha256"))), False)
-    again = pc.or_(files.column("problem"), pc.and_(rejected, pc.less_equal(size, cap)))
-    same = pc.fill_null(pc.and_(pc.equal(old.column("bytes"), size), pc.equal(old.column("mtime_ns"), mtime)), False)
-    settled = pc.or_(files.column("object"), pc.less(mtime, racy_ns))
+    was_rejected = pc.and_(pc.equal(manifest.column("status"), pa.scalar("rejected", pa.string())),
+                           pc.is_null(manifest.column("sha256")))
+    rejected = pc.fill_null(was_rejected.take(idx), _false())
+    again = pc.or_(files.column("problem"), pc.and_(rejected, pc.less_equal(size, pa.scalar(cap, pa.int64()))))
+    same = pc.fill_null(pc.and_(pc.equal(manifest.column("bytes").take(idx), size),
+                                pc.equal(manifest.column("mtime_ns").take(idx), mtime)), _false())
+    settled = pc.or_(files.column("object"), pc.less(mtime, pa.scalar(racy_ns, pa.int64())))
     unchanged = pc.and_(pc.and_(pc.invert(again), same), settled)
     rows = pc.indices_nonzero(pc.invert(unchanged))
-    picked = old.take(rows)
+    old = manifest.select(["bytes", "error", "sha256"]).take(idx.take(rows))
     keys = [rejection_key(b, e) if r else (None if p else h) for b, e, h, r, p in zip(
-        picked.column("bytes").to_pylist(), picked.column("error").to_pylist(), picked.column("sha256").to_pylist(),
+        old.column("bytes").to_pylist(), old.column("error").to_pylist(), old.column("sha256").to_pylist(),
         rejected.take(rows).to_pylist(), files.column("problem").take(rows).to_pylist())]
-    return Decisions(rows.to_pylist(), keys, pc.filter(paths, unchanged).combine_chunks(), deleted, new)
+    return Decisions(rows.to_pylist(), keys, pc.filter(paths, unchanged), deleted, n - known)
 
 
 def _parse_version(snapshot: Path) -> int:
