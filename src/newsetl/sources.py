@@ -194,7 +194,10 @@ def _entries(folder: _Folder, entries, d: str, rel_dir: str, inside: str, stack:
         where = plain.folder(d, rel_dir)
         add_rel, add_size, add_mtime, add_where = (plain.rel.append, plain.size.append, plain.mtime_ns.append,
                                                    plain.where.append)
-    for e in entries:
+    entries.reverse()
+    while entries:
+        # each entry let go of once looked at: its cached stat costs more than what is kept of it
+        e = entries.pop()
         name = e.name
         if name[0] == ".":
             continue  # .git, editor swap folders: never records
