@@ -21,7 +21,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsetl import pipeline, plan
+from newsetl import catalog, pipeline, plan
+from newsetl.remote import open_warehouse
 from newsetl.sources import rejection_key
 
 from .helpers import examples
@@ -233,6 +234,10 @@ def test_a_run_that_finds_no_change_parses_nothing_and_imports_no_parser_pandas_
         con.close()
     assert runs[-1] == (30, 30, 0, 0, 0) and len(runs) == 2
     assert sorted(p.name for p in (wh / "staging").iterdir()) == batches  # no batch written
+    # the catalog file shows the new snapshot, exactly as a fresh write would
+    current = (wh / "current").resolve()
+    assert catalog.catalog_snapshot(open_warehouse(wh)) == current.name
+    assert catalog.inspect_catalog(open_warehouse(wh), current) == ("ok", [])
 
 
 def test_a_run_with_something_to_parse_still_parses_it(tmp_path):
