@@ -12,7 +12,6 @@ import hashlib
 import os
 import signal
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 import pyarrow as pa

@@ -20,7 +20,6 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from . import publish
