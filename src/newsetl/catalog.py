@@ -104,7 +104,10 @@ def _write_views_file(path: Path, snapshot: Path) -> None:
         try:
             con.execute(f"ATTACH {sql_literal(str(target))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
             con.execute("USE cat")
+            # one transaction: one write of the file's log, not one (and a sync) per view
+            con.execute("BEGIN TRANSACTION")
             create_views(con, snapshot)
+            con.execute("COMMIT")
             con.execute("USE memory")
             con.execute("DETACH cat")
         finally:

@@ -166,6 +166,31 @@ def prefect_api() -> str | None:
     return (profiles.get("profiles", {}).get(name, {}).get("PREFECT_API_URL")) or None
 
 
+def _pyarrow_without_pandas() -> None:
+    """Have pyarrow take this process as one without pandas: a run hands pyarrow no DataFrame,
+    and pyarrow imports pandas (about 0.3 s, more than a run that finds no change costs)
+    the first time it infers a type from a Python value or imports pyarrow.dataset. It
+    looks for pandas once per process, so `import pandas` fails while it looks here. Only
+    for this process (`newsetl run`), never the library's callers: they may hand pyarrow
+    DataFrames. Table.to_pandas still works, importing pandas then."""
+    if "pandas" in sys.modules:
+        return
+    import pyarrow as pa
+
+    class NoPandas:
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name == "pandas":
+                raise ImportError("not for a newsetl run")
+
+    sys.meta_path.insert(0, NoPandas)
+    try:
+        pa.lib._pandas_api.have_pandas  # the Python side's look ...
+        pa.scalar(0)  # ... and the C++ side's (type inference)
+    finally:
+        sys.meta_path.remove(NoPandas)
+
+
 def cmd_run(a) -> int:
     from . import watchdog
 
@@ -197,6 +222,7 @@ def cmd_run(a) -> int:
     if a.prefect or a.dask or (api and not a.no_prefect):
         out = _run_flow(a, progress)
     else:
+        _pyarrow_without_pandas()
         from . import pipeline
 
         result = pipeline.run(a.inputs, a.warehouse, workers=a.workers, lock_timeout=a.lock_timeout,

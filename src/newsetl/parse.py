@@ -12,15 +12,21 @@ import hashlib
 import os
 import signal
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .flatten import BatchBuilder
-from .frontmatter import Extracted, extract_all, unexpected
 from .plan import BatchSpec
 from .sources import fetch_objects, read_error, read_file, rejected_size, rejection_key
 from .store import batch_dir, write_staging
+
+if TYPE_CHECKING:
+    from .frontmatter import Extracted
+
+# The parser (frontmatter, flatten and the YAML modules) is imported by the functions that
+# parse, not here: the build imports BatchResult, and a run that parses nothing has no use
+# for it. Worker processes import it first (runners: the forkserver preloads it).
 
 @dataclass
 class BatchResult:
@@ -42,6 +48,8 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
     flattened makes that file `rejected` with a one-line error; only the
     warehouse (writing the staging files) can make this raise.
     """
+    from .frontmatter import Extracted, extract_all
+
     same = []
     read = []
     unreadable = []
@@ -109,6 +117,9 @@ def flatten_files(run_id: str, extracted: list[Extracted]) -> dict[str, pa.Table
     """The staging tables of extracted files. Typing runs a column at a time over
     the batch; should one file's values still break that, each file is typed on
     its own, so that only the file that breaks is rejected."""
+    from .flatten import BatchBuilder
+    from .frontmatter import Extracted, unexpected
+
     builder = BatchBuilder(run_id)
     for ex in extracted:
         builder.add(ex)

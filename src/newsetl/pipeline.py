@@ -7,6 +7,11 @@ values, so each can be called and tested alone. How the parse batches are
 mapped is the `runner` (newsetl.runners: this process or a local pool; the
 Prefect flow passes one that maps a Prefect task); `log` hears one line per
 phase and `progress` (done, total) after each batch.
+
+A run that finds nothing to read and nothing gone (`Plan.idle`) starts no
+workers and parses nothing: it publishes the last snapshot's tables again with
+this run's row. What only a parse needs (the parser, worker pools) is imported
+when there is something to parse.
 """
 
 from __future__ import annotations
@@ -15,15 +20,18 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import publish
 from .build import build
 from .catalog import ensure_catalog
-from .parse import BatchResult
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, make_batches, plan
-from .runners import Local, Runner
 from .remote import open_warehouse
 from .store import LOCK_TIMEOUT, Warehouse, WarehouseError, write_failure, write_failures_in_one_line
+
+if TYPE_CHECKING:
+    from .parse import BatchResult
+    from .runners import Runner
 
 __all__ = ["ParseFailed", "RunResult", "fault_point", "run"]
 
@@ -78,6 +86,34 @@ class RunResult:
         )
 
 
+def _local(workers: int | None) -> Runner:
+    from .runners import Local  # multiprocessing and the parser: only for a run that parses
+
+    return Local(workers)
+
+
+def _parse(runner: Runner, batches: list, wh: Warehouse, progress) -> list[BatchResult]:
+    """Map the parse over `batches`; each finished batch is made durable here."""
+    results = []
+    done, total = 0, sum(len(b.files) for b in batches)
+    try:
+        for spec, result in runner.map(batches):
+            # workers do not wait for the disk: this process, idle meanwhile, makes each batch durable
+            # (or, for a warehouse in object storage, fetches it for the build)
+            wh.batch_done(spec.batch_id)
+            results.append(result)
+            fault_point("parsing")
+            done += len(spec.files)
+            if progress:
+                progress(done, total)
+    except Exception as e:
+        failed = parse_failed(e, wh)
+        if failed is e:
+            raise
+        raise failed from e
+    return results
+
+
 @write_failures_in_one_line
 def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeout: float = LOCK_TIMEOUT,
         progress=None, log=None, runner: Runner | None = None, run_id: str | None = None,
@@ -93,38 +129,27 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
     if as_of is not None:
         as_of = check_as_of(as_of)  # before the warehouse folder is made
     say = log or (lambda text: None)
-    runner = runner or Local(workers)
     wh = open_warehouse(warehouse)
     wh.prepare()
     with wh.lock(lock_timeout):
+        batches: list = []
+        results: list[BatchResult] = []
         try:
             if wh.current() is None:
+                runner = runner or _local(workers)
                 runner.start()  # a first run parses every file: workers warm up while this process lists
             ensure_catalog(wh)
             p = plan(inputs, warehouse, run_id, as_of)
             begin(wh, p)
             say(f"run {p.run_id}: {p.files_seen:,} files seen, {len(p.to_read):,} to read ({p.files_new:,} new), "
                 f"{len(p.unchanged):,} unchanged, {len(p.deleted):,} deleted")
-            batches = make_batches(p, wh.parse_staging, batch_files, batch_bytes, runner.workers, parser)
-            results: list[BatchResult] = []
-            done, total = 0, sum(len(b.files) for b in batches)
-            try:
-                for spec, result in runner.map(batches):
-                    # workers do not wait for the disk: this process, idle meanwhile, makes each batch durable
-                    # (or, for a warehouse in object storage, fetches it for the build)
-                    wh.batch_done(spec.batch_id)
-                    results.append(result)
-                    fault_point("parsing")
-                    done += len(spec.files)
-                    if progress:
-                        progress(done, total)
-            except Exception as e:
-                failed = parse_failed(e, wh)
-                if failed is e:
-                    raise
-                raise failed from e
+            if not p.idle:  # else nothing to parse: no workers, no batches
+                runner = runner or _local(workers)
+                batches = make_batches(p, wh.parse_staging, batch_files, batch_bytes, runner.workers, parser)
+                results = _parse(runner, batches, wh, progress)
         finally:
-            runner.close()  # the workers' memory is freed before the build
+            if runner is not None:
+                runner.close()  # the workers' memory is freed before the build
         results.sort(key=lambda r: r.batch_id)
         say(f"parsed {sum(r.parsed for r in results):,} files, {sum(r.rejected for r in results):,} rejected, "
             f"{sum(len(r.same) for r in results):,} touched but unchanged, in {len(batches):,} batches")

@@ -3,6 +3,9 @@
 A plan lists the input files, decides which need reading (new, or with
 another size or mtime; an object: another size or ETag), which are unchanged and which are gone, checks the
 run's as-of time, and cuts the files to read into batches for the parse.
+
+The listing is compared with the manifest as Arrow columns (`decide`): a run costs
+Python objects for the files it reads, not for the files the warehouse holds.
 """
 
 from __future__ import annotations
@@ -13,13 +16,14 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import limits
-from .sources import SourceFile, discover, rejection_key
+from .sources import Listing, SourceFile, list_inputs, rejection_key
 from .remote import open_warehouse
-from .store import Warehouse, read_info, read_manifest
+from .store import STATE, Warehouse, read_info
 
 BATCH_FILES = 1000  # a batch is at most this many files ...
 
@@ -49,10 +53,19 @@ class Plan:
     previous: str | None  # snapshot directory of the last complete run
     files_seen: int
     to_read: list[tuple[SourceFile, str | None]]  # (file, sha256 it had before, if any)
-    unchanged: list[str]  # source paths with the same size and mtime as before
+    unchanged: pa.Array  # source paths with the same size and mtime as before (Arrow: one per file held)
     deleted: list[str]
     files_new: int
     abandoned: list[dict] = field(default_factory=list)  # runs that died before publishing
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to read and nothing gone: the run publishes the last snapshot's tables again."""
+        return not self.to_read and not self.deleted
+
+
+# what the plan reads of the last manifest
+MANIFEST_COLUMNS = ["source_path", "bytes", "mtime_ns", "sha256", "status", "error"]
 
 
 def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None = None) -> Plan:
@@ -64,43 +77,101 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
     started = dt.datetime.now(dt.timezone.utc)
     run_id = run_id or new_run_id(started)
     wh = open_warehouse(warehouse)
-    files = discover(inputs)
+    listing = list_inputs(inputs)
     previous = wh.current()
     as_of, racy_ns = _check_as_of(as_of or started, previous)
-    old = {}
-    manifest = read_manifest(previous) if previous is not None and _parse_version(previous) == PARSE_VERSION else None
-    if manifest is not None:
-        cols = manifest.select(["source_path", "bytes", "mtime_ns", "sha256", "status", "error"]).to_pydict()
-        old = {p: (b, m, h, s == "rejected" and h is None, e) for p, b, m, h, s, e in
-               zip(cols["source_path"], cols["bytes"], cols["mtime_ns"], cols["sha256"], cols["status"], cols["error"])}
-    to_read, unchanged, new = [], [], 0
-    cap = limits.RECORD.file_bytes
-    for f in files:
-        before = old.get(f.source_path)
-        # rejected last run before its bytes were read (no hash to compare): the same rejection
-        # again is `unchanged` (parse.parse_batch compares this key)
-        key = rejection_key(before[0], before[4]) if before is not None and before[3] else None
-        if f.problem is not None or (key is not None and f.size <= cap):
-            # not a readable file, or one that could not be read: looked at again every run (a
-            # permission or a link may have been fixed without touching its size or mtime); only a
-            # file past the cap is known to be rejected again from its listing alone
-            new += before is None
-            to_read.append((f, key))
-        elif before is None:
-            new += 1
-            to_read.append((f, None))
-        elif before[0] == f.size and before[1] == f.mtime_ns and (f.version is not None or f.mtime_ns < racy_ns):
-            # an object's stamp is its ETag's, exact: no clock to distrust
-            unchanged.append(f.source_path)
-        else:
-            to_read.append((f, key if key is not None else before[2]))
-    seen = {f.source_path for f in files}
-    if previous is not None and manifest is None:  # parsed by another version: every old row goes
-        old = {p: None for p in read_manifest(previous).column("source_path").to_pylist()}
-        new = sum(f.source_path not in old for f in files)
-    deleted = sorted(p for p in old if p not in seen)
+    manifest, reuse = None, False
+    if previous is not None:
+        reuse = _parse_version(previous) == PARSE_VERSION  # parsed by another version: every old row goes
+        # only the columns compared, as Arrow (ParquetFile: pq.read_table imports pyarrow.dataset, and pandas)
+        manifest = pq.ParquetFile(previous / STATE / "manifest.parquet").read(
+            columns=MANIFEST_COLUMNS if reuse else ["source_path"])
+    files = listing_table(listing)
+    d = decide(files, manifest, racy_ns, limits.RECORD.file_bytes, reuse)
+    paths = files.column("source_path").take(pa.array(d.to_read, pa.int64())).to_pylist()
+    # a SourceFile for each file to read only (few, run after run), in source_path order
+    to_read = sorted(((listing.file(i, sp), key) for i, sp, key in zip(d.to_read, paths, d.keys)),
+                     key=lambda item: item[0].source_path)
     return Plan(run_id, started, as_of, [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)],
-                str(wh.root), str(previous) if previous else None, len(files), to_read, unchanged, deleted, new)
+                str(wh.root), str(previous) if previous else None, len(listing), to_read, d.unchanged, d.deleted,
+                d.new)
+
+
+def _false() -> pa.Scalar:
+    # typed: pyarrow imports pandas to infer a Python value's type (cli._pyarrow_without_pandas)
+    return pa.scalar(False, pa.bool_())
+
+
+def listing_table(listing: Listing) -> pa.Table:
+    """The listing as an Arrow table, a row per listing row: source_path, size, mtime_ns, problem
+    (an entry not readable as a file) and object (an object in storage, whose stamp is exact)."""
+    n = len(listing)
+    if listing.extra:  # entries with a problem, followed links, objects: a flag each
+        problem, obj = [False] * n, [False] * n
+        for i, f in listing.extra.items():
+            problem[i] = f.problem is not None
+            obj[i] = f.version is not None
+        problem, obj = pa.array(problem, pa.bool_()), pa.array(obj, pa.bool_())
+    else:
+        problem = obj = pa.repeat(_false(), n)
+    return pa.table({
+        "source_path": pa.array(listing.source_paths(), pa.string()),
+        "size": pa.array(listing.size, pa.int64()),
+        "mtime_ns": pa.array(listing.mtime_ns, pa.int64()),
+        "problem": problem,
+        "object": obj,
+    })
+
+
+@dataclass
+class Decisions:
+    to_read: list[int]  # rows of the listing table to read
+    keys: list[str | None]  # each one's sha256 before, or rejection key (sources.rejection_key), or None
+    unchanged: pa.Array  # source paths
+    deleted: list[str]  # source paths, sorted
+    new: int
+
+
+def decide(files: pa.Table, manifest: pa.Table | None, racy_ns: int, cap: int, reuse: bool = True) -> Decisions:
+    """Which listed files need reading, in Arrow (a hash join of the listing with the manifest).
+
+    A file is unchanged when the manifest has its size and mtime (an object's: its ETag's stamp)
+    and that mtime is older than `racy_ns` (a file written in the tick the last run listed it
+    may have changed after that listing; an object's stamp is exact). A file rejected last run
+    before its bytes were read (no hash) is read again each run unless it is past `cap` (a
+    permission or a link may have been fixed without touching its size or mtime), and so is an
+    entry that is not a readable file; its key is then the rejection key, which makes the same
+    rejection again `unchanged` (parse.parse_batch). Without `reuse` (the manifest was written by
+    another parse version) every file is read, and the manifest only tells which are new."""
+    paths = files.column("source_path")
+    n = files.num_rows
+    if manifest is None:
+        manifest = pa.table({c: pa.array([], pa.int64() if c in ("bytes", "mtime_ns") else pa.string())
+                             for c in MANIFEST_COLUMNS})
+        reuse = True
+    old_paths = manifest.column("source_path").combine_chunks()
+    idx = pc.index_in(paths, value_set=old_paths)  # the manifest's row of each file; null: new
+    known = pc.count(idx).as_py() or 0
+    deleted = [] if known == len(old_paths) else \
+        sorted(pc.filter(old_paths, pc.invert(pc.is_in(old_paths, value_set=paths))).to_pylist())
+    if not reuse:
+        return Decisions(list(range(n)), [None] * n, pa.array([], pa.string()), deleted, n - known)
+    size, mtime = files.column("size"), files.column("mtime_ns")
+    # rejected last run before its bytes were read: no hash to compare
+    was_rejected = pc.and_(pc.equal(manifest.column("status"), pa.scalar("rejected", pa.string())),
+                           pc.is_null(manifest.column("sha256")))
+    rejected = pc.fill_null(was_rejected.take(idx), _false())
+    again = pc.or_(files.column("problem"), pc.and_(rejected, pc.less_equal(size, pa.scalar(cap, pa.int64()))))
+    same = pc.fill_null(pc.and_(pc.equal(manifest.column("bytes").take(idx), size),
+                                pc.equal(manifest.column("mtime_ns").take(idx), mtime)), _false())
+    settled = pc.or_(files.column("object"), pc.less(mtime, pa.scalar(racy_ns, pa.int64())))
+    unchanged = pc.and_(pc.and_(pc.invert(again), same), settled)
+    rows = pc.indices_nonzero(pc.invert(unchanged))
+    old = manifest.select(["bytes", "error", "sha256"]).take(idx.take(rows))
+    keys = [rejection_key(b, e) if r else (None if p else h) for b, e, h, r, p in zip(
+        old.column("bytes").to_pylist(), old.column("error").to_pylist(), old.column("sha256").to_pylist(),
+        rejected.take(rows).to_pylist(), files.column("problem").take(rows).to_pylist())]
+    return Decisions(rows.to_pylist(), keys, pc.filter(paths, unchanged), deleted, n - known)
 
 
 def _parse_version(snapshot: Path) -> int:
@@ -149,7 +220,7 @@ def _check_as_of(as_of: dt.datetime, previous: Path | None) -> tuple[dt.datetime
     as_of = check_as_of(as_of)
     racy_ns = 0
     if previous is not None:
-        runs = pq.read_table(previous / "runs" / "part-0.parquet", columns=["as_of", "started_at"])
+        runs = pq.ParquetFile(previous / "runs" / "part-0.parquet").read(columns=["as_of", "started_at"])
         last = pc.max(runs.column("as_of")).as_py()
         if last is not None and as_of < last:
             raise ValueError(f"as-of time {as_of.isoformat()} is before the last run's ({last.isoformat()}): "

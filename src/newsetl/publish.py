@@ -11,10 +11,13 @@ points between them.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .build import Built
 from .catalog import write_catalog
 from .store import Warehouse
+
+if TYPE_CHECKING:
+    from .build import Built
 
 
 def commit(built: Built, wh: Warehouse) -> Path:

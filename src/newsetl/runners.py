@@ -53,12 +53,14 @@ def _worker_init(parent: int | None) -> None:
 
 
 def _pool(workers: int) -> ProcessPoolExecutor:
+    from . import flatten  # noqa: F401 - the parser, imported here once: forked workers carry it
+
     ctx = multiprocessing.get_context(_start_method())
     parent = os.getpid()
     if ctx.get_start_method() == "forkserver":
         # workers fork from a clean process that already imported us, not
         # from a parent holding other threads
-        ctx.set_forkserver_preload(["newsetl.parse"])
+        ctx.set_forkserver_preload(["newsetl.parse", "newsetl.flatten"])  # flatten: the parser itself
         parent = None  # the forkserver, whose pid we do not know
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init, initargs=(parent,))
 

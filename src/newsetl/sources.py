@@ -130,9 +130,13 @@ class _Folder:
             os.close(self.fd)
 
 
-def _walk(root: str):
+def _walk(root: str, plain: "Listing | None" = None):
     """(relative path, OS path to read, stat result or None, problem or None) of every
     record entry under `root` (a resolved folder), by the listing rules above.
+
+    With `plain`, every regular file reached without a link is appended to it instead of
+    being yielded (`Listing.add`): no tuple, no path, per file (a steady-state run lists
+    every file and reads almost none).
 
     Every folder is listed through its descriptor and every entry looked at relative to it,
     so depth never matters; an entry that cannot be looked at is yielded with its problem
@@ -172,7 +176,7 @@ def _walk(root: str):
                 continue
             folder = _Folder(fd)
             try:
-                yield from _entries(folder, entries, d, rel_dir, inside, stack, linked)
+                yield from _entries(folder, entries, d, rel_dir, inside, stack, linked, plain)
             finally:
                 if folder.waiting == 0:  # no subfolder to open relative to it
                     os.close(fd)
@@ -182,22 +186,41 @@ def _walk(root: str):
                 parent.release()
 
 
-def _entries(folder: _Folder, entries, d: str, rel_dir: str, inside: str, stack: list, linked: list):
+def _entries(folder: _Folder, entries, d: str, rel_dir: str, inside: str, stack: list, linked: list,
+             plain: "Listing | None" = None):
     """The record entries of one listed folder (see `_walk`); its subfolders go on `stack`
     (relative to `folder`) or, reached by a link, on `linked`."""
-    for e in entries:
-        if e.name.startswith("."):
+    if plain is not None:
+        where = plain.folder(d, rel_dir)
+        add_rel, add_size, add_mtime, add_where = (plain.rel.append, plain.size.append, plain.mtime_ns.append,
+                                                   plain.where.append)
+    entries.reverse()
+    while entries:
+        # each entry let go of once looked at: its cached stat costs more than what is kept of it
+        e = entries.pop()
+        name = e.name
+        if name[0] == ".":
             continue  # .git, editor swap folders: never records
-        rel = rel_dir + e.name
-        path = os.path.join(d, e.name)
         is_dir = False
         try:
+            # the common case first, with as little per file as can be: a regular file (d_type from
+            # the listing, no stat) with a record's name, one stat relative to the folder's descriptor
+            if plain is not None and e.is_file(follow_symlinks=False) and (
+                    name.endswith(".md") or name.lower().endswith(SUFFIXES)):
+                st = e.stat(follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode):
+                    add_rel(rel_dir + name)
+                    add_size(st.st_size)
+                    add_mtime(st.st_mtime_ns)
+                    add_where(where)
+                    continue
             if e.is_symlink():
+                rel, path = rel_dir + name, os.path.join(d, name)
                 try:
                     target = os.path.realpath(path, strict=True)
                 except OSError as err:
                     if err.errno in (errno.ELOOP, errno.ENOENT):
-                        if _is_record(e.name):
+                        if _is_record(name):
                             why = "a loop" if err.errno == errno.ELOOP else "dangling"
                             yield rel, path, None, f"symbolic link not followed: {why}"
                     else:  # it may be a folder of records: never dropped unseen
@@ -211,24 +234,37 @@ def _entries(folder: _Folder, entries, d: str, rel_dir: str, inside: str, stack:
                 if stat.S_ISDIR(st.st_mode):
                     linked.append((None, target, target, rel + "/"))
                     continue
-                path = target
+                if _is_record(name):
+                    problem = None if stat.S_ISREG(st.st_mode) else f"not a regular file: {_kind(st.st_mode)}"
+                    yield rel, target, st, problem
+                continue
+            # d_type from the listing: no stat for a folder or a file that is not a record's
+            is_dir = e.is_dir(follow_symlinks=False)
+            if is_dir:
+                folder.waiting += 1
+                stack.append((folder, name, os.path.join(d, name), rel_dir + name + "/"))
+                continue
+            if not _is_record(name):
+                continue
+            st = e.stat(follow_symlinks=False)  # relative to the folder's descriptor
+            mode = st.st_mode
+            if stat.S_ISREG(mode):
+                if plain is not None:
+                    plain.add(where, rel_dir + name, st.st_size, st.st_mtime_ns)
+                else:
+                    yield rel_dir + name, os.path.join(d, name), st, None
+            elif stat.S_ISDIR(mode):  # it became a folder since it was listed
+                folder.waiting += 1
+                stack.append((folder, name, os.path.join(d, name), rel_dir + name + "/"))
             else:
-                is_dir = e.is_dir(follow_symlinks=False)
-                st = e.stat(follow_symlinks=False)  # relative to the folder's descriptor
-                if stat.S_ISDIR(st.st_mode):
-                    folder.waiting += 1
-                    stack.append((folder, e.name, path, rel + "/"))
-                    continue
-            if _is_record(e.name):
-                problem = None if stat.S_ISREG(st.st_mode) else f"not a regular file: {_kind(st.st_mode)}"
-                yield rel, path, st, problem
+                yield rel_dir + name, os.path.join(d, name), st, f"not a regular file: {_kind(mode)}"
         except FileNotFoundError:
             continue  # gone since the folder was listed: not an input any more
         except OSError as err:
             if is_dir:
-                yield rel + "/", path, None, f"cannot list folder: {err.strerror or err}"
-            elif _is_record(e.name):
-                yield rel, path, None, f"cannot read file: {err.strerror or err}"
+                yield rel_dir + name + "/", os.path.join(d, name), None, f"cannot list folder: {err.strerror or err}"
+            elif _is_record(name):
+                yield rel_dir + name, os.path.join(d, name), None, f"cannot read file: {err.strerror or err}"
 
 
 def _is_url(x) -> bool:
@@ -398,25 +434,93 @@ def resolve_inputs(inputs) -> dict[str, Path | str]:
     return out
 
 
-def discover(inputs) -> list[SourceFile]:
-    """Every record entry under the input folders, sorted by source_path: files to
-    read, and the entries that cannot be read as files, with their problem."""
-    roots = resolve_inputs(inputs)
-    files = []
-    for name, root in roots.items():
-        if isinstance(root, str):
+class Listing:
+    """The record entries of the inputs as columns, in the order they were listed: a plain
+    file is its relative path, size and mtime and the folder it is in, never an object of its
+    own (a run that finds no change reads none of them, and compares them with the manifest
+    in Arrow: plan.plan); an entry with a problem, a followed link and an object in storage
+    keep their SourceFile (`extra`). `file(i)` makes the SourceFile of any row."""
 
-            files.extend(list_records(root, display_name(name)))
+    __slots__ = ("rel", "size", "mtime_ns", "where", "dirs", "inputs", "extra")
+
+    def __init__(self):
+        self.rel: list[str] = []  # path inside its input, as the OS gives it
+        self.size: list[int] = []
+        self.mtime_ns: list[int] = []
+        self.where: list[int] = []  # index in `dirs` of the folder it is in (-1: in `extra`)
+        self.dirs: list[tuple[str, int]] = []  # (OS path of a listed folder, length of its relative path)
+        self.inputs: list[tuple[int, str]] = []  # (first row, input name as in source_path)
+        self.extra: dict[int, SourceFile] = {}
+
+    def __len__(self) -> int:
+        return len(self.rel)
+
+    def start_input(self, name: str) -> None:
+        self.inputs.append((len(self.rel), name))
+
+    def folder(self, d: str, rel_dir: str) -> int:
+        self.dirs.append((d, len(rel_dir)))
+        return len(self.dirs) - 1
+
+    def add(self, where: int, rel: str, size: int, mtime_ns: int) -> None:
+        self.rel.append(rel)
+        self.size.append(size)
+        self.mtime_ns.append(mtime_ns)
+        self.where.append(where)
+
+    def add_file(self, f: SourceFile) -> None:
+        self.extra[len(self.rel)] = f
+        self.add(-1, f.rel_path, f.size, f.mtime_ns)
+
+    def source_paths(self) -> list[str]:
+        """Each row's source_path (`<input name>/<path inside it>`, in `display_name` form)."""
+        out: list[str] = []
+        bounds = [first for first, _ in self.inputs[1:]] + [len(self.rel)]
+        for (first, name), end in zip(self.inputs, bounds):
+            prefix = name + "/"
+            out.extend(prefix + (r if r.isascii() and "\\" not in r else display_name(r))
+                       for r in self.rel[first:end])
+        for i, f in self.extra.items():
+            out[i] = f.source_path
+        return out
+
+    def file(self, i: int, source_path: str) -> SourceFile:
+        """Row `i` (whose source_path is `source_path`) as a SourceFile."""
+        f = self.extra.get(i)
+        if f is not None:
+            return f
+        d, cut = self.dirs[self.where[i]]
+        rel = self.rel[i]
+        return SourceFile(source_path, os.path.join(d, rel[cut:]), display_name(rel), self.size[i], self.mtime_ns[i])
+
+
+def list_inputs(inputs) -> Listing:
+    """Every record entry under the input folders (and prefixes of object storage), as a
+    Listing: files to read, and the entries that cannot be read as files, with their problem."""
+    roots = resolve_inputs(inputs)
+    listing = Listing()
+    for name, root in roots.items():
+        listing.start_input(display_name(name))
+        if isinstance(root, str):
+            for f in list_records(root, display_name(name)):
+                listing.add_file(f)
             continue
         name = display_name(name)
-        for rel, path, st, problem in _walk(str(root)):
+        for rel, path, st, problem in _walk(str(root), listing):
             if os.sep != "/":
                 rel = rel.replace(os.sep, "/")
             rel = display_name(rel)
             size, mtime = (st.st_size, st.st_mtime_ns) if st is not None and problem is None else (0, 0)
-            files.append(SourceFile(f"{name}/{rel}", path, rel, size, mtime, problem))
-    files.sort(key=lambda f: f.source_path)
-    return files
+            listing.add_file(SourceFile(f"{name}/{rel}", path, rel, size, mtime, problem))
+    return listing
+
+
+def discover(inputs) -> list[SourceFile]:
+    """Every record entry under the input folders, sorted by source_path: files to
+    read, and the entries that cannot be read as files, with their problem."""
+    listing = list_inputs(inputs)
+    paths = listing.source_paths()
+    return [listing.file(i, paths[i]) for i in sorted(range(len(paths)), key=paths.__getitem__)]
 
 
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
