@@ -33,8 +33,8 @@ from .parse import BatchResult
 from .parts import DELETES, ROW_KEY, is_delete, spans, view_sql
 from .plan import PARSE_VERSION, Plan
 from .remote import open_warehouse
-from .store import (MANIFEST_SCHEMA, STATE, WarehouseError, fsync_path, read_info, read_manifest, table_files,
-                    write_info, write_manifest)
+from .store import (MANIFEST_SCHEMA, STATE, WarehouseError, fsync_path, read_batches, read_info, read_manifest,
+                    table_files, write_info, write_manifest)
 
 # Row order of each table: stable, so two builds of the same files give the
 # same rows in the same order, and sorted for the filters people use most.
@@ -85,28 +85,35 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     wh = open_warehouse(p.warehouse)
     out = wh.partial_dir(p.run_id)
     previous = Path(p.previous) if p.previous else None
-    old_manifest = read_manifest(previous)
-    manifest = new_manifest(p, results, old_manifest)
     tmp = out / "_tmp"
-    changed = p.deleted or any(r.files.num_rows for r in results)
     compacted = 0
-    if previous is not None and not changed:
+    if previous is not None and p.idle:
+        # nothing read, nothing gone: the tables and the manifest are the last snapshot's, linked
+        manifest = None
         counts, files = carry_over(previous, out)
+        status = pq.ParquetFile(previous / STATE / "manifest.parquet").read(columns=["status"]).column("status")
+        batches = read_batches(previous)
     else:
-        touched = [sp for r in results for sp in r.files.column("source_path").to_pylist()] + list(p.deleted)
-        con = build_connection(tmp, memory_limit, threads)
-        try:
-            manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
-            counts, files, compacted = build_tables(con, wh.staging, manifest, old_manifest, touched, out,
-                                                    previous, p.as_of, p.run_id, fetch)
-        except duckdb.OutOfMemoryException as e:
-            raise BuildOutOfMemory(memory_limit, e) from None
-        finally:
-            con.close()
+        old_manifest = read_manifest(previous)
+        manifest = new_manifest(p, results, old_manifest)
+        if previous is not None and not (p.deleted or any(r.files.num_rows for r in results)):
+            counts, files = carry_over(previous, out)  # files touched, none changed: only their mtimes are new
+        else:
+            touched = [sp for r in results for sp in r.files.column("source_path").to_pylist()] + list(p.deleted)
+            con = build_connection(tmp, memory_limit, threads)
+            try:
+                manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
+                counts, files, compacted = build_tables(con, wh.staging, manifest, old_manifest, touched, out,
+                                                        previous, p.as_of, p.run_id, fetch)
+            except duckdb.OutOfMemoryException as e:
+                raise BuildOutOfMemory(memory_limit, e) from None
+            finally:
+                con.close()
     shutil.rmtree(tmp, ignore_errors=True)
-    status = manifest.column("status")
+    if manifest is not None:
+        status, batches = manifest.column("status"), sorted(set(manifest.column("batch_id").to_pylist()))
     finished = dt.datetime.now(dt.timezone.utc)
-    reread = len(p.to_read)
+    reread = p.reading
     same = sum(len(r.same) for r in results)
     row = {
         "run_id": p.run_id,
@@ -121,7 +128,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "files_changed": reread - p.files_new - same,
         "files_unchanged": len(p.unchanged) + same,
         "files_deleted": len(p.deleted),
-        "files_rejected": pc.sum(pc.equal(status, "rejected")).as_py() or 0,
+        "files_rejected": pc.sum(pc.equal(status, pa.scalar("rejected", pa.string()))).as_py() or 0,
         "files_parsed": sum(r.parsed + r.rejected for r in results),
         "fast_parsed": sum(r.fast for r in results),
         "rows_compacted": compacted,
@@ -142,12 +149,15 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     runs = pa.concat_tables([previous_runs, pa.Table.from_pylist(rows, schema=S.RUNS.schema)])
     counts["runs"] = write_table(out, S.RUNS, runs)
     files["runs"] = ["part-0.parquet"]
-    write_manifest(out, manifest)
+    if manifest is None:
+        os.link(previous / STATE / "manifest.parquet", out / STATE / "manifest.parquet")
+    else:
+        write_manifest(out, manifest)
     write_info(out, {
         "run_id": p.run_id,
         "parse_version": PARSE_VERSION,
         "format": SNAPSHOT_FORMAT,
-        "batches": sorted(set(manifest.column("batch_id").to_pylist())),
+        "batches": batches,
         "counts": counts,
         "inputs": p.inputs,
         # every file of every table, in order (parts, and the delete files that apply to the parts
@@ -161,8 +171,9 @@ def new_manifest(p: Plan, results: list[BatchResult], old: pa.Table | None) -> p
     """The live files after this run: unchanged rows of the old manifest plus what was parsed."""
     parts = []
     if old is not None:
-        reread = {f.source_path for f, _ in p.to_read}
+        # every file read is in a result: parsed or rejected (its rows), or the same as before
         same = {sp: m for r in results for sp, m in r.same}
+        reread = {sp for r in results for sp in r.files.column("source_path").to_pylist()}.union(same)
         gone = reread.difference(same).union(p.deleted)
         keep = old.filter(pc.invert(pc.is_in(old.column("source_path"), pa.array(sorted(gone), pa.string()))))
         if same:  # touched but identical: keep the row, note the new mtime
@@ -180,7 +191,7 @@ def _previous_runs(p: Plan) -> pa.Table:
     if p.previous:
         f = Path(p.previous) / "runs" / "part-0.parquet"
         if f.exists():
-            runs = pq.read_table(f)
+            runs = pq.ParquetFile(f).read()
             for field in S.RUNS.schema:  # a column added since that run: NULL for it
                 if field.name not in runs.column_names:
                     runs = runs.append_column(field.name, pa.nulls(runs.num_rows, field.type))

@@ -14,6 +14,7 @@ commands rewrite one that a run left stale or that was changed by hand.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -49,17 +50,28 @@ def view_sql_files() -> list[tuple[str, str]]:
     return out
 
 
-def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: dict | None = None) -> None:
+def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: dict | None = None,
+                 analytics: bool = True) -> None:
     """Views over the tables of `snapshot` (or over `files`: each table's file URLs) and every
-    analytics view, in `con`'s current schema."""
+    analytics view (unless `analytics` is false: they are there already), in `con`'s current schema."""
     if files is None:
         files = table_files(snapshot)  # the files the snapshot names: a stray one in its folders is not data
     for table in WAREHOUSE_TABLES:
         # the files by name, not a pattern: a snapshot never changes, and a
         # warehouse path may hold glob characters; each part less its deletes (newsetl.parts)
         con.execute(f"CREATE OR REPLACE VIEW {table.name} AS {view_sql(table.name, files[table.name])}")
-    for _name, sql in view_sql_files():
-        con.execute(sql)
+    if analytics:
+        for _name, sql in view_sql_files():
+            con.execute(sql)
+
+
+def views_digest() -> str:
+    """What the analytics views of this newsetl are (their SQL and the storage format): a catalog
+    file written with the same digest needs only its table views replaced for a new snapshot."""
+    h = hashlib.sha256(STORAGE_VERSION.encode())
+    for name, sql in view_sql_files():
+        h.update(f"\0{name}\0{sql}".encode())
+    return h.hexdigest()[:16]
 
 
 def write_catalog(wh: Warehouse, snapshot: Path) -> None:
@@ -75,18 +87,22 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
     tmp = wh.root / f"{wh.catalog.name}.{snapshot.name}.tmp"
     for p in (tmp, Path(str(tmp) + ".wal")):
         p.unlink(missing_ok=True)
+    digest = views_digest()
+    # the file as newsetl last wrote it, with these analytics views: copied, its table views
+    # replaced (the analytics views are what takes time to write: DuckDB binds each)
+    base = wh.catalog if wh.catalog_untouched() and read_marker(wh).get("views") == digest else None
     try:
-        _write_views_file(tmp, snapshot)
+        _write_views_file(tmp, snapshot, base)
         # the marker first, naming the new file by inode: whenever this is
         # killed, the marker still tells which snapshot the catalog file shows
-        _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "previous": _shown(wh)})
+        _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "views": digest, "previous": _shown(wh)})
         os.replace(tmp, wh.catalog)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def _write_views_file(path: Path, snapshot: Path) -> None:
+def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> None:
     # DuckDB names a database's WAL by cutting its real path at the first `?`
     # (`w?x/news.duckdb` -> `w.wal?x/news.duckdb`): there, build the file
     # elsewhere and copy it in (it holds views only, a few hundred KB)
@@ -100,13 +116,15 @@ def _write_views_file(path: Path, snapshot: Path) -> None:
                                  f"folder {detour.parent} both hold a '?' (set TMPDIR to a folder without one)")
         target = detour / "catalog.duckdb"
     try:
+        if base is not None:
+            shutil.copyfile(base, target)
         con = duckdb.connect()
         try:
             con.execute(f"ATTACH {sql_literal(str(target))} AS cat (STORAGE_VERSION {sql_literal(STORAGE_VERSION)})")
             con.execute("USE cat")
             # one transaction: one write of the file's log, not one (and a sync) per view
             con.execute("BEGIN TRANSACTION")
-            create_views(con, snapshot)
+            create_views(con, snapshot, analytics=base is None)
             con.execute("COMMIT")
             con.execute("USE memory")
             con.execute("DETACH cat")

@@ -725,7 +725,7 @@ def _add_report(sub) -> None:
     out.add_argument("--out-dir", metavar="DIR", default=None, help="folder for --all")
     _warehouse_option(out)
     flt = p.add_argument_group("filters (validated, then bound as query parameters)")
-    from .reports import FILTERS
+    from .filters import FILTERS
 
     for f in FILTERS:
         flt.add_argument(f.flag, metavar=f.metavar, default=None, help=f.help)  # strings: checked by newsetl.reports
@@ -796,7 +796,7 @@ def main(argv=None) -> int:
     if not getattr(a, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    from .reports import ReportError
+    from .filters import ReportError
     from .sources import InputError
     from .store import WarehouseError
 

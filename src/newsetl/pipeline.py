@@ -133,6 +133,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
     wh.prepare()
     with wh.lock(lock_timeout):
         batches: list = []
+        batches_made = 0
         results: list[BatchResult] = []
         try:
             if wh.current() is None:
@@ -147,12 +148,15 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
                 runner = runner or _local(workers)
                 batches = make_batches(p, wh.parse_staging, batch_files, batch_bytes, runner.workers, parser)
                 results = _parse(runner, batches, wh, progress)
+                batches_made = len(batches)
+                batches = []
+                p.parsed()
         finally:
             if runner is not None:
                 runner.close()  # the workers' memory is freed before the build
         results.sort(key=lambda r: r.batch_id)
         say(f"parsed {sum(r.parsed for r in results):,} files, {sum(r.rejected for r in results):,} rejected, "
-            f"{sum(len(r.same) for r in results):,} touched but unchanged, in {len(batches):,} batches")
+            f"{sum(len(r.same) for r in results):,} touched but unchanged, in {batches_made:,} batches")
         fault_point("parsed")
         built = build(p, results, flow_run_id, fetch=wh.fetch_batches)
         fault_point("built")

@@ -45,7 +45,7 @@ class RejectedFile(Exception):
         self.size = size
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a first run holds one per file until its batch is parsed
 class SourceFile:
     """One input entry. `source_path` is `<input folder name>/<path inside it>`
     (a folder's ends with `/`), in `display_name` form."""
