@@ -159,18 +159,21 @@ OPS = st.one_of(
 @pytest.mark.slow
 @settings(suppress_health_check=HEALTH, max_examples=examples(4), deadline=None)
 @given(runs=st.lists(st.lists(OPS, min_size=1, max_size=4), min_size=1, max_size=4),
-       dead_share=st.sampled_from([0.0, 0.05, 0.5]), max_parts=st.sampled_from([2, 3, 8]))
-def test_any_edits_anywhere_with_compactions_between_equal_a_rebuild(tmp_path_factory, runs, dead_share, max_parts):
+       dead_share=st.sampled_from([0.0, 0.05, 0.5]), max_parts=st.sampled_from([2, 3, 8]),
+       step_files=st.sampled_from([7, 150_000]))
+def test_any_edits_anywhere_with_compactions_between_equal_a_rebuild(tmp_path_factory, runs, dead_share, max_parts,
+                                                                     step_files):
     """Edits spread over the whole warehouse (changed values, changed lists, files deleted,
     moved, duplicated with a later date, deleted articles brought back, which other articles
-    link to), with compaction thresholds that make it run often: after every run the tables
-    equal a rebuild, and the counts the run recorded are the rows readers see."""
+    link to), with compaction thresholds that make it run often, and runs built in steps of a
+    few files: after every run the tables equal a rebuild, and the counts the run recorded are
+    the rows readers see."""
     tmp = tmp_path_factory.mktemp("edits")
     site = _site(tmp)
     wh, stash = tmp / "wh", tmp / "stash"
     stash.mkdir()
-    saved = (build.DEAD_SHARE, build.MAX_PARTS)
-    build.DEAD_SHARE, build.MAX_PARTS = dead_share, max_parts
+    saved = (build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES)
+    build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES = dead_share, max_parts, step_files
     try:
         pipeline.run([site], wh, workers=1)
         for n, ops in enumerate(runs):
@@ -186,7 +189,7 @@ def test_any_edits_anywhere_with_compactions_between_equal_a_rebuild(tmp_path_fa
             finally:
                 con.close()
     finally:
-        build.DEAD_SHARE, build.MAX_PARTS = saved
+        build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES = saved
 
 
 def _apply(site: Path, stash: Path, op: tuple, tag: str) -> None:
@@ -258,3 +261,23 @@ def _by_the_contract(folder: Path, names: list[str], table: str) -> pa.Table:
             t = t.filter(pa.array([k not in later for k in key]))
         kept.append(t)
     return pa.concat_tables(kept)
+
+
+def test_a_run_built_in_steps_equals_one_built_at_once(tmp_path, monkeypatch):
+    """A first run of more files than a step takes (a million-record site) builds in steps that
+    share no article: the same rows as one step, and one part per step, no delete file."""
+    site = _site(tmp_path, records=60)
+    whole, steps = tmp_path / "whole", tmp_path / "steps"
+    pipeline.run([site], whole, workers=1)
+    monkeypatch.setattr(build, "STEP_FILES", 25)
+    r = pipeline.run([site], steps, workers=1)
+    names = read_info(Warehouse(steps).current())["files"]["articles"]
+    assert len(names) == 3 and not any(is_delete(n) for n in names), names  # 60 files, 25 a step
+    from .helpers.tables import assert_same_tables
+
+    assert_same_tables(steps, whole)
+    demo.edit(site, 0.5, seed=4)  # and an incremental run in steps on top of it
+    pipeline.run([site], steps, workers=1)
+    assert_same_as_rebuild([site], steps, tmp_path)
+    assert r.counts["articles"] == _count(whole, "articles")
+

@@ -103,8 +103,8 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
             con = build_connection(tmp, memory_limit, threads)
             try:
                 manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
-                counts, files, compacted = build_tables(con, wh.staging, manifest, old_manifest, touched, out,
-                                                        previous, p.as_of, p.run_id, fetch)
+                counts, files, compacted = build_in_steps(con, wh.staging, manifest, old_manifest, touched, out,
+                                                          previous, p.as_of, p.run_id, fetch)
             except duckdb.OutOfMemoryException as e:
                 raise BuildOutOfMemory(memory_limit, e) from None
             finally:
@@ -212,7 +212,12 @@ def _files(staging: Path, batches: list[str], table: str) -> str:
 
 
 def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"memory_limit": memory_limit, "temp_directory": str(temp_dir),
+    # a database file, not memory: the build's intermediate tables (a first run of a million records
+    # holds several of a million rows) are written out when they do not fit in `memory_limit`,
+    # where an in-memory database's must stay pinned
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(temp_dir / "build.duckdb"),
+                         config={"memory_limit": memory_limit, "temp_directory": str(temp_dir),
                                  "preserve_insertion_order": False})
     # DuckDB would draw its own progress bar on stdout during long builds, in
     # the middle of the caller's output
@@ -222,9 +227,35 @@ def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: 
     return con
 
 
+STEP_FILES = 150_000  # a run that touches more files builds in steps of about this many: its memory stays a step's
+
+
+def build_in_steps(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, old_manifest: pa.Table | None,
+                   touched: list[str], out: Path, previous: Path | None, as_of, run_id: str,
+                   fetch=None) -> tuple[dict[str, int], dict[str, list[str]], int]:
+    """`build_tables` in as many steps as the touched files need (a first run of a million files:
+    seven), each over the articles that fall to it, each building on the last one's tables in a
+    folder of the partial snapshot; the last writes `out`. Steps never share an article, so
+    each step is an incremental run over a disjoint part of the change."""
+    k = max(1, -(-len(touched) // STEP_FILES))
+    compacted = 0
+    # articles whose related links a step of this run wrote, with the run's final related_article_id
+    con.execute("CREATE OR REPLACE TABLE run_related (article_id VARCHAR)")
+    for i in range(k):
+        target = out if i == k - 1 else out / "_tmp" / "steps" / str(i)
+        target.mkdir(parents=True, exist_ok=True)
+        counts, files, n = build_tables(con, staging, manifest, old_manifest, touched, target, previous, as_of,
+                                        run_id, fetch, step=(i, k))
+        compacted += n
+        if i < k - 1:
+            write_info(target, {"files": {**files, "runs": []}})
+            previous = target
+    return counts, files, compacted
+
+
 def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, old_manifest: pa.Table | None,
                  touched: list[str], out: Path, previous: Path | None, as_of,
-                 run_id: str, fetch=None) -> tuple[dict[str, int], dict[str, list[str]], int]:
+                 run_id: str, fetch=None, step: tuple[int, int] = (0, 1)) -> tuple[dict[str, int], dict[str, list[str]], int]:
     """Write this run's rows of every table (all but `runs`) into `out`, beside the files of the
     last snapshot that are still right.
 
@@ -237,12 +268,18 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     """
     prev_files = table_files(previous) if previous is not None else {}
     con.execute(_sql("build/identity.sql"))
+    con.execute("CREATE TABLE IF NOT EXISTS run_related (article_id VARCHAR)")
+    i, k = step
+    # which articles (or files without one) this step builds: all of them, in one step
+    con.execute("CREATE OR REPLACE TEMP MACRO in_step(aid, sp) AS "
+                + ("true" if k == 1 else f"hash(coalesce(aid, sp)) % {int(k)} = {int(i)}"))
+    stem = run_id if i == k - 1 else f"{run_id}.{i}"
     cols = ["source_path", "batch_id", "article_id", "status", "images_digest", "related_digest"]
     # the manifests as Arrow, not copied: DuckDB scans them where they are
     con.register("live", manifest.select(cols))
     con.register("old_live", (old_manifest if old_manifest is not None else MANIFEST_SCHEMA.empty_table()).select(cols))
     _replace_table(con, "touched", pa.table({"source_path": pa.array(sorted(set(touched)), pa.string())}))
-    con.execute("CREATE OR REPLACE TEMP TABLE live_ids AS SELECT DISTINCT article_id FROM live "
+    con.execute("CREATE OR REPLACE TABLE live_ids AS SELECT DISTINCT article_id FROM live "
                 "WHERE status = 'parsed' AND article_id IS NOT NULL")
     for t in S.WAREHOUSE_TABLES:
         if t.name in ROW_KEY:
@@ -268,10 +305,11 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     con.execute("SET VARIABLE run_id = CAST($run_id AS VARCHAR)", {"run_id": run_id})
     con.execute(_sql("build/history.sql"))
     con.execute(_sql("build/children.sql"))
-    if con.execute("SELECT count(*) FROM delta_identities").fetchall()[0][0]:
+    # links of kept articles to one that appeared or went away (a first run keeps no article)
+    if previous is not None and con.execute("SELECT count(*) FROM delta_identities").fetchall()[0][0]:
         con.execute(_sql("build/stale_targets.sql"))
     else:
-        con.execute("CREATE OR REPLACE TEMP TABLE stale AS SELECT article_id FROM live_ids LIMIT 0")
+        con.execute("CREATE OR REPLACE TABLE stale AS SELECT article_id FROM live_ids LIMIT 0")
     _prev_mentions(con, previous)
     con.execute(_sql("build/providers.sql"))
     counts, files, compacted = {}, {}, 0
@@ -280,8 +318,9 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
             keys, rows = CHANGES[t.name]
             counts[t.name], files[t.name], n = write_keyed(
                 con, t, prev_files.get(t.name, []), keys, _sql(rows) if rows.endswith(".sql") else rows,
-                out, run_id)
+                out, stem)
             compacted += n
+    con.execute("INSERT INTO run_related SELECT article_id FROM rewrite_related UNION SELECT article_id FROM stale")
     (out / "providers").mkdir(parents=True, exist_ok=True)
     target = out / "providers" / "part-0.parquet"
     con.execute(f"COPY (SELECT * FROM wh_providers ORDER BY {ORDER_BY['providers']}) "
@@ -313,7 +352,7 @@ MENTIONS_SCHEMA = pa.schema([("provider_domain", pa.string()), ("provider_name",
 
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
     con.register(f"{name}_arrow", data)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_arrow")
+    con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name}_arrow")
     con.unregister(f"{name}_arrow")
 
 
@@ -334,7 +373,7 @@ def _prev_mentions(con: duckdb.DuckDBPyConnection, previous: Path | None) -> Non
     if path is not None and path.exists():
         con.execute(f"CREATE OR REPLACE TEMP VIEW prev_mentions AS SELECT * FROM read_parquet({read_list([path])})")
     elif previous is not None:
-        con.execute("CREATE OR REPLACE TEMP TABLE prev_mentions AS "
+        con.execute("CREATE OR REPLACE TABLE prev_mentions AS "
                     "SELECT provider_domain, provider_name, provider_logo_url AS logo_url, 1 AS is_article, "
                     "count(*) AS n FROM old_articles WHERE provider_domain IS NOT NULL GROUP BY ALL "
                     "UNION ALL SELECT provider_domain, provider_name, NULL, 0, count(*) FROM old_related_links "
@@ -344,7 +383,7 @@ def _prev_mentions(con: duckdb.DuckDBPyConnection, previous: Path | None) -> Non
 
 
 def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[Path], keys_sql: str,
-                rows_sql: str, out: Path, run_id: str) -> tuple[int, list[str], int]:
+                rows_sql: str, out: Path, stem: str) -> tuple[int, list[str], int]:
     """One keyed table of the new snapshot: the last snapshot's files that still hold live rows
     (hard-linked), a delete file naming the keys this run replaces, and one part with this run's
     rows plus the live rows of the parts compaction rewrites. Returns the live row count, the
@@ -354,10 +393,15 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
     entries = list(previous)
     old_parts = [f for f in entries if not is_delete(f)]
     if old_parts:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE run_keys AS SELECT DISTINCT key FROM ({keys_sql})")
+        # only keys that had rows: those the last run's manifest names (a new article's need no delete)
+        # (and related links an earlier step of this run wrote: a step may find them stale again)
+        held = "source_path" if ROW_KEY[table.name] == "source_path" else "article_id"
+        earlier = " OR key IN (SELECT article_id FROM run_related)" if table.name == "related_links" else ""
+        con.execute(f"CREATE OR REPLACE TABLE run_keys AS SELECT DISTINCT key FROM ({keys_sql}) "
+                    f"WHERE key IN (SELECT {held} FROM old_live){earlier}")
         if con.execute("SELECT count(*) FROM run_keys").fetchall()[0][0]:
             (folder / DELETES).mkdir(exist_ok=True)
-            deletes = folder / DELETES / f"{run_id}.parquet"
+            deletes = folder / DELETES / f"{stem}.parquet"
             con.execute(f"COPY (SELECT key FROM run_keys ORDER BY key) TO {sql_literal(str(deletes))} "
                         f"({PARQUET_OPTIONS})")
             entries.append(deletes)
@@ -373,7 +417,7 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
         kept_order = [f for f in entries if f in compact or is_delete(f)]
         source = f"{rows_sql}\nUNION ALL\n{view_sql(table.name, kept_order)}"
     # a table's first part keeps the name a whole table always had; later ones are named by their run
-    new_part = folder / (f"{run_id}.parquet" if old_parts else "part-0.parquet")
+    new_part = folder / (f"{stem}.parquet" if old_parts else "part-0.parquet")
     # child rows are not sorted: the largest tables, nobody filters them by their order, and a sort
     # of every link is what a first run's build would spend its memory on
     order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY else ""

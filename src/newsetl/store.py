@@ -84,8 +84,9 @@ RUN_ID_RE = re.compile(RUN_ID)
 SNAPSHOT_NAME = re.compile(rf"(?P<run>{RUN_ID})(?:\.partial)?")
 STAGING_NAME = re.compile(rf"(?:\.dl-)?{RUN_ID}-(?:\d{{5}}|compact)")  # a batch; `.dl-`: one being downloaded
 # files of a table folder: one part, an empty table's placeholder, a child-table part of a run
-TABLE_FILE = re.compile(rf"(?:part-0|empty|{RUN_ID})\.parquet")
-DELETE_FILE = re.compile(rf"_deletes/{RUN_ID}\.parquet")  # a table's delete file (newsetl.parts), as snapshot.json names it
+# a table's part: `<run id>.<step>` when the run built in steps (build.STEP_FILES)
+TABLE_FILE = re.compile(rf"(?:part-0|empty|{RUN_ID}(?:\.\d+)?)\.parquet")
+DELETE_FILE = re.compile(rf"_deletes/{RUN_ID}(?:\.\d+)?\.parquet")  # a table's delete file (newsetl.parts), as snapshot.json names it
 # in the warehouse folder itself: its state, and the temporary names of writes under way
 ROOT_FILES = {".lock", ".running.json", ".catalog-snapshot"}
 ROOT_TEMP = re.compile(rf"\.current-{RUN_ID}|\.running-\d+\.tmp|\.write-test-\d+|\.catalog-snapshot\.\d+\.tmp"

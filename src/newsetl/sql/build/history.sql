@@ -4,16 +4,16 @@
 -- tracked fields are unchanged keeps its open version; `secured` and other
 -- untracked fields never open one.
 
-CREATE OR REPLACE TEMP TABLE open_prev AS
+CREATE OR REPLACE TABLE open_prev AS
 SELECT * FROM prev_versions WHERE valid_to IS NULL;
 
-CREATE OR REPLACE TEMP TABLE current_state AS
+CREATE OR REPLACE TABLE current_state AS
 SELECT article_id, title, excerpt, quality, heat, is_published, provider_domain, provider_name,
        topics, image_count, related_count, source_path
 FROM wh_articles;
 
 -- articles whose state differs from their open version, or that have none
-CREATE OR REPLACE TEMP TABLE opened AS
+CREATE OR REPLACE TABLE opened AS
 SELECT c.article_id
 FROM current_state c
 LEFT JOIN open_prev p USING (article_id)
@@ -30,7 +30,7 @@ WHERE p.article_id IS NULL
    OR c.related_count IS DISTINCT FROM p.related_count;
 
 -- open versions that end now: their article changed or is gone
-CREATE OR REPLACE TEMP TABLE closed AS
+CREATE OR REPLACE TABLE closed AS
 SELECT p.article_id FROM open_prev p
 WHERE p.article_id IN (SELECT article_id FROM opened)
    OR p.article_id NOT IN (SELECT article_id FROM current_state);

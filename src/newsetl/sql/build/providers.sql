@@ -5,7 +5,7 @@
 -- Expects prev_mentions, wh_articles, old_rows, rewrite_related, winners,
 -- stg_related_links, old_related_links.
 
-CREATE OR REPLACE TEMP TABLE mentions AS
+CREATE OR REPLACE TABLE mentions AS
 SELECT provider_domain, provider_name, logo_url, is_article, CAST(sum(n) AS BIGINT) AS n
 FROM (
     SELECT provider_domain, provider_name, logo_url, is_article, n FROM prev_mentions

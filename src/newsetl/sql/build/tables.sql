@@ -6,7 +6,7 @@
 
 -- Several files with one article_id are one article: the greatest
 -- (published_at, source_path) wins; a missing date sorts lowest.
-CREATE OR REPLACE TEMP TABLE winners AS
+CREATE OR REPLACE TABLE winners AS
 SELECT article_id, identity, source_path, batch_id, duplicate_files
 FROM (
     SELECT article_id, article_identity(url, source_path) AS identity, source_path, batch_id,
