@@ -17,6 +17,7 @@ import datetime as dt
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -100,7 +101,9 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
             counts, files = carry_over(previous, out)  # files touched, none changed: only their mtimes are new
         else:
             touched = [sp for r in results for sp in r.files.column("source_path").to_pylist()] + list(p.deleted)
-            con = build_connection(tmp, memory_limit, threads)
+            tmp.mkdir(parents=True, exist_ok=True)
+            db = database_folder(tmp)
+            con = build_connection(tmp, memory_limit, threads, db / "build.duckdb")
             try:
                 manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
                 counts, files, compacted = build_in_steps(con, wh.staging, manifest, old_manifest, touched, out,
@@ -109,6 +112,8 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
                 raise BuildOutOfMemory(memory_limit, e) from None
             finally:
                 con.close()
+                if db != tmp:
+                    shutil.rmtree(db, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     if manifest is not None:
         status, batches = manifest.column("status"), sorted(set(manifest.column("batch_id").to_pylist()))
@@ -211,12 +216,13 @@ def _files(staging: Path, batches: list[str], table: str) -> str:
     return read_list(staging / b / f"{table}.parquet" for b in batches)
 
 
-def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: int | None = None,
+                     database: Path | None = None) -> duckdb.DuckDBPyConnection:
     # a database file, not memory: the build's intermediate tables (a first run of a million records
     # holds several of a million rows) are written out when they do not fit in `memory_limit`,
     # where an in-memory database's must stay pinned
     temp_dir.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(temp_dir / "build.duckdb"),
+    con = duckdb.connect(str(database or temp_dir / "build.duckdb"),
                          config={"memory_limit": memory_limit, "temp_directory": str(temp_dir),
                                  "preserve_insertion_order": False})
     # DuckDB would draw its own progress bar on stdout during long builds, in
@@ -225,6 +231,20 @@ def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: 
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     return con
+
+
+def database_folder(temp_dir: Path) -> Path:
+    """Where the build's database file goes: `temp_dir`, unless its path holds a `?` (DuckDB names
+    a database's WAL by cutting its path at the first one, as catalog._write_views_file says):
+    then a folder of its own in the system's temporary folder, which the caller removes."""
+    if "?" not in os.path.realpath(temp_dir):
+        return temp_dir
+    away = Path(tempfile.mkdtemp(prefix="newsetl-build-"))
+    if "?" in os.path.realpath(away):
+        shutil.rmtree(away, ignore_errors=True)
+        raise WarehouseError(f"cannot build in {temp_dir.parent}: its path and the temporary folder "
+                             f"{away.parent} both hold a '?' (set TMPDIR to a folder without one)")
+    return away
 
 
 STEP_FILES = 150_000  # a run that touches more files builds in steps of about this many: its memory stays a step's
