@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,9 @@ def test_a_change_in_the_same_second_as_the_last_listing_is_not_missed(tmp_path)
     site.mkdir()
     f = site / "a.md"
     f.write_text(RECORD)
+    # a filesystem that keeps whole seconds (FAT, HFS+, some shares): an mtime with no fraction
+    whole = time.time_ns() // 10**9 * 10**9
+    os.utime(f, ns=(whole, whole))
     wh = tmp_path / "wh"
     pipeline.run([site], wh, workers=1)
     # same size, and the mtime put back: only a coarse-mtime filesystem would look like this
@@ -93,6 +97,33 @@ def test_a_change_in_the_same_second_as_the_last_listing_is_not_missed(tmp_path)
     assert r["files_changed"] == 1
     con = newsetl.connect(wh)
     assert con.sql("SELECT quality FROM articles").fetchall() == [(99,)]
+
+
+def test_a_file_edited_just_before_a_run_is_not_read_again_by_the_next_on_a_fine_clock(tmp_path):
+    """On a filesystem with sub-second mtimes the racy window is a tick (FINE_RACY_NS), not two
+    seconds: edits made right before a run are not hashed again by the run after it; a file
+    written within that tick still is."""
+    site = tmp_path / "site"
+    site.mkdir()
+    f = site / "a.md"
+    f.write_text(RECORD)
+    now = time.time_ns()
+    fine = now - now % 10**9 - plan.FINE_RACY_NS * 5 + 123_456  # a second ago, with a fraction
+    if fine % 10**9 == 0:
+        fine += 1
+    os.utime(f, ns=(fine, fine))
+    wh = tmp_path / "wh"
+    pipeline.run([site], wh, workers=1)
+    assert pipeline.run([site], wh, workers=1).run["files_unchanged"] == 1  # settled: not read again
+    g = site / "b.md"
+    g.write_text(RECORD.replace("news.example/a", "news.example/b"))
+    tick = time.time_ns() + 10**9 // 2 + 123  # within a tick of the next listing
+    os.utime(g, ns=(tick, tick))
+    pipeline.run([site], wh, workers=1)
+    g.write_text(RECORD.replace("news.example/a", "news.example/b").replace("quality: 10", "quality: 99"))
+    os.utime(g, ns=(tick, tick))  # same size, mtime put back: only the racy rule can tell
+    r = pipeline.run([site], wh, workers=1).run
+    assert (r["files_unchanged"], r["files_changed"]) == (1, 1)
 
 
 def test_deleting_a_winning_duplicate_brings_back_the_other_copy(tmp_path):

@@ -93,7 +93,10 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
         manifest = pq.ParquetFile(previous / STATE / "manifest.parquet").read(
             columns=MANIFEST_COLUMNS if reuse else ["source_path"])
     files = listing_table(listing)
-    d = decide(files, manifest, racy_ns, limits.RECORD.file_bytes, reuse)
+    # a file edited just before the last run is not read again for it on a filesystem with fine
+    # times (ext4, xfs, APFS, NTFS ...): a schedule's edits are not all "racy" for two seconds
+    d = decide(files, manifest, racy_ns, limits.RECORD.file_bytes, reuse,
+               racy_ns + RACY_NS - FINE_RACY_NS if racy_ns else None)
     paths = files.column("source_path").take(pa.array(d.to_read, pa.int64())).to_pylist()
     # a SourceFile for each file to read only (few, run after run), in source_path order
     to_read = sorted(((listing.file(i, sp), key) for i, sp, key in zip(d.to_read, paths, d.keys)),
@@ -138,12 +141,15 @@ class Decisions:
     new: int
 
 
-def decide(files: pa.Table, manifest: pa.Table | None, racy_ns: int, cap: int, reuse: bool = True) -> Decisions:
+def decide(files: pa.Table, manifest: pa.Table | None, racy_ns: int, cap: int, reuse: bool = True,
+           fine_racy_ns: int | None = None) -> Decisions:
     """Which listed files need reading, in Arrow (a hash join of the listing with the manifest).
 
     A file is unchanged when the manifest has its size and mtime (an object's: its ETag's stamp)
     and that mtime is older than `racy_ns` (a file written in the tick the last run listed it
-    may have changed after that listing; an object's stamp is exact). A file rejected last run
+    may have changed after that listing; an object's stamp is exact). A file whose mtime has a
+    part below the second lives on a filesystem that keeps fine times: `fine_racy_ns`, if given,
+    is its limit (a tick there is milliseconds, not seconds). A file rejected last run
     before its bytes were read (no hash) is read again each run unless it is past `cap` (a
     permission or a link may have been fixed without touching its size or mtime), and so is an
     entry that is not a readable file; its key is then the rejection key, which makes the same
@@ -170,7 +176,12 @@ def decide(files: pa.Table, manifest: pa.Table | None, racy_ns: int, cap: int, r
     again = pc.or_(files.column("problem"), pc.and_(rejected, pc.less_equal(size, pa.scalar(cap, pa.int64()))))
     same = pc.fill_null(pc.and_(pc.equal(manifest.column("bytes").take(idx), size),
                                 pc.equal(manifest.column("mtime_ns").take(idx), mtime)), _false())
-    settled = pc.or_(files.column("object"), pc.less(mtime, pa.scalar(racy_ns, pa.int64())))
+    limit = pa.scalar(racy_ns, pa.int64())
+    if fine_racy_ns is not None:
+        second = pa.scalar(1_000_000_000, pa.int64())
+        fine = pc.not_equal(pc.subtract(mtime, pc.multiply(pc.divide(mtime, second), second)), pa.scalar(0, pa.int64()))
+        limit = pc.if_else(fine, pa.scalar(fine_racy_ns, pa.int64()), limit)
+    settled = pc.or_(files.column("object"), pc.less(mtime, limit))
     unchanged = pc.and_(pc.and_(pc.invert(again), same), settled)
     rows = pc.indices_nonzero(pc.invert(unchanged))
     old = manifest.select(["bytes", "error", "sha256"]).take(idx.take(rows))
@@ -188,6 +199,8 @@ def _parse_version(snapshot: Path) -> int:
 
 
 RACY_NS = 2_000_000_000  # mtime resolution to distrust: some filesystems keep whole (even 2) seconds
+# ... and where a file's mtime shows a part below the second: a clock tick of the kernel (1-10 ms), with room
+FINE_RACY_NS = 100_000_000
 
 
 # how far ahead of this machine's clock an as-of time may be: the clocks of a scheduler
