@@ -157,7 +157,7 @@ OPS = st.one_of(
 
 
 @pytest.mark.slow
-@settings(suppress_health_check=HEALTH, max_examples=examples(4), deadline=None)
+@settings(suppress_health_check=HEALTH, max_examples=examples(2), deadline=None)
 @given(runs=st.lists(st.lists(OPS, min_size=1, max_size=4), min_size=1, max_size=4),
        dead_share=st.sampled_from([0.0, 0.05, 0.5]), max_parts=st.sampled_from([2, 3, 8]),
        step_files=st.sampled_from([7, 150_000]))

@@ -102,8 +102,10 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         else:
             touched = [sp for r in results for sp in r.files.column("source_path").to_pylist()] + list(p.deleted)
             tmp.mkdir(parents=True, exist_ok=True)
-            db = database_folder(tmp)
-            con = build_connection(tmp, memory_limit, threads, db / "build.duckdb")
+            # a database file for a large change (its tables can be written out, where an in-memory
+            # database's stay pinned); a small one, a schedule's usual run, in memory: no file to sync
+            db = database_folder(tmp) if len(touched) > IN_MEMORY_FILES else None
+            con = build_connection(tmp, memory_limit, threads, db / "build.duckdb" if db else ":memory:")
             try:
                 manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
                 counts, files, compacted = build_in_steps(con, wh.staging, manifest, old_manifest, touched, out,
@@ -112,7 +114,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
                 raise BuildOutOfMemory(memory_limit, e) from None
             finally:
                 con.close()
-                if db != tmp:
+                if db is not None and db != tmp:
                     shutil.rmtree(db, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
     if manifest is not None:
@@ -218,9 +220,9 @@ def _files(staging: Path, batches: list[str], table: str) -> str:
 
 def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: int | None = None,
                      database: Path | None = None) -> duckdb.DuckDBPyConnection:
-    # a database file, not memory: the build's intermediate tables (a first run of a million records
-    # holds several of a million rows) are written out when they do not fit in `memory_limit`,
-    # where an in-memory database's must stay pinned
+    # `database`: a file (build() gives one for a large change: the build's intermediate tables, a
+    # million rows each in a first run of a million records, are written out when they do not fit in
+    # `memory_limit`, where an in-memory database's must stay pinned) or ":memory:"
     temp_dir.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(str(database or temp_dir / "build.duckdb"),
                          config={"memory_limit": memory_limit, "temp_directory": str(temp_dir),
@@ -245,6 +247,9 @@ def database_folder(temp_dir: Path) -> Path:
         raise WarehouseError(f"cannot build in {temp_dir.parent}: its path and the temporary folder "
                              f"{away.parent} both hold a '?' (set TMPDIR to a folder without one)")
     return away
+
+
+IN_MEMORY_FILES = 20_000  # a change of at most this many files is built in an in-memory database
 
 
 STEP_FILES = 150_000  # a run that touches more files builds in steps of about this many: its memory stays a step's
