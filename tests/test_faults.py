@@ -256,6 +256,34 @@ def test_a_full_disk_is_one_line_keeps_the_snapshot_and_the_next_run_succeeds(fu
     assert len(dead) >= 3
 
 
+def test_a_build_out_of_memory_is_one_line_and_more_memory_completes_it(tmp_path):
+    """DuckDB out of its memory limit in the build: one line that names the setting, the last
+    snapshot still current; a setting that is not a size is refused before anything is parsed."""
+    site, wh = tmp_path / "site", tmp_path / "wh"
+    demo.generate(site, records=120, seed=5, malformed=False)
+    first = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with())
+    assert first.returncode == 0, first.stderr
+    demo.generate(tmp_path / "more", records=60, seed=6, malformed=False)
+    for f in (tmp_path / "more").glob("*.md"):
+        f.rename(site / f"more-{f.name}")
+    r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with(NEWSETL_BUILD_MEMORY="2MB"))
+    assert r.returncode == 1, r.stdout
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert lines[0].startswith("newsetl run: error: the build ran out of memory within its limit of 2MB"), lines
+    assert "NEWSETL_BUILD_MEMORY=" in lines[0] and "Possible solutions" not in lines[0]
+    assert sql_count(wh, "source_files") == catalog_files(wh) == 120
+    for bad in ("lots", "0MB", "-1GB"):
+        staged = sorted(p.name for p in (wh / "staging").iterdir())
+        r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with(NEWSETL_BUILD_MEMORY=bad))
+        assert r.returncode == 1 and r.stderr.strip().splitlines() == [
+            f"newsetl run: error: NEWSETL_BUILD_MEMORY={bad!r} is not a memory size: give one like 512MB or 2GB"], r.stderr
+        assert sorted(p.name for p in (wh / "staging").iterdir()) == staged  # nothing parsed
+    r = newsetl_cli("run", site, "--warehouse", wh, "--no-prefect", "-q", env=env_with(NEWSETL_BUILD_MEMORY="256MB"))
+    assert r.returncode == 0, r.stderr
+    assert sql_count(wh, "source_files") == catalog_files(wh) == md_count(site) == 180
+
+
 @pytest.mark.integration
 def test_a_full_disk_on_the_prefect_path_is_logged_without_tracebacks(full_disk_site, tmpfs, prefect_server):
     site, wh, before = full_disk_site

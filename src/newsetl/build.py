@@ -13,10 +13,14 @@ Compaction rewrites parts that have lost too many rows, within the same run.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
+import gc
 import json
 import os
+import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import resources
@@ -51,19 +55,41 @@ ORDER_BY = {
 SNAPSHOT_FORMAT = 2  # 2: keyed tables are parts and delete files (newsetl.parts)
 
 
-PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000"
+# a row group ends at 50,000 rows or 8 MB: each writing thread holds one open row group, and
+# related_links' rows are wide (at 50,000 rows alone, writing them cost 190 MB at 10,000 records)
+PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000, ROW_GROUP_SIZE_BYTES '8MB'"
 
 
-# DuckDB spills to disk past this, and row groups stay small: the build's memory stays flat whatever the corpus size
-# (a flow machine with memory to spare for 10M records sets NEWSETL_BUILD_MEMORY=8GB: docs/scaling.md)
-BUILD_MEMORY = os.environ.get("NEWSETL_BUILD_MEMORY") or "384MB"
+def build_memory(live_files: int) -> str:
+    """DuckDB's memory limit for a build of a warehouse of `live_files` files: it spills to disk past it.
+
+    NEWSETL_BUILD_MEMORY sets it (a flow machine with memory to spare: 8GB; docs/scaling.md).
+    Else 192 MB up to half a million files: a 10,000-record first run comes near it, so a
+    100,000-record one peaks near the same memory (bench/scale.py). Past that, 384 MB a million
+    files: the ids of every live article are held for the related links' lookup (a million-record
+    first run ran out at 192 MB, and completes at 384 MB)."""
+    return check_build_memory() or f"{max(192, 384 * live_files // 1_000_000)}MB"
+
+
+_MEMORY_SIZE = re.compile(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
+
+
+def check_build_memory() -> str | None:
+    """NEWSETL_BUILD_MEMORY if set (None if not), or a one-line error if it is not a size DuckDB
+    takes: checked when a run starts, not after its parse."""
+    value = os.environ.get("NEWSETL_BUILD_MEMORY", "").strip()
+    if not value:
+        return None
+    if not _MEMORY_SIZE.fullmatch(value) or not float(re.match(r"\s*([\d.]+)", value).group(1)):
+        raise WarehouseError(f"NEWSETL_BUILD_MEMORY={value!r} is not a memory size: give one like 512MB or 2GB")
+    return value
 
 
 class BuildOutOfMemory(WarehouseError):
     """DuckDB ran out of the memory the build may use: one line that says what to do."""
 
     def __init__(self, limit: str, e: Exception):
-        first = " ".join(str(e).split())[:200]
+        first = " ".join(str(e).split("Possible solutions")[0].split())[:200]  # not DuckDB's advice: ours
         super().__init__(f"the build ran out of memory within its limit of {limit} ({first}): nothing was "
                          "published, the last complete snapshot is current; give it more with "
                          "NEWSETL_BUILD_MEMORY=2GB (or more, below the machine's free memory) and run again")
@@ -78,11 +104,12 @@ class Built:
 
 
 def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
-          memory_limit: str = BUILD_MEMORY, threads: int | None = None, fetch=None) -> Built:
+          memory_limit: str | None = None, threads: int | None = None, fetch=None) -> Built:
     """Write the new snapshot into a partial directory: this run's rows, and links to the
     last snapshot's files that are still right. `fetch(batch_ids)` brings staging batches the
     build reads into the local staging folder (a warehouse in object storage: its mirror)."""
     fetch = fetch or (lambda batches: None)
+    release_memory()
     wh = open_warehouse(p.warehouse)
     out = wh.partial_dir(p.run_id)
     previous = Path(p.previous) if p.previous else None
@@ -105,6 +132,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
             # a database file for a large change (its tables can be written out, where an in-memory
             # database's stay pinned); a small one, a schedule's usual run, in memory: no file to sync
             db = database_folder(tmp) if len(touched) > IN_MEMORY_FILES else None
+            memory_limit = memory_limit or build_memory(manifest.num_rows)
             con = build_connection(tmp, memory_limit, threads, db / "build.duckdb" if db else ":memory:")
             try:
                 manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
@@ -218,7 +246,21 @@ def _files(staging: Path, batches: list[str], table: str) -> str:
     return read_list(staging / b / f"{table}.parquet" for b in batches)
 
 
-def build_connection(temp_dir: Path, memory_limit: str = BUILD_MEMORY, threads: int | None = None,
+def release_memory() -> None:
+    """Give back what the listing, the plan and the parse freed before DuckDB takes its memory.
+
+    Python's and Arrow's allocators keep freed memory for reuse; at 100,000 files that
+    was 66 MB held through the build (the listing's strings, the files to read)."""
+    gc.collect()
+    pa.default_memory_pool().release_unused()
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None).malloc_trim(0)  # glibc's own heap; absent from musl: nothing to do
+        except (OSError, AttributeError):
+            pass
+
+
+def build_connection(temp_dir: Path, memory_limit: str = "192MB", threads: int | None = None,
                      database: Path | None = None) -> duckdb.DuckDBPyConnection:
     # `database`: a file (build() gives one for a large change: the build's intermediate tables, a
     # million rows each in a first run of a million records, are written out when they do not fit in

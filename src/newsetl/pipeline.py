@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import publish
-from .build import build
+from .build import build, check_build_memory
 from .catalog import ensure_catalog
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, make_batches, plan
 from .remote import open_warehouse
@@ -128,6 +128,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         raise ValueError(f"unknown parser {parser!r}: fast or pyyaml")
     if as_of is not None:
         as_of = check_as_of(as_of)  # before the warehouse folder is made
+    check_build_memory()  # before a parse that would be lost
     say = log or (lambda text: None)
     wh = open_warehouse(warehouse)
     wh.prepare()
