@@ -284,6 +284,33 @@ def test_a_build_out_of_memory_is_one_line_and_more_memory_completes_it(tmp_path
     assert sql_count(wh, "source_files") == catalog_files(wh) == md_count(site) == 180
 
 
+def test_a_build_out_of_memory_in_memory_is_built_again_on_disk(tmp_path, monkeypatch):
+    """A default-sized build that runs out in an in-memory database is built once more from the
+    start in a database file with twice the memory (384 MB at least): the tables are those of a run that fitted."""
+    from newsetl import build, pipeline
+
+    from .helpers.tables import assert_same_tables
+
+    site = tmp_path / "site"
+    demo.generate(site, records=150, seed=8)
+    pipeline.run([site], tmp_path / "roomy", workers=1)
+    tries = []
+    once = build._build_once
+
+    def recorded(p, manifest, old, touched, out, previous, limit, threads, on_disk, fetch):
+        tries.append((limit, on_disk))
+        return once(p, manifest, old, touched, out, previous, limit, threads, on_disk, fetch)
+
+    monkeypatch.setattr(build, "_build_once", recorded)
+    # 8 MB: below what DuckDB needs for any build (measured: 32 MB is too little for 300 records)
+    monkeypatch.setattr(build, "build_memory", lambda live_files, in_memory: "8MB")
+    pipeline.run([site], tmp_path / "tight", workers=1)
+    assert tries == [("8MB", False), ("384MB", True)]
+    assert_same_tables(tmp_path / "tight", tmp_path / "roomy")
+    snap = tmp_path / "tight" / "snapshots"
+    assert not [d for d in snap.iterdir() if d.name.endswith(".partial")]
+
+
 @pytest.mark.integration
 def test_a_full_disk_on_the_prefect_path_is_logged_without_tracebacks(full_disk_site, tmpfs, prefect_server):
     site, wh, before = full_disk_site

@@ -60,15 +60,18 @@ SNAPSHOT_FORMAT = 2  # 2: keyed tables are parts and delete files (newsetl.parts
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000, ROW_GROUP_SIZE_BYTES '8MB'"
 
 
-def build_memory(live_files: int) -> str:
-    """DuckDB's memory limit for a build of a warehouse of `live_files` files: it spills to disk past it.
+def build_memory(live_files: int, in_memory: bool) -> str:
+    """DuckDB's memory limit for a build of a warehouse of `live_files` files.
 
     NEWSETL_BUILD_MEMORY sets it (a flow machine with memory to spare: 8GB; docs/scaling.md).
-    Else 192 MB up to half a million files: a 10,000-record first run comes near it, so a
-    100,000-record one peaks near the same memory (bench/scale.py). Past that, 384 MB a million
-    files: the ids of every live article are held for the related links' lookup (a million-record
-    first run ran out at 192 MB, and completes at 384 MB)."""
-    return check_build_memory() or f"{max(192, 384 * live_files // 1_000_000)}MB"
+    Else a build in a database file (a large change: `IN_MEMORY_FILES`), which writes its
+    tables out past the limit, gets 192 MB; one in memory (a schedule's usual few files), whose
+    tables stay pinned, 384 MB: at 192 MB, runs of a few thousand edits to 100,000 records ran
+    out. Both get 192 MB more a million live files, for the ids of every live article the
+    related links' lookup holds (a million-record first run ran out at 192 MB, completes at 384).
+    So a 100,000-record first run peaks near a 10,000-record one (bench/scale.py)."""
+    base = 384 if in_memory else 192
+    return check_build_memory() or f"{base + 192 * live_files // 1_000_000}MB"
 
 
 _MEMORY_SIZE = re.compile(r"\s*\d+(\.\d+)?\s*([KMGT]i?B|B)?\s*", re.IGNORECASE)
@@ -128,22 +131,25 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
             counts, files = carry_over(previous, out)  # files touched, none changed: only their mtimes are new
         else:
             touched = [sp for r in results for sp in r.files.column("source_path").to_pylist()] + list(p.deleted)
-            tmp.mkdir(parents=True, exist_ok=True)
             # a database file for a large change (its tables can be written out, where an in-memory
             # database's stay pinned); a small one, a schedule's usual run, in memory: no file to sync
-            db = database_folder(tmp) if len(touched) > IN_MEMORY_FILES else None
-            memory_limit = memory_limit or build_memory(manifest.num_rows)
-            con = build_connection(tmp, memory_limit, threads, db / "build.duckdb" if db else ":memory:")
+            on_disk = len(touched) > IN_MEMORY_FILES
+            limit = memory_limit or build_memory(manifest.num_rows, not on_disk)
             try:
-                manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
-                counts, files, compacted = build_in_steps(con, wh.staging, manifest, old_manifest, touched, out,
-                                                          previous, p.as_of, p.run_id, fetch)
+                manifest, counts, files, compacted = _build_once(
+                    p, manifest, old_manifest, touched, out, previous, limit, threads, on_disk, fetch)
             except duckdb.OutOfMemoryException as e:
-                raise BuildOutOfMemory(memory_limit, e) from None
-            finally:
-                con.close()
-                if db is not None and db != tmp:
-                    shutil.rmtree(db, ignore_errors=True)
+                if memory_limit or check_build_memory():
+                    raise BuildOutOfMemory(limit, e) from None
+                # DuckDB's needs vary with the plan (a compaction reads and sorts a whole table): once
+                # more from the start, in a database file, which can spill, with twice the memory (384 MB at least)
+                limit = f"{max(2 * int(limit[:-2]), 384)}MB"
+                out = wh.partial_dir(p.run_id)  # emptied
+                try:
+                    manifest, counts, files, compacted = _build_once(
+                        p, manifest, old_manifest, touched, out, previous, limit, threads, True, fetch)
+                except duckdb.OutOfMemoryException as e:
+                    raise BuildOutOfMemory(limit, e) from None
     shutil.rmtree(tmp, ignore_errors=True)
     if manifest is not None:
         status, batches = manifest.column("status"), sorted(set(manifest.column("batch_id").to_pylist()))
@@ -222,6 +228,24 @@ def new_manifest(p: Plan, results: list[BatchResult], old: pa.Table | None) -> p
     return pa.concat_tables(parts).sort_by("source_path")
 
 
+def _build_once(p: Plan, manifest: pa.Table, old_manifest: pa.Table | None, touched: list[str], out: Path,
+                previous: Path | None, memory_limit: str, threads: int | None, on_disk: bool, fetch):
+    """One try at the tables of a run that changed something: (manifest, counts, files, rows compacted)."""
+    wh = open_warehouse(p.warehouse)
+    tmp = out / "_tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
+    db = database_folder(tmp) if on_disk else None
+    con = build_connection(tmp, memory_limit, threads, db / "build.duckdb" if db else ":memory:")
+    try:
+        manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
+        return (manifest, *build_in_steps(con, wh.staging, manifest, old_manifest, touched, out, previous,
+                                          p.as_of, p.run_id, fetch))
+    finally:
+        con.close()
+        if db is not None and db != tmp:
+            shutil.rmtree(db, ignore_errors=True)
+
+
 def _previous_runs(p: Plan) -> pa.Table:
     if p.previous:
         f = Path(p.previous) / "runs" / "part-0.parquet"
@@ -260,7 +284,7 @@ def release_memory() -> None:
             pass
 
 
-def build_connection(temp_dir: Path, memory_limit: str = "192MB", threads: int | None = None,
+def build_connection(temp_dir: Path, memory_limit: str = "384MB", threads: int | None = None,
                      database: Path | None = None) -> duckdb.DuckDBPyConnection:
     # `database`: a file (build() gives one for a large change: the build's intermediate tables, a
     # million rows each in a first run of a million records, are written out when they do not fit in
@@ -486,8 +510,10 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
     # a table's first part keeps the name a whole table always had; later ones are named by their run
     new_part = folder / (f"{stem}.parquet" if old_parts else "part-0.parquet")
     # child rows are not sorted: the largest tables, nobody filters them by their order, and a sort
-    # of every link is what a first run's build would spend its memory on
-    order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY else ""
+    # of every link is what a first run's build would spend its memory on. Nor are rows compaction
+    # merges: each part was sorted when written, and a sort of a whole table took more memory than
+    # the build has (DuckDB ran out at 422 MB compacting 100,000 articles)
+    order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY and not compact else ""
     con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} ({PARQUET_OPTIONS})")
     written = pq.read_metadata(new_part).num_rows
     kept, seen_part = [], False
@@ -569,7 +595,7 @@ def compact_staging(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.
         con.execute(
             f"COPY (SELECT {cols}, {sql_literal(batch_id)} AS batch_id FROM read_parquet({_files(staging, small, t.name[4:])}) s "
             f"SEMI JOIN compact_manifest USING (source_path, batch_id)) TO {sql_literal(str(target))} "
-            "(FORMAT parquet, COMPRESSION lz4)"
+            "(FORMAT parquet, COMPRESSION lz4, ROW_GROUP_SIZE_BYTES '8MB')"  # rows as wide as the parts': PARQUET_OPTIONS
         )
         fsync_path(target)
     con.unregister("compact_manifest")
