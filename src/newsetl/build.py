@@ -127,6 +127,9 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     else:
         old_manifest = read_manifest(previous)
         manifest = new_manifest(p, results, old_manifest)
+        if old_manifest is not None:  # what the build reads of it (build_tables' old_live): the rest goes now
+            old_manifest = old_manifest.select(LIVE_COLUMNS)
+        release_memory()  # the merge's copies (a manifest is about 300 bytes a file in Arrow)
         if previous is not None and not (p.deleted or any(r.files.num_rows for r in results)):
             counts, files = carry_over(previous, out)  # files touched, none changed: only their mtimes are new
         else:
@@ -226,6 +229,10 @@ def new_manifest(p: Plan, results: list[BatchResult], old: pa.Table | None) -> p
     if not parts:
         return MANIFEST_SCHEMA.empty_table()
     return pa.concat_tables(parts).sort_by("source_path")
+
+
+# what the build reads of the manifests (live, old_live)
+LIVE_COLUMNS = ["source_path", "batch_id", "article_id", "status", "images_digest", "related_digest"]
 
 
 def _build_once(p: Plan, manifest: pa.Table, old_manifest: pa.Table | None, touched: list[str], out: Path,
@@ -365,7 +372,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     con.execute("CREATE OR REPLACE TEMP MACRO in_step(aid, sp) AS "
                 + ("true" if k == 1 else f"hash(coalesce(aid, sp)) % {int(k)} = {int(i)}"))
     stem = run_id if i == k - 1 else f"{run_id}.{i}"
-    cols = ["source_path", "batch_id", "article_id", "status", "images_digest", "related_digest"]
+    cols = LIVE_COLUMNS
     # the manifests as Arrow, not copied: DuckDB scans them where they are
     con.register("live", manifest.select(cols))
     con.register("old_live", (old_manifest if old_manifest is not None else MANIFEST_SCHEMA.empty_table()).select(cols))
