@@ -129,10 +129,14 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         if old_manifest is not None:  # what the build reads of it (build_tables' old_live): the rest goes now
             old_manifest = old_manifest.select(LIVE_COLUMNS)
         release_memory()  # the merge's copies (a manifest is about 300 bytes a file in Arrow)
-        if previous is not None and not (p.deleted or any(r.files.num_rows for r in results)):
+        # every file whose rows change: parsed or rejected now (a result's files), or deleted
+        touched = pc.unique(pa.chunked_array([r.files.column("source_path").combine_chunks() for r in results]
+                                             + [pa.array(p.deleted, pa.string())], pa.string())).sort()
+        for r in results:  # read into the manifest and `touched`: let go (100,000 files: 31 MB)
+            r.files = r.files.schema.empty_table()
+        if previous is not None and not len(touched):
             counts, files = carry_over(previous, out)  # files touched, none changed: only their mtimes are new
         else:
-            touched = [sp for r in results for sp in r.files.column("source_path").to_pylist()] + list(p.deleted)
             # a database file for a large change (its tables can be written out, where an in-memory
             # database's stay pinned); a small one, a schedule's usual run, in memory: no file to sync
             on_disk = len(touched) > IN_MEMORY_FILES
@@ -234,7 +238,7 @@ def new_manifest(p: Plan, results: list[BatchResult], old: pa.Table | None) -> p
 LIVE_COLUMNS = ["source_path", "batch_id", "article_id", "status", "images_digest", "related_digest"]
 
 
-def _build_once(p: Plan, manifest: pa.Table, old_manifest: pa.Table | None, touched: list[str], out: Path,
+def _build_once(p: Plan, manifest: pa.Table, old_manifest: pa.Table | None, touched: pa.Array, out: Path,
                 previous: Path | None, memory_limit: str, threads: int | None, on_disk: bool, fetch):
     """One try at the tables of a run that changed something: (manifest, counts, files, rows compacted)."""
     wh = open_warehouse(p.warehouse)
@@ -328,7 +332,7 @@ STEP_FILES = 150_000  # a run that touches more files builds in steps of about t
 
 
 def build_in_steps(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, old_manifest: pa.Table | None,
-                   touched: list[str], out: Path, previous: Path | None, as_of, run_id: str,
+                   touched: pa.Array, out: Path, previous: Path | None, as_of, run_id: str,
                    fetch=None) -> tuple[dict[str, int], dict[str, list[str]], int]:
     """`build_tables` in as many steps as the touched files need (a first run of a million files:
     seven), each over the articles that fall to it, each building on the last one's tables in a
@@ -351,7 +355,7 @@ def build_in_steps(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.T
 
 
 def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Table, old_manifest: pa.Table | None,
-                 touched: list[str], out: Path, previous: Path | None, as_of,
+                 touched: pa.Array, out: Path, previous: Path | None, as_of,
                  run_id: str, fetch=None, step: tuple[int, int] = (0, 1)) -> tuple[dict[str, int], dict[str, list[str]], int]:
     """Write this run's rows of every table (all but `runs`) into `out`, beside the files of the
     last snapshot that are still right.
@@ -375,7 +379,7 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     # the manifests as Arrow, not copied: DuckDB scans them where they are
     con.register("live", manifest.select(cols))
     con.register("old_live", (old_manifest if old_manifest is not None else MANIFEST_SCHEMA.empty_table()).select(cols))
-    _replace_table(con, "touched", pa.table({"source_path": pa.array(sorted(set(touched)), pa.string())}))
+    _replace_table(con, "touched", pa.table({"source_path": touched}))
     con.execute("CREATE OR REPLACE TABLE live_ids AS SELECT DISTINCT article_id FROM live "
                 "WHERE status = 'parsed' AND article_id IS NOT NULL")
     for t in S.WAREHOUSE_TABLES:
