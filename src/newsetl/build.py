@@ -126,14 +126,14 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     else:
         old_manifest = read_manifest(previous)
         manifest = new_manifest(p, results, old_manifest)
-        if old_manifest is not None:  # what the build reads of it (build_tables' old_live): the rest goes now
-            old_manifest = old_manifest.select(LIVE_COLUMNS)
-        release_memory()  # the merge's copies (a manifest is about 300 bytes a file in Arrow)
         # every file whose rows change: parsed or rejected now (a result's files), or deleted
         touched = pc.unique(pa.chunked_array([r.files.column("source_path").combine_chunks() for r in results]
                                              + [pa.array(p.deleted, pa.string())], pa.string())).sort()
         for r in results:  # read into the manifest and `touched`: let go (100,000 files: 31 MB)
             r.files = r.files.schema.empty_table()
+        if old_manifest is not None:  # what the build reads of it (build_tables' old_live): the rest goes now
+            old_manifest = old_manifest.select(LIVE_COLUMNS)
+        release_memory()  # the merge's copies (a manifest is about 300 bytes a file in Arrow)
         if previous is not None and not len(touched):
             counts, files = carry_over(previous, out)  # files touched, none changed: only their mtimes are new
         else:
