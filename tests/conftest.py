@@ -26,7 +26,7 @@ MODULE_SECONDS = {
     "test_html_report.py": 45, "test_reports.py": 35, "test_demo.py": 32, "test_memory.py": 31, "test_readme.py": 29,
     "test_snapshot_files.py": 28, "test_not_a_warehouse.py": 25, "test_filters.py": 25, "test_cli.py": 25,
     "test_schedule.py": 20, "test_inputs.py": 18, "test_export.py": 17, "test_fastyaml.py": 16,
-    "test_differential.py": 16,
+    "test_differential.py": 16, "test_listing.py": 50,
 }
 
 
@@ -42,7 +42,7 @@ def pytest_unconfigure(config):
 # every test that uses a real server (Prefect, S3, Dask), Chromium or a costly warehouse, every
 # integration test, and the tests marked in their own files
 SLOW_MODULES = {"test_dask.py", "test_objectstore.py", "test_faults.py", "test_crash.py", "test_schedule.py",
-                "test_memory.py"}
+                "test_memory.py", "test_listing.py"}
 SLOW_FIXTURES = {"prefect_server", "s3_server", "records_bucket", "bucket", "s3_records", "harness",
                  "browser", "demo2000", "azure"}
 
