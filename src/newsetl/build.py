@@ -147,7 +147,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
             except duckdb.OutOfMemoryException as e:
                 if memory_limit or check_build_memory():
                     raise BuildOutOfMemory(limit, e) from None
-                # DuckDB's needs vary with the plan (a compaction reads and sorts a whole table): once
+                # DuckDB's needs vary with the plan (a compaction reads whole parts, wide rows): once
                 # more from the start, in a database file, which can spill, with twice the memory (384 MB at least)
                 limit = f"{max(2 * int(limit[:-2]), 384)}MB"
                 out = wh.partial_dir(p.run_id)  # emptied
