@@ -40,8 +40,9 @@ from .remote import open_warehouse
 from .store import (MANIFEST_SCHEMA, STATE, WarehouseError, fsync_path, read_batches, read_info, read_manifest,
                     table_files, write_info, write_manifest)
 
-# Row order of each table: stable, so two builds of the same files give the
-# same rows in the same order, and sorted for the filters people use most.
+# Row order of each part a run writes with only its own rows: stable, so two first runs of
+# the same files give the same rows in the same order, and sorted for the filters people use
+# most (row groups skipped by their min/max). A compaction keeps the order its parts had.
 ORDER_BY = {
     "articles": "published_at, article_id",
     "providers": "provider_domain",
