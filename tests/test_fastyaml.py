@@ -21,6 +21,8 @@ from pathlib import Path
 import orjson
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsetl import fastyaml
 from newsetl.fastyaml import NeedsFallback, load, load_fast, load_reference
@@ -84,7 +86,7 @@ def check_split(text: str, want: dict) -> None:
         return
     assert_identical(rest, {k: v for k, v in want.items() if k != key})
     split = orjson.loads(b"{" + part + b"}")
-    fastyaml._convert_timestamps(split)
+    fastyaml._convert_plain(split)
     assert_identical(split, {key: want[key]})
 
 
@@ -163,7 +165,7 @@ TABLE = [
     ("d: 2021-1-2T3:04:05", FAST),
     ("d: 2021-02-12T20:25:00.Z", FAST),
     ("d: 2024-02-29T00:00:00Z", FAST),
-    ("d: 2021-2-1", SLOW),  # a string for PyYAML (date-only needs two digits)
+    ("d: 2021-2-1", FAST),  # a string for PyYAML (date-only needs two digits)
     ("d: 2021-02-30T00:00:00Z", SLOW),  # PyYAML raises
     ("d: 2021-13-01", SLOW),
     ("d: 2023-02-29", SLOW),
@@ -190,13 +192,18 @@ TABLE = [
     ("n: -0.0", FAST),
     ("n: 3.14159265358979323846", SLOW),
     ("n: +1", SLOW),
-    ("n: 00", SLOW),
-    ("n: 017", SLOW),  # octal 15 for YAML 1.1
-    ("n: 0o17", SLOW),
-    ("n: 0x1F", SLOW),
-    ("n: 0b101", SLOW),
-    ("n: 1_000", SLOW),
-    ("n: 1:20", SLOW),  # sexagesimal 80
+    # YAML 1.1's other ints and floats: rapidyaml writes them as strings, converted after decoding
+    ("n: 00", FAST),
+    ("n: 017", FAST),  # octal 15 for YAML 1.1
+    ("n: 0o17", FAST),  # a string: YAML 1.1 has no 0o
+    ("n: 0x1F", FAST),
+    ("n: 0b101", FAST),
+    ("n: 1_000", FAST),
+    ("n: 1:20", FAST),  # sexagesimal 80
+    ("n: 190:20:30.15", FAST),
+    ("n: 1_0.5", FAST),
+    ("n: 08", FAST),  # a string: not octal, not decimal
+    ("n: 0b_", SLOW),  # PyYAML raises (int('', 2))
     ("n: 1e3", SLOW),  # a str for PyYAML, a float for JSON
     ("n: 1.0e+3", SLOW),
     ("n: .5", SLOW),
@@ -209,6 +216,32 @@ TABLE = [
     ("n: nan", SLOW),
     ("n: infinity", SLOW),
     ("n: NaN", SLOW),
+    # plain strings that start with a digit, as news sites write provider names, domains, topics
+    ("name: 9to5Mac", FAST),
+    ("domain: 13newsnow.com", FAST),
+    ("t: 5G", FAST),
+    ("t: 3D printing", FAST),
+    ("t: 2021 in review", FAST),
+    ("t: 60 Minutes", FAST),
+    ("t: 01net", FAST),
+    ("t: 1,000 words", FAST),
+    ("t: 10% off", FAST),
+    ("t: 1.2.3", FAST),
+    ("t: 2021-01-01 in review", FAST),
+    ("t: 12:60", FAST),
+    ("t: 5 # comment", FAST),
+    ("t: 5#c", SLOW),  # a string, but 5 then `#` is refused with the JSON numbers
+    ("t: 1.", SLOW),  # rapidyaml rewrites it as 1.0
+    ("t: 1.5e+3", SLOW),
+    ("t: 1E5", SLOW),
+    ("d: 2021-02-30 in review", FAST),
+    # quoted texts that would convert if plain stay strings: refused
+    ('q: "0123"', SLOW),
+    ("q: '1_000'", SLOW),
+    ('q: "1:30"', SLOW),
+    ('q: "5G"', FAST),
+    ('q: "2021"', FAST),
+    ('q: "1.5"', FAST),
     # bools and nulls (PyYAML 6 safe loader: y/n are strings)
     ("b: true", FAST),
     ("b: false", FAST),
@@ -564,6 +597,60 @@ def test_fuzz():
             raise AssertionError(f"{e}\ntext: {text!r}") from None
     # (a fifth of the documents repeat a key, which always falls back)
     assert fast > n // 6, f"only {fast} of {n} documents took the fast path: the fuzz tests little"
+
+
+# --- plain scalars that start with a digit -------------------------------------------
+#
+# Provider names, domains, topics and titles of real news sites (9to5Mac, 13newsnow.com, 5G,
+# 2021 in review): strings, YAML 1.1 ints and floats, timestamps or errors for PyYAML, each of
+# which the fast path must give exactly or refuse. Every text of up to three characters of
+# numbers' alphabet, and generated longer ones, as plain and as quoted scalars.
+
+NUMBER_CHARS = "0159._:+-eExXbo#G "
+
+
+def _digit_led(n: int) -> list[str]:
+    texts = [""]
+    out = []
+    for _ in range(n):
+        texts = [t + c for t in texts for c in NUMBER_CHARS]
+        out += [t for t in texts if t[0].isdigit()]
+    return out
+
+
+def _as_documents(scalar: str) -> list[str]:
+    return [f"k: {scalar}\n", f"k:\n  - {scalar}\n", f"a: 1\nk: {scalar} # c\n", f'k: "{scalar}"\n',
+            f"k: '{scalar}'\n", f"- {scalar}\n"]
+
+
+def test_digit_led_scalars_exhaustively():
+    docs = [d for s in _digit_led(3) for d in _as_documents(s)]
+    fast = 0
+    for text in docs:
+        try:
+            fast += check(text)
+        except AssertionError as e:
+            raise AssertionError(f"{e}\ntext: {text!r}") from None
+    assert_precheck_implies_doc(docs)
+    assert fast > len(docs) // 2, f"only {fast} of {len(docs)} took the fast path"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.tuples(st.sampled_from("0123456789"), st.text(NUMBER_CHARS + "aAfFnNt%,'\"", max_size=16)).map("".join))
+def test_digit_led_scalars_generated(scalar):
+    docs = _as_documents(scalar)
+    for text in docs:
+        check(text)
+    assert_precheck_implies_doc(docs)
+
+
+def test_news_names_led_by_digits_stay_fast_in_a_batch():
+    """Real sites' forms pass the batch test as well as _DOC: no per-record regex for them."""
+    text = ("provider:\n  name: 9to5Mac\n  domain: 9to5mac.com\ntopics:\n  - 5G\n  - 3D printing\n"
+            "title: \"5 things to know\"\nrelated:\n  - title: \"2021 in review\"\n    provider:\n"
+            "      name: 60 Minutes\n      domain: 13newsnow.com\n    quality: 12\n")
+    assert fastyaml.precheck([text.encode()]) == [True]
+    assert check(text)
 
 
 # --- the batch pre-check ----------------------------------------------------------

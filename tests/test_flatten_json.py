@@ -37,6 +37,8 @@ TAKEN = {
                 "      domain: \" E.Example \"\n",
     "null-related": "related:\n",
     "no-related": "",
+    "digit-led": "related:\n  - title: \"2021 in review\"\n    webUrl: \"https://9to5mac.example/x\"\n"
+                 "    provider:\n      name: 9to5Mac\n      domain: 13newsnow.com\n",
 }
 REFUSED = {
     "unknown-key": _links(extra="    mood: happy\n"),
@@ -45,6 +47,8 @@ REFUSED = {
     "offset-time": "related:\n  - webUrl: \"https://t.example/\"\n    publishedDateTime: 2021-02-12T20:25:00+01:00\n",
     "date-only": "related:\n  - webUrl: \"https://t.example/\"\n    publishedDateTime: 2021-02-12\n",
     "title-date": "related:\n  - webUrl: \"https://t.example/\"\n    title: 2021-02-12T20:25:00Z\n",
+    "name-octal": "related:\n  - webUrl: \"https://o.example/\"\n    provider:\n      name: 0123\n",
+    "title-sexagesimal": "related:\n  - webUrl: \"https://s.example/\"\n    title: 1:30\n",
     "not-a-list": "related: soon\n",
     "images-text": "related:\n  - webUrl: \"https://i.example/\"\n    images: none yet\n",
     "provider-text": "related:\n  - webUrl: \"https://p.example/\"\n    provider: Reuters\n",
@@ -88,12 +92,16 @@ def test_the_reader_refuses_what_its_schema_does_not_hold(tmp_path):
 
 def test_values_it_cannot_vouch_for_are_suspect(tmp_path):
     site = _site(tmp_path)
-    names = ["clean", "quality-big", "offset-time", "date-only", "title-date", "entities"]
+    names = ["clean", "quality-big", "offset-time", "date-only", "title-date", "entities", "digit-led",
+             "name-octal", "title-sexagesimal"]
     lists, refused = related_json._read_json_lists([ex.related_json for ex in _extracted(site, names)])
     assert refused == []
     links, rec, _pos, _ok = related_json._children(lists)
-    bad = related_json._suspect(links, related_json._LINK_KINDS)
-    assert sorted({names[r] for r in rec[bad]}) == ["date-only", "offset-time", "quality-big", "title-date"]
+    bad = (related_json._suspect(links, related_json._LINK_KINDS)
+           | related_json._suspect(links.field("provider"), related_json._LINK_PROVIDER_KINDS))
+    # 0123 and 1:30 are the ints 83 and 90 for PyYAML: rapidyaml's JSON has them as strings
+    assert sorted({names[r] for r in rec[bad]}) == ["date-only", "name-octal", "offset-time", "quality-big",
+                                                    "title-date", "title-sexagesimal"]
 
 
 def test_tables_are_the_python_paths(tmp_path):

@@ -18,6 +18,9 @@ How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
      - plain strings that start with a letter and are not a YAML 1.1
        bool/null word (yes/No/ON/True/NULL...) nor a word rapidyaml rewrites
        (inf, nan, infinity);
+     - plain scalars that start with a digit (9to5Mac, 13newsnow.com, 5G,
+       2021 in review, 017, 1_000, 1:30) unless JSON reads them as numbers
+       (1e5, 1.): rapidyaml writes them as JSON strings;
      - plain decimal ints (<= 18 digits) and decimal floats (`-1.5`),
        `true`, `false`, `null`;
      - plain timestamps (PyYAML's resolver pattern) of dates that exist.
@@ -26,17 +29,20 @@ How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
    BOM or lone CR appears. Everything else (anchors, aliases, tags, merge
    keys, flow collections, block scalars, multi-line quoted scalars, octal /
    hex / sexagesimal / underscored numbers, `~`, `.inf`, directives, several
-   documents, indentless sequences...) never reaches rapidyaml.
+   documents, indentless sequences...) never reaches rapidyaml; nor does a
+   quoted scalar whose text a plain one would convert (3.), `"0123"`.
    For a batch, `precheck` tests a narrower language in one pass of RE2
    (Arrow's regex engine) and NumPy; only texts it cannot vouch for get `_DOC`.
 2. rapidyaml parses, emits JSON, orjson loads it; any error on the way means
    fallback. Structural errors (bad indentation) are caught by rapidyaml as
    by libyaml within this subset, except indentless sequences, refused in 1.
-3. JSON cannot say "datetime": plain timestamps come back as strings. Quoted
-   scalars whose text could be a timestamp are refused in 1 and plain
-   strings start with a letter, so after decoding, every string matching
-   PyYAML's timestamp resolver came from a plain timestamp; it is converted
-   exactly as PyYAML's SafeConstructor does.
+3. JSON cannot say "datetime", nor "octal": plain timestamps, and the YAML
+   1.1 ints and floats JSON has no form for (017, 1_000, 1:30, 0x1F), come
+   back as strings. Quoted scalars whose text could be one are refused in 1,
+   so after decoding, every string matching PyYAML's timestamp resolver, or
+   its int or float resolver while led by a digit and not a plain decimal,
+   came from a plain scalar; it is converted exactly as PyYAML's
+   SafeConstructor does (`_convert_plain`).
 4. The top level must be a mapping.
 5. Where PyYAML's value is one the warehouse cannot hold as it is (a key
    given twice, a timestamp whose UTC value leaves the years 1-9999) or a
@@ -47,8 +53,8 @@ How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
 
 `load_fast_split` gives the same guarantee but leaves one top-level key's
 value undecoded, as rapidyaml's JSON, for a reader that types it without
-Python objects (flatten's Arrow path). Its plain timestamps are still strings
-there, which that reader must check (see flatten).
+Python objects (flatten's Arrow path). Its plain timestamps and YAML 1.1 numbers
+are still strings there, which that reader must check (related_json).
 """
 
 from __future__ import annotations
@@ -120,6 +126,29 @@ _WORDS = (
     r"(?:[yY][eE][sS]|[nN](?:[oO]|[uU][lL][lL]|[aA][nN])|[tT][rR][uU][eE]|[fF][aA][lL][sS][eE]"
     r"|[oO](?:[nN]|[fF][fF])|[iI][nN][fF](?:[iI][nN][iI][tT][yY])?)"
 )
+# Decimal ints that fit orjson's int64 exactly, and plain decimal floats; both
+# rapidyaml (is_number) and PyYAML (int/float resolvers) read them as numbers.
+_NUM = r"-?(?:0|[1-9][0-9]{0,17}+)(?:\.[0-9]{1,17}+)?"
+
+
+def _resolver(tag: str) -> re.Pattern:
+    """The exact regexp PyYAML's resolver uses to give a plain scalar that starts with a digit `tag`."""
+    return next(rx for t, rx in yaml.resolver.Resolver.yaml_implicit_resolvers["0"] if t == f"tag:yaml.org,2002:{tag}")
+
+
+# YAML 1.1's other ints and floats (017 octal, 1_000, 1:30 sexagesimal, 0x1F, 0b101, 1.5e+3, 00.5...),
+# as the text of PyYAML's own resolvers (verbose patterns, so without their spaces and anchors).
+_YAML_NUM = "(?:" + "|".join(re.sub(r"\s+", "", _resolver(t).pattern)[1:-1] for t in ("int", "float")) + ")"
+# A plain scalar that starts with a digit (9to5mac, 13newsnow.com, 5G, 2021 in review, 017) is a
+# string, number or timestamp for PyYAML. rapidyaml writes it as a JSON string unless it reads as a
+# JSON number, so the forms that read so are refused unless _NUM vouches for them (1e5 is a string
+# for PyYAML; 1. and 1.5e+3 are rewritten or rounded by others' rules): what passes decodes to a
+# string, and the strings that are YAML ints, floats or timestamps are converted after decoding
+# (`_convert_plain`), as quoted scalars that would convert are refused below.
+_JSON_LIKE = r"(?:0|[1-9][0-9]*+)(?:\.[0-9]*+)?+(?:[eE][-+]?[0-9]++)?+"
+# What `_convert_plain` converts: a string starting with a digit that is a YAML 1.1 int or float
+# but not a decimal of _NUM (a plain one of those reaches orjson as a JSON number, not a string).
+_CONVERTS = f"(?=[0-9])(?!{_NUM}(?:{{end}}))(?:{_YAML_NUM})(?:{{end}})"
 # A quoted scalar that could decode to a timestamp: it would come back as a
 # string indistinguishable from a plain timestamp, so such texts fall back.
 # (No accepted escape decodes to an ASCII digit; `\ ` and `\t` could be the
@@ -134,8 +163,9 @@ _ESC = (
     r"""\\(?:["\\/ nrtbfN_]|x[89a-fA-F][0-9a-fA-F]"""
     r"|u(?!00[0-7]|[dD][89abAB])[0-9a-fA-F]{4}|U(?:000[1-9a-fA-F]|0010)[0-9a-fA-F]{4})"
 )
-_DQ = f'"(?!{_TS_LEAD}){_DQ_CHAR}*+(?:{_ESC}{_DQ_CHAR}*+)*+"'
-_SQ = f"'(?!{_TS_LEAD}){_SQ_CHAR}*+(?:''{_SQ_CHAR}*+)*+'"
+# A quoted text that `_convert_plain` would convert: a string, which falls back.
+_DQ = f'"(?!{_TS_LEAD})(?!{_CONVERTS.replace("{end}", chr(34))}){_DQ_CHAR}*+(?:{_ESC}{_DQ_CHAR}*+)*+"'
+_SQ = f"'(?!{_TS_LEAD})(?!{_CONVERTS.replace('{end}', chr(39))}){_SQ_CHAR}*+(?:''{_SQ_CHAR}*+)*+'"
 # PyYAML's timestamp resolver (tabs are refused earlier), narrowed to dates
 # and times that exist: PyYAML builds every plain scalar, even one a
 # duplicate key later overwrites, and raises on 2021-02-30 or 24:00:00, so
@@ -149,16 +179,18 @@ _TS = (
     f"(?!0000)(?:(?:[0-9]{{4}}-{_MD12}|{_LEAP}-0?2-29)(?:[Tt]| ++){_HOUR}:[0-5][0-9]:[0-5][0-9](?:\\.[0-9]*+)?"
     f"(?: *+(?:Z|[-+]{_HOUR}(?::[0-5][0-9])?))?|[0-9]{{4}}-{_MD2}|{_LEAP}-02-29)"
 )
-# Decimal ints that fit orjson's int64 exactly, and plain decimal floats; both
-# rapidyaml (is_number) and PyYAML (int/float resolvers) read them as numbers.
-_NUM = r"-?(?:0|[1-9][0-9]{0,17}+)(?:\.[0-9]{1,17}+)?"
 # A plain string: starts with a letter (so no indicator, number, timestamp,
 # `~`, `<<` or `=`); stops before ` #` (comment) and `: ` (mapping value).
 _STR = (
     f"(?!{_WORDS} *+(?:[#\\n]|\\Z))[A-Za-z{_NONASCII}]"
     f"(?:{_STR_CHAR}++|:(?=[^ \\n])| ++(?=[^ \\n#])|\\#)*+"
 )
-_SCALAR = f"(?:{_DQ}|{_SQ}|(?=[0-9]{{4}}-){_TS}|{_NUM}|true|false|null|{_STR})"
+# A plain scalar that starts with a digit and is not read as a JSON number (see _JSON_LIKE).
+_DSTR = (
+    f"(?!{_JSON_LIKE} *+(?:[#\\n]|\\Z))[0-9]"
+    f"(?:{_STR_CHAR}++|:(?=[^ \\n])| ++(?=[^ \\n#])|\\#)*+"
+)
+_SCALAR = f"(?:{_DQ}|{_SQ}|(?=[0-9]{{4}}-){_TS}|{_NUM}|true|false|null|{_STR}|{_DSTR})"
 # End of a value: the line ends, maybe after spaces and a comment. (The
 # bare end-of-line test goes first: it is most lines, and 8% faster.)
 _TAIL = f"(?:(?![^\\n])| ++(?:#{_PRINT}*+)?(?![^\\n]))"
@@ -305,15 +337,28 @@ _R_STR = _without_words(_LETTERS, _re2_set(set(), True), _STR_ASCII | {"#"},
                         f"(?:{_re2_set(set(), True)}|:+{_R_C}| +{_R_STR_CHAR}| +:+{_R_C})", f"{_R_BODY}*", {"#"})
 
 
+# what numbers are written with (PyYAML's int and float forms that start with a digit)
+_NUMBER_ASCII = _DIGITS | _ascii("a", "f") | _ascii("A", "F") | set("xX_:.+-")
+
+
 def _quoted(quote: str, char_set: set[str], escape: str) -> str:
-    """A quoted scalar (`char_set` plus `escape` inside) whose text does not start
-    like a date, `YYYY-N` (so never _TS_LEAD)."""
-    item = f"(?:{_re2_set(char_set, True)}|{escape})"
-    not_digit = f"(?:{_re2_set(char_set - _DIGITS, True)}|{escape})"
-    not_dash = f"(?:{_re2_set(char_set - {'-'}, True)}|{escape})"
-    # the text is all of `YYYY-` or less, or leaves that form at its first items
-    start = f"(?:[0-9]{{0,3}}{not_digit}|[0-9]{{4}}(?:{not_dash}|-{not_digit}))"
-    return f"{quote}(?:(?:[0-9]{{0,4}}|[0-9]{{4}}-)|{start}{item}*){quote}"
+    """A quoted scalar (`char_set` plus `escape` inside) whose text neither starts like a
+    date, `YYYY-N` (so never _TS_LEAD), nor is all a number's characters after a digit (so
+    never one that _DQ and _SQ refuse as a number to convert)."""
+    def one_of(chars: set[str]) -> str:  # one of these, a non-ASCII character or an escape
+        return f"(?:{_re2_set(chars, True)}|{escape})"
+
+    item = one_of(char_set)
+    num = _re2_set(char_set & _NUMBER_ASCII, False)
+    other = one_of(char_set - _NUMBER_ASCII)  # escapes decode to such characters too
+    # after the digits: a character no number has, or number characters until there is one
+    def leave(first: set[str]) -> str:
+        return f"(?:{other}|{_re2_set(first & _NUMBER_ASCII, False)}{num}*{other}){item}*"
+
+    digit_led = (f"[0-9]{{1,3}}{leave(char_set - _DIGITS)}|[0-9]{{4}}{leave(char_set - {'-'})}"
+                 f"|[0-9]{{4}}-{leave(char_set - _DIGITS)}")
+    decimal = "(?:0|[1-9][0-9]{0,17})(?:\\.[0-9]{1,17})?"  # _NUM: never converted
+    return f"{quote}(?:{one_of(char_set - _DIGITS)}{item}*|{digit_led}|{decimal})?{quote}"
 
 
 _R_DQ = _quoted('"', _PRINTABLE - {'"', "\\"},
@@ -326,7 +371,10 @@ _R_TS = (
     f"(?:(?:{_R_YEAR}-{_MD12}|{_LEAP}-0?2-29)(?:[Tt]| +){_HOUR}:[0-5][0-9]:[0-5][0-9](?:\\.[0-9]*)?"
     f"(?: *(?:Z|[-+]{_HOUR}(?::[0-5][0-9])?))?|{_R_YEAR}-{_MD2}|{_LEAP}-02-29)"
 )
-_R_SCALAR = f"(?:{_R_DQ}|{_R_SQ}|{_R_TS}|-?(?:0|[1-9][0-9]{{0,17}})(?:\\.[0-9]{{1,17}})?|true|false|null|{_R_STR})"
+# _DSTR, narrower: digits and dots, then a character that cannot go on a JSON number, or spaces
+_R_DSTR = (f"[0-9][0-9.]*(?:{_re2_set(_STR_ASCII - _DIGITS - set('.eE+-'), True)}| +{_R_STR_CHAR})"
+           f"{_R_BODY}*")
+_R_SCALAR = f"(?:{_R_DQ}|{_R_SQ}|{_R_TS}|-?(?:0|[1-9][0-9]{{0,17}})(?:\\.[0-9]{{1,17}})?|true|false|null|{_R_STR}|{_R_DSTR})"
 _R_TAIL = f"(?: +(?:#{_R_PRINT}*)?)?"
 # _LINE, with the scalar written once. An empty `key:` is a line of its own,
 # with nothing after the colon: `_indentless` looks for `:` ending a line.
@@ -457,18 +505,34 @@ def _timestamp(v: str) -> datetime.date:
     return out
 
 
-def _convert_timestamps(node: dict | list) -> None:
-    """Replace, in place, every string that PyYAML would resolve as a timestamp."""
+_convert_match = re.compile(_CONVERTS.replace("{end}", r"\Z")).match
+_INT_MATCH = _resolver("int").match
+_INT_TAG, _FLOAT_TAG = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+
+
+def _number(v: str) -> int | float:
+    """The value PyYAML's SafeConstructor builds for the plain YAML 1.1 int or float `v`."""
+    if _INT_MATCH(v):
+        return _SAFE_CONSTRUCTOR.construct_yaml_int(yaml.nodes.ScalarNode(_INT_TAG, v))
+    return _SAFE_CONSTRUCTOR.construct_yaml_float(yaml.nodes.ScalarNode(_FLOAT_TAG, v))
+
+
+def _convert_plain(node: dict | list) -> None:
+    """Replace, in place, every string that PyYAML would resolve as a timestamp, or as an int
+    or float JSON could not carry (see _CONVERTS): only plain scalars decode to such strings."""
     # Recursion is fine: the accepted subset bounds the nesting depth.
     items = node.items() if node.__class__ is dict else enumerate(node)
     for k, v in items:
         c = v.__class__
         if c is str:
-            # cheap filter first: a timestamp starts with "YYYY-"
-            if v[4:5] == "-" and _ts_match(v):
-                node[k] = _timestamp(v)  # same key: safe while iterating
+            # cheap filter first: both start with a digit
+            if "0" <= v[:1] <= "9":
+                if v[4:5] == "-" and _ts_match(v):
+                    node[k] = _timestamp(v)  # same key: safe while iterating
+                elif _convert_match(v):
+                    node[k] = _number(v)
         elif c is dict or c is list:
-            _convert_timestamps(v)
+            _convert_plain(v)
 
 
 def _convert_known(record: dict) -> int:
@@ -510,10 +574,12 @@ def _json_buffer(size: int) -> bytearray:
 
 # Where plain timestamps can be without a walk of the whole record: the
 # record's own and its related links' publishedDateTime. In rapidyaml's JSON
-# a string value starting like a date reads `"YYYY-`; counting those (keys
-# never start with a digit in the fast subset; an escaped quote inside a
-# string can only add to the count) bounds the timestamps from above.
-_JSON_TS_START = re.compile(rb'"[0-9]{4}-')
+# a string value starting like a date reads `"YYYY-`; counting those (plain
+# keys never start with a digit in the fast subset; an escaped quote inside a
+# string can only add to the count) bounds the timestamps from above. A whole
+# string of a digit and number characters may be a YAML 1.1 number to convert:
+# any such string means a walk of the whole record.
+_JSON_CANDIDATE = re.compile(rb'"[0-9](?:[0-9]{3}-|[0-9a-fA-FxX_:.+-]*")')
 _KNOWN_TS = "publishedDateTime"
 
 
@@ -547,10 +613,10 @@ def _parse_quietly(data: bytes, tree) -> None:
         os.dup2(_fds[2], 2)
 
 
-def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, int, bytes | None, int]:
-    """rapidyaml parse -> JSON bytes -> orjson: (value, how many string values start
-    like a date, JSON of the top-level key `split` or None, the tree's nodes
-    without that key).
+def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, list, bytes | None, int]:
+    """rapidyaml parse -> JSON bytes -> orjson: (value, the string values that may need
+    `_convert_plain` (_JSON_CANDIDATE), JSON of the top-level key `split` or None, the tree's
+    nodes without that key).
 
     With `split`, that key's value is not decoded: its JSON comes back as bytes
     (`"key": value`) and the key is left out of the value. Raises whatever
@@ -576,7 +642,7 @@ def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, in
     buf, size = _emit_json(tree, root, len(data))
     with memoryview(buf) as view:
         json = view[:size]
-        return orjson.loads(json), len(_JSON_TS_START.findall(json)), part, tree.size()
+        return orjson.loads(json), _JSON_CANDIDATE.findall(json), part, tree.size()
 
 
 def _nodes(value) -> int:
@@ -628,8 +694,10 @@ def _load_fast(text: str, utf8: bytes | None, split: bytes | None, checked: bool
     if _nodes(value) != nodes:  # orjson kept the last of a key given twice
         raise NeedsFallback("a key is given twice")
     try:
-        if candidates and _convert_known(value) < candidates:
-            _convert_timestamps(value)  # some are elsewhere: look everywhere
+        if candidates:
+            dates = sum(c[-1:] == b"-" for c in candidates)
+            if dates < len(candidates) or _convert_known(value) < dates:
+                _convert_plain(value)  # some are elsewhere, or numbers: look everywhere
     except Exception as e:  # e.g. month 13: PyYAML raises its own error
         raise NeedsFallback(f"timestamp: {e}") from None
     return value, part

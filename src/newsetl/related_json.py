@@ -10,7 +10,8 @@ The rows are the Python path's: the reader is strict (explicit schema: an
 unknown key, a key given twice or a value of another JSON type is an error),
 and what it cannot vouch for is checked after reading: a timestamp not in the
 plain `2021-02-12T20:25:00Z` form, any other string that may have been a plain
-timestamp (PyYAML makes it a datetime), an integer past int32. A record that
+timestamp or YAML 1.1 number (PyYAML makes it a datetime, an int or a float), an integer
+past int32. A record that
 fails anything is parsed again by fastyaml.load and goes through `_related`.
 """
 
@@ -50,7 +51,9 @@ _JSON_PARSE = pj.ParseOptions(explicit_schema=pa.schema([("related", pa.list_(_J
 _PLAIN_TS = "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"  # what PyYAML gives a UTC datetime
 
 
-_MAYBE_TS = "^[0-9]{4}-"  # every plain timestamp starts so; a plain string starts with a letter
+# A string that may have been a plain timestamp (they all start `YYYY-`) or a YAML 1.1 number
+# JSON cannot carry (0123, 1_000, 1:30: fastyaml._CONVERTS), which PyYAML would not make a str.
+_MAYBE_CONVERTED = "^[0-9](?:[0-9]{3}-|[0-9a-fA-FxX_:.+-]*$)"
 
 
 _NOT_BLANK = "[!-~]"  # a visible ASCII character: surely not blank for str.strip()
@@ -101,7 +104,7 @@ def _suspect(struct: pa.StructArray, kinds: dict[str, str]) -> np.ndarray:
         elif kind == "bool":
             continue
         else:
-            hit = pc.match_substring_regex(arr, _MAYBE_TS)
+            hit = pc.match_substring_regex(arr, _MAYBE_CONVERTED)
         bad = hit if bad is None else pc.or_kleene(bad, hit)
     return pc.fill_null(bad, False).to_numpy(zero_copy_only=False)
 

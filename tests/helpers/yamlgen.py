@@ -21,7 +21,11 @@ HOSTILE_PLAIN = [
     ".nan", ".NaN", ".inf", "-.Inf", "1.0e+999", "-1.0e+999", "1e3", "1.5", "-0.0", "3.", ".5",
     "~", "null", "Null", "NULL", "yes", "No", "on", "OFF", "y", "n", "True", "false",
     "=", "<<", "abc", "Tom's Guide", "a#b", "é", "😀", "x]", "b, c", "-", "?", "%", "@x", "`x", "&", "*",
+    "9to5Mac", "13newsnow.com", "5G", "3D printing", "2021 in review", "01net", "1:3x", "08", "00.5", "1_0.5",
+    "190:20:30.15", "0b_", "0x1F", "1.", "1E5", "1.5e+3", "5#c", "1,000",
 ]
+# the characters of numbers, and a few that end them: plain scalars led by a digit
+DIGIT_LED = string.digits + "._:+-eExXbBoOaf" + "Gt ,%#"
 TAGGED = [
     "!!set {b, a, c}", "!!set {1, true, 1.5, x}", "!!binary aGVsbG8=", "!!binary |\n  aGVs\n  bG8=",
     "!!omap [a: 1, b: 2]", "!!pairs [a: 1, a: 2]", "!!str 12", "!!int '12'", "!!float 1", "!!bool yes",
@@ -60,6 +64,8 @@ scalars = st.one_of(
     st.text(_PRINTABLE, max_size=40).map(_single_quoted),
     st.text(string.ascii_letters + string.digits + " -_.:/#", min_size=1, max_size=30)
       .filter(lambda t: t[0].isalpha() and not t.endswith((" ", ":")) and ": " not in t and " #" not in t),
+    st.tuples(st.sampled_from(string.digits), st.text(DIGIT_LED, max_size=12)).map("".join)
+      .filter(lambda t: not t.endswith((" ", ":")) and ": " not in t and " #" not in t),
 )
 
 
