@@ -222,6 +222,10 @@ _NAME_B = (
     "Today", "Observer", "Chronicle", "Gazette", "Monitor", "Digest", "Beat", "Pulse",
     "Hub", "Watch", "Radar",
 )
+# Names led by a digit, as real feeds have them (9to5Mac, 01net, 20 Minutes, 247 Wall St, 13newsnow.com):
+# placed in the popularity tail, so that 1-3% of records name one (an article's provider or a
+# related link's) as in real data, where they are plain scalars (see _scalar).
+_DIGIT_LED = (("9to5 Cloud", 250, 330), ("24/7 Tech Wire", 330, 355))  # (name, article rank, related-link rank)
 _TLDS = (".com", ".com", ".com", ".com", ".com", ".com", ".net", ".io", ".co.uk",
          ".com.au", ".org", ".news", ".in", ".de")
 # Domains whose name is written several ways (as in real feeds, percent-encoded too).
@@ -249,7 +253,10 @@ _SPAN = 3 * 365 * 86400  # dates spread over three years
 
 _ENTITY = re.compile(r"&#?\w+;")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
-_PLAIN_OK = re.compile(r"[A-Za-z][A-Za-z0-9 .,'&%()/+-]*")
+_PLAIN_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .,'&%()/+-]*")
+# what a plain scalar led by a digit must not look like to stay a string: a YAML 1.1 number
+# (int, float, octal, sexagesimal) or date, or JSON's exponent form (cautious)
+_NUMBER_OR_DATE = re.compile(r"[0-9][0-9_:.,+-]*(?:[eE][-+]?[0-9]+)?|[0-9]+[xXbB][0-9a-fA-F_]*")
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "none"}
 
 
@@ -265,7 +272,8 @@ def _dq(s: str) -> str:
 def _scalar(s: str) -> str:
     """Plain scalar when YAML reads it back as the same string, else double-quoted."""
     if (_PLAIN_OK.fullmatch(s) and s.lower() not in _YAML_WORDS
-            and ": " not in s and " #" not in s and not s.endswith((" ", ":"))):
+            and ": " not in s and " #" not in s and not s.endswith((" ", ":"))
+            and (s[0].isalpha() or not _NUMBER_OR_DATE.fullmatch(s))):
         return s
     return f'"{_dq(s)}"'
 
@@ -364,6 +372,10 @@ class _World:
         # Related links to external sites follow their own popularity order.
         order = list(range(len(self.providers)))
         rng.shuffle(order)
+        for name, rank, related_rank in _DIGIT_LED:  # where real data has such names: see _DIGIT_LED
+            if rank < len(order):
+                order.remove(rank)
+                order.insert(min(related_rank, len(order)), rank)
         self.related_order = order
         self.related_cum = _cum([1.0 / (r + 1) ** 0.9 for r in range(len(order))])
         self.sentences = [self._fill(rng.choice(_SENTENCES)) for _ in range(3000)]
@@ -394,7 +406,13 @@ class _World:
         # shuffle among them so that the top domains differ by seed.
         head = out[:8]
         rng.shuffle(head)
-        return head + out[8:]
+        out = head + out[8:]
+        side = Random(n)  # not the world's generator: every other provider stays as it was
+        for name, rank, _ in _DIGIT_LED:
+            if rank < len(out):
+                domain = re.sub(r"[^a-z0-9]", "", name.lower()) + ".com"
+                out[rank] = _Provider(domain, (name, domain), side, self.prof.amp_share)
+        return out
 
     def _fill(self, template: str, topic: str | None = None) -> str:
         rng = self.rng
