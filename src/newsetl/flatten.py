@@ -149,14 +149,15 @@ class BatchBuilder:
             self._add(Extracted(ex.file, ex.sha256, ex.size, error=unexpected("flatten", e)))
 
     def _marks(self) -> tuple:
-        return ([{n: len(c) for n, c in t.cols.items()} for t in self._all_tables()],
+        # between records every column of a table has one value per row: one length says them all
+        return ([len(next(iter(t.cols.values()))) for t in self._all_tables()],
                 len(self.issues), len(self._deferred))
 
     def _rollback(self, marks: tuple) -> None:
         sizes, issues, deferred = marks
         for t, size in zip(self._all_tables(), sizes):
-            for n, c in t.cols.items():
-                del c[size[n]:]
+            for c in t.cols.values():
+                del c[size:]
         del self.issues[issues:]
         del self._deferred[deferred:]
 

@@ -159,13 +159,14 @@ def extract(file: SourceFile, data: bytes | None = None, fast: bool = True, spli
     return extract_all([(file, data)], fast, split_related)[0]
 
 
-def extract_all(items: list[tuple[SourceFile, bytes]], fast: bool = True, split_related: bool = False) -> list[Extracted]:
-    """`extract` for a batch of files already read: the fast parser's subset test
-    (fastyaml.precheck) runs once over all their front matter. Whatever goes wrong
-    with one file becomes that file's error."""
+def extract_all(items: list[tuple], fast: bool = True, split_related: bool = False) -> list[Extracted]:
+    """`extract` for a batch of files already read, each `(file, bytes)` or `(file, bytes,
+    its sha256 or None)`: the fast parser's subset test (fastyaml.precheck) runs once over
+    all their front matter. Whatever goes wrong with one file becomes that file's error."""
     outs, split = [], []
-    for file, data in items:
-        out = Extracted(file, hashlib.sha256(data).hexdigest(), len(data))
+    for file, data, *known in items:
+        sha = known[0] if known and known[0] is not None else hashlib.sha256(data).hexdigest()
+        out = Extracted(file, sha, len(data))
         try:
             split.append((out, *split_record(data)))
         except RejectedFile as e:

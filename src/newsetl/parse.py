@@ -72,10 +72,11 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
             continue
         nbytes += len(data)
         # touched but not changed (a checkout, a copy): not worth parsing
-        if old_sha is not None and hashlib.sha256(data).hexdigest() == old_sha:
+        sha = hashlib.sha256(data).hexdigest() if old_sha is not None else None
+        if sha is not None and sha == old_sha:
             same.append((f.source_path, f.mtime_ns))
             continue
-        read.append((f, data))
+        read.append((f, data, sha))  # the hash, once: extract_all takes it
     if FAULTS in os.environ:
         _worker_fault(os.environ[FAULTS])
     tables = flatten_files(spec.run_id, unreadable + extract_all(read, fast=spec.parser == "fast", split_related=True))
