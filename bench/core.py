@@ -557,15 +557,19 @@ def compare(before: dict, now: dict) -> list[str]:
     return lines
 
 
-def git_commit() -> str:
+def git(*args: str) -> str:
     try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True,
+        return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "src"], capture_output=True,
-                               text=True, check=True).stdout.strip()
-        return head + (" (src/ modified)" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return ""
+
+
+def code_version() -> str:
+    """The code measured: the last commit that changed src/ (a bench-only commit on top does not
+    change it), and whether src/ has changes not committed."""
+    src = git("log", "-1", "--format=%H", "--", "src") or "unknown"
+    return src + (" (src/ modified)" if git("status", "--porcelain", "--", "src") else "")
 
 
 def rounded(x):
@@ -622,15 +626,16 @@ def main() -> None:
     before = json.loads(a.before.read_text()) if a.before else None
     a.workdir.mkdir(parents=True, exist_ok=True)
     env = child_env()
-    now = {"when": dt.datetime.now().isoformat(timespec="seconds"), "commit": git_commit(),
+    now = {"when": dt.datetime.now().isoformat(timespec="seconds"), "commit": code_version(),
+           "head": git("rev-parse", "HEAD"),
            "machine": bench_run.machine(), "load_start": loadavg(), "repeats": a.repeats, "argv": sys.argv[1:]}
-    print(f"machine: {now['machine']}; load average {now['load_start']}\ncode: {now['commit']}", flush=True)
+    print(f"machine: {now['machine']}; load average {now['load_start']}\ncode (src/): {now['commit']}", flush=True)
     t0 = time.perf_counter()
     now["datasets"] = [bench_dataset(name, src, a, env) for name, src in datasets(a)]
     now["load_end"] = loadavg()
     now["seconds"] = time.perf_counter() - t0
 
-    lines = [f"machine: {now['machine']}", f"code: {now['commit']}",
+    lines = [f"machine: {now['machine']}", f"code (the last commit that changed src/): {now['commit']}",
              f"load average {now['load_start']} at the start, {now['load_end']} at the end; "
              f"medians of {a.repeats} rounds side by side, best in brackets; {now['seconds']:.0f} s in all"]
     for d in now["datasets"]:
