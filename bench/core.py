@@ -498,7 +498,7 @@ def dataset_table(d: dict) -> list[str]:
                 lines.append(f"| {label} | n/a | | |")
                 continue
             lines.append(f"| {label} | {v['us_per_file']:,.1f} ({v['us_per_file_best']:,.1f}) | {v['share']:.1%} | "
-                         f"{fmt(v['calls_per_file'], '.2f', '')} |")
+                         f"{fmt(v['calls_per_file'], '.3g', '')} |")
         lines.append(f"| **total (pipeline.run's CPU)** | **{s['run_cpu_us_per_file']:,.1f}** | 100% | |")
         fb = ", ".join(f"{k.rsplit('.', 1)[1]} {v:,}" for k, v in (s["fallback_calls"] or {}).items())
         lines += ["",
