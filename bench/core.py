@@ -621,6 +621,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also save every figure here (the workdir's core-latest.json always)")
     ap.add_argument("--before", type=Path, help="a saved --json: print before/after per data set and phase")
     a = ap.parse_args()
+    sys.path.insert(0, str(REPO / "src"))  # the corpus generator too is this checkout's (newsetl.demo)
     if a.repeats < 1:
         ap.error("--repeats must be at least 1")
     before = json.loads(a.before.read_text()) if a.before else None
