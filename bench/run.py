@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import signal
 import socket
@@ -78,9 +79,13 @@ def _rss_tree(root: int) -> int:
     return total
 
 
-def measure(code: str) -> dict:
-    """Run `code` in a fresh interpreter; its own timing plus the peak RSS of its process tree."""
-    proc = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def run_sampled(cmd: list[str], env: dict | None = None) -> dict:
+    """Run `cmd` to its end: its output, return code, wall time, CPU time (user + system of
+    it and every descendant it waited for: forked parse workers included) and the peak PSS
+    of its process tree."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = 0
     done = threading.Event()
 
@@ -90,15 +95,24 @@ def measure(code: str) -> dict:
             peak = max(peak, _rss_tree(proc.pid))
             time.sleep(SAMPLE_S)
 
-    t = threading.Thread(target=sample, daemon=True)
-    t.start()
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
     out, err = proc.communicate()
+    wall = time.perf_counter() - t
     done.set()
-    t.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"benchmark job failed:\n{err[-3000:]}")
-    result = json.loads(out.strip().splitlines()[-1])
-    result["peak_rss"] = peak
+    th.join()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"stdout": out, "stderr": err, "returncode": proc.returncode, "wall": wall, "cpu": cpu, "peak_rss": peak}
+
+
+def measure(code: str) -> dict:
+    """Run `code` in a fresh interpreter; its own timing plus the peak RSS of its process tree."""
+    res = run_sampled([PY, "-c", code])
+    if res["returncode"] != 0:
+        raise SystemExit(f"benchmark job failed:\n{res['stderr'][-3000:]}")
+    result = json.loads(res["stdout"].strip().splitlines()[-1])
+    result["peak_rss"] = res["peak_rss"]
     return result
 
 
