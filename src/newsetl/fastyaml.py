@@ -634,6 +634,9 @@ def _ryml_to_python(data: bytes, split: bytes | None = None) -> tuple[object, li
     if split is not None and tree.is_map(root):
         node = tree.find_child(root, split)
         if node != ryml.NONE:
+            if tree.is_container(node):
+                # on one line, without the indentation: Arrow's JSON reader takes a third less time
+                tree.set_container_style(node, ryml.FLOW_SL)
             buf, n = _emit_json(tree, node, len(data))
             part = bytes(buf[:n])
             tree.remove(node)
