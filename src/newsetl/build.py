@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -525,7 +526,8 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
     # merges: each part was sorted when written, and a sort of a whole table took more memory than
     # the build has (DuckDB ran out at 422 MB compacting 100,000 articles)
     order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY and not compact else ""
-    con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} ({PARQUET_OPTIONS})")
+    with _joins_as_written(con, table.name in AS_WRITTEN):
+        con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} ({PARQUET_OPTIONS})")
     written = pq.read_metadata(new_part).num_rows
     kept, seen_part = [], False
     for f in entries:  # a delete file stays while a part before it stays
@@ -556,6 +558,29 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
         names = ["empty.parquet"]
     count = sum(live[f] for f in kept if not is_delete(f)) + written
     return count, names, sum(live[f] for f in compact)
+
+
+# tables whose rows' query runs with its joins' sides as written (rows_related_links.sql: the
+# links are the hash table, so that they come out grouped by target, which is what compresses them)
+AS_WRITTEN = {"related_links"}
+
+
+@contextmanager
+def _joins_as_written(con: duckdb.DuckDBPyConnection, on: bool):
+    """With `on`, DuckDB's optimizer keeps each join's hash table on the side the SQL puts it (the
+    right one), for the statements inside; a DuckDB without that switch plans as it likes."""
+    if not on:
+        yield
+        return
+    try:
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    except duckdb.Error:  # an optimizer by another name: the rows are the same, only their order is not
+        yield
+        return
+    try:
+        yield
+    finally:
+        con.execute("RESET disabled_optimizers")
 
 
 MAX_PARTS = 8  # past this many parts, the smallest are merged into the run's new part
