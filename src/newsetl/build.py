@@ -391,17 +391,11 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     batches = [b for (b,) in con.execute("SELECT DISTINCT batch_id FROM affected_files ORDER BY 1").fetchall()]
     if fetch is not None:
         fetch(batches)
-    for t in S.STAGING_TABLES:
-        name = t.name  # stg_articles ...
-        cols_sql = ", ".join(f's."{c}"' for c in t.names)
-        if batches:
-            src = f"read_parquet({_files(staging, batches, name[4:])})"
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols_sql}, s.batch_id FROM {src} s "
-                        "SEMI JOIN affected_files USING (source_path, batch_id)")
-        else:  # nothing to read: empty, well-typed views
-            con.register(f"{name}_empty", t.schema.append(pa.field("batch_id", pa.string())).empty_table())
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
+    _staging_views(con, staging, batches, [t for t in S.STAGING_TABLES if t.name not in CHILD_STAGING], "affected_files")
     con.execute(_sql("build/tables.sql"))
+    # child rows are read for the winning files only: one semi join, with the winners (a row per
+    # article) as its hash table
+    _staging_views(con, staging, batches, [t for t in S.STAGING_TABLES if t.name in CHILD_STAGING], "winners")
     con.execute("CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM old_article_versions "
                 "SEMI JOIN affected_ids USING (article_id)")
     con.execute("SET VARIABLE as_of = CAST($as_of AS TIMESTAMPTZ)", {"as_of": as_of})
@@ -451,6 +445,24 @@ MENTIONS = "provider_mentions.parquet"  # the providers' mention counts, in a sn
 
 MENTIONS_SCHEMA = pa.schema([("provider_domain", pa.string()), ("provider_name", pa.string()),
                              ("logo_url", pa.string()), ("is_article", pa.int32()), ("n", pa.int64())])
+
+
+CHILD_STAGING = ("stg_images", "stg_related_links", "stg_related_images")  # rows read for the winning files only
+
+
+def _staging_views(con: duckdb.DuckDBPyConnection, staging: Path, batches: list[str], tables, files: str) -> None:
+    """A view per staging table (stg_articles ...) holding its rows of the files `files` names
+    (a table of source_path and batch_id: the batch that holds each file's current rows)."""
+    for t in tables:
+        name = t.name
+        cols_sql = ", ".join(f's."{c}"' for c in t.names)
+        if batches:
+            src = f"read_parquet({_files(staging, batches, name[4:])})"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols_sql}, s.batch_id FROM {src} s "
+                        f"SEMI JOIN {files} USING (source_path, batch_id)")
+        else:  # nothing to read: empty, well-typed views
+            con.register(f"{name}_empty", t.schema.append(pa.field("batch_id", pa.string())).empty_table())
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:

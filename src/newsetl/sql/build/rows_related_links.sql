@@ -20,7 +20,6 @@ RIGHT JOIN (
            s.provider_domain, s.provider_name, s.quality, s.amp_url, s.cdn_amp_url, s.image_count,
            substr(sha256(s.url), 1, 16) AS target
     FROM stg_related_links s
-    SEMI JOIN winners w USING (source_path, batch_id)
     WHERE s.article_id IN (SELECT article_id FROM rewrite_related)
     UNION ALL
     SELECT o.article_id, o.position, o.url, o.title, o.excerpt, o.published_at, o.type,
