@@ -425,9 +425,9 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     con.execute("INSERT INTO run_related SELECT article_id FROM rewrite_related UNION SELECT article_id FROM stale")
     (out / "providers").mkdir(parents=True, exist_ok=True)
     target = out / "providers" / "part-0.parquet"
-    con.execute(f"COPY (SELECT * FROM wh_providers ORDER BY {ORDER_BY['providers']}) "
-                f"TO {sql_literal(str(target))} ({PARQUET_OPTIONS})")
-    counts["providers"], files["providers"] = pq.read_metadata(target).num_rows, [target.name]
+    counts["providers"] = con.execute(f"COPY (SELECT * FROM wh_providers ORDER BY {ORDER_BY['providers']}) "
+                                      f"TO {sql_literal(str(target))} ({PARQUET_OPTIONS})").fetchall()[0][0]
+    files["providers"] = [target.name]
     (out / STATE).mkdir(parents=True, exist_ok=True)
     con.execute(f"COPY (SELECT * FROM mentions ORDER BY ALL) TO {sql_literal(str(out / STATE / MENTIONS))} "
                 f"({PARQUET_OPTIONS})")
@@ -517,9 +517,9 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
         # (and related links an earlier step of this run wrote: a step may find them stale again)
         held = "source_path" if ROW_KEY[table.name] == "source_path" else "article_id"
         earlier = " OR key IN (SELECT article_id FROM run_related)" if table.name == "related_links" else ""
-        con.execute(f"CREATE OR REPLACE TABLE run_keys AS SELECT DISTINCT key FROM ({keys_sql}) "
-                    f"WHERE key IN (SELECT {held} FROM old_live){earlier}")
-        if con.execute("SELECT count(*) FROM run_keys").fetchall()[0][0]:
+        replaced = con.execute(f"CREATE OR REPLACE TABLE run_keys AS SELECT DISTINCT key FROM ({keys_sql}) "
+                               f"WHERE key IN (SELECT {held} FROM old_live){earlier}").fetchall()[0][0]  # its rows
+        if replaced:
             (folder / DELETES).mkdir(exist_ok=True)
             deletes = folder / DELETES / f"{stem}.parquet"
             con.execute(f"COPY (SELECT key FROM run_keys ORDER BY key) TO {sql_literal(str(deletes))} "
@@ -545,8 +545,8 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
     order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY and not compact else ""
     level = f", COMPRESSION_LEVEL {COMPRESSION_LEVEL[table.name]}" if table.name in COMPRESSION_LEVEL else ""
     with _joins_as_written(con, table.name in AS_WRITTEN):
-        con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} ({PARQUET_OPTIONS}{level})")
-    written = pq.read_metadata(new_part).num_rows
+        written = con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} "
+                              f"({PARQUET_OPTIONS}{level})").fetchall()[0][0]  # the rows it wrote
     kept, seen_part = [], False
     for f in entries:  # a delete file stays while a part before it stays
         if f in compact:
