@@ -401,7 +401,8 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     # child rows are read for the winning files only: one semi join, with the winners (a row per
     # article) as its hash table
     _staging_views(con, staging, batches, [t for t in S.STAGING_TABLES if t.name in CHILD_STAGING], "winners")
-    con.execute("CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM old_article_versions "
+    # a table, not a view: history.sql reads it three times, each a scan of every version's article_id
+    con.execute("CREATE OR REPLACE TABLE prev_versions AS SELECT * FROM old_article_versions "
                 "SEMI JOIN affected_ids USING (article_id)")
     con.execute("SET VARIABLE as_of = CAST($as_of AS TIMESTAMPTZ)", {"as_of": as_of})
     con.execute("SET VARIABLE run_id = CAST($run_id AS VARCHAR)", {"run_id": run_id})
