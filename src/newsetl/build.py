@@ -21,7 +21,7 @@ import re
 import shutil
 import sys
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -598,8 +598,11 @@ def _joins_as_written(con: duckdb.DuckDBPyConnection, on: bool):
         return
     try:
         yield
-    finally:
-        con.execute("RESET disabled_optimizers")
+    except BaseException:
+        with suppress(duckdb.Error):  # the statement failed (out of memory: build() retries on a new connection)
+            con.execute("RESET disabled_optimizers")
+        raise
+    con.execute("RESET disabled_optimizers")
 
 
 MAX_PARTS = 8  # past this many parts, the smallest are merged into the run's new part
