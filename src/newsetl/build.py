@@ -21,6 +21,7 @@ import re
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -58,6 +59,11 @@ SNAPSHOT_FORMAT = 2  # 2: keyed tables are parts and delete files (newsetl.parts
 # a row group ends at 50,000 rows or 8 MB: each writing thread holds one open row group, and
 # related_links' rows are wide (at 50,000 rows alone, writing them cost 190 MB at 10,000 records)
 PARQUET_OPTIONS = "FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 50000, ROW_GROUP_SIZE_BYTES '8MB'"
+
+# zstd levels other than DuckDB's 3: articles' text (bodies) compresses within 2% of level 3 at
+# level 1 in a third less time (20,000 records: its part 0.30 -> 0.235 s in the build, 10.3 ->
+# 10.5 MB); the other tables gained nothing measurable, and the related ones lose 2-34% of their bytes
+COMPRESSION_LEVEL = {"articles": 1}
 
 
 def build_memory(live_files: int, in_memory: bool) -> str:
@@ -390,18 +396,13 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     batches = [b for (b,) in con.execute("SELECT DISTINCT batch_id FROM affected_files ORDER BY 1").fetchall()]
     if fetch is not None:
         fetch(batches)
-    for t in S.STAGING_TABLES:
-        name = t.name  # stg_articles ...
-        cols_sql = ", ".join(f's."{c}"' for c in t.names)
-        if batches:
-            src = f"read_parquet({_files(staging, batches, name[4:])})"
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols_sql}, s.batch_id FROM {src} s "
-                        "SEMI JOIN affected_files USING (source_path, batch_id)")
-        else:  # nothing to read: empty, well-typed views
-            con.register(f"{name}_empty", t.schema.append(pa.field("batch_id", pa.string())).empty_table())
-            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
+    _staging_views(con, staging, batches, [t for t in S.STAGING_TABLES if t.name not in CHILD_STAGING], "affected_files")
     con.execute(_sql("build/tables.sql"))
-    con.execute("CREATE OR REPLACE TEMP VIEW prev_versions AS SELECT * FROM old_article_versions "
+    # child rows are read for the winning files only: one semi join, with the winners (a row per
+    # article) as its hash table
+    _staging_views(con, staging, batches, [t for t in S.STAGING_TABLES if t.name in CHILD_STAGING], "winners")
+    # a table, not a view: history.sql reads it three times, each a scan of every version's article_id
+    con.execute("CREATE OR REPLACE TABLE prev_versions AS SELECT * FROM old_article_versions "
                 "SEMI JOIN affected_ids USING (article_id)")
     con.execute("SET VARIABLE as_of = CAST($as_of AS TIMESTAMPTZ)", {"as_of": as_of})
     con.execute("SET VARIABLE run_id = CAST($run_id AS VARCHAR)", {"run_id": run_id})
@@ -425,9 +426,9 @@ def build_tables(con: duckdb.DuckDBPyConnection, staging: Path, manifest: pa.Tab
     con.execute("INSERT INTO run_related SELECT article_id FROM rewrite_related UNION SELECT article_id FROM stale")
     (out / "providers").mkdir(parents=True, exist_ok=True)
     target = out / "providers" / "part-0.parquet"
-    con.execute(f"COPY (SELECT * FROM wh_providers ORDER BY {ORDER_BY['providers']}) "
-                f"TO {sql_literal(str(target))} ({PARQUET_OPTIONS})")
-    counts["providers"], files["providers"] = pq.read_metadata(target).num_rows, [target.name]
+    counts["providers"] = con.execute(f"COPY (SELECT * FROM wh_providers ORDER BY {ORDER_BY['providers']}) "
+                                      f"TO {sql_literal(str(target))} ({PARQUET_OPTIONS})").fetchall()[0][0]
+    files["providers"] = [target.name]
     (out / STATE).mkdir(parents=True, exist_ok=True)
     con.execute(f"COPY (SELECT * FROM mentions ORDER BY ALL) TO {sql_literal(str(out / STATE / MENTIONS))} "
                 f"({PARQUET_OPTIONS})")
@@ -450,6 +451,24 @@ MENTIONS = "provider_mentions.parquet"  # the providers' mention counts, in a sn
 
 MENTIONS_SCHEMA = pa.schema([("provider_domain", pa.string()), ("provider_name", pa.string()),
                              ("logo_url", pa.string()), ("is_article", pa.int32()), ("n", pa.int64())])
+
+
+CHILD_STAGING = ("stg_images", "stg_related_links", "stg_related_images")  # rows read for the winning files only
+
+
+def _staging_views(con: duckdb.DuckDBPyConnection, staging: Path, batches: list[str], tables, files: str) -> None:
+    """A view per staging table (stg_articles ...) holding its rows of the files `files` names
+    (a table of source_path and batch_id: the batch that holds each file's current rows)."""
+    for t in tables:
+        name = t.name
+        cols_sql = ", ".join(f's."{c}"' for c in t.names)
+        if batches:
+            src = f"read_parquet({_files(staging, batches, name[4:])})"
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT {cols_sql}, s.batch_id FROM {src} s "
+                        f"SEMI JOIN {files} USING (source_path, batch_id)")
+        else:  # nothing to read: empty, well-typed views
+            con.register(f"{name}_empty", t.schema.append(pa.field("batch_id", pa.string())).empty_table())
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_empty")
 
 
 def _replace_table(con: duckdb.DuckDBPyConnection, name: str, data: pa.Table) -> None:
@@ -499,9 +518,9 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
         # (and related links an earlier step of this run wrote: a step may find them stale again)
         held = "source_path" if ROW_KEY[table.name] == "source_path" else "article_id"
         earlier = " OR key IN (SELECT article_id FROM run_related)" if table.name == "related_links" else ""
-        con.execute(f"CREATE OR REPLACE TABLE run_keys AS SELECT DISTINCT key FROM ({keys_sql}) "
-                    f"WHERE key IN (SELECT {held} FROM old_live){earlier}")
-        if con.execute("SELECT count(*) FROM run_keys").fetchall()[0][0]:
+        replaced = con.execute(f"CREATE OR REPLACE TABLE run_keys AS SELECT DISTINCT key FROM ({keys_sql}) "
+                               f"WHERE key IN (SELECT {held} FROM old_live){earlier}").fetchall()[0][0]  # its rows
+        if replaced:
             (folder / DELETES).mkdir(exist_ok=True)
             deletes = folder / DELETES / f"{stem}.parquet"
             con.execute(f"COPY (SELECT key FROM run_keys ORDER BY key) TO {sql_literal(str(deletes))} "
@@ -525,8 +544,10 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
     # merges: each part was sorted when written, and a sort of a whole table took more memory than
     # the build has (DuckDB ran out at 422 MB compacting 100,000 articles)
     order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY and not compact else ""
-    con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} ({PARQUET_OPTIONS})")
-    written = pq.read_metadata(new_part).num_rows
+    level = f", COMPRESSION_LEVEL {COMPRESSION_LEVEL[table.name]}" if table.name in COMPRESSION_LEVEL else ""
+    with _joins_as_written(con, table.name in AS_WRITTEN):
+        written = con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} "
+                              f"({PARQUET_OPTIONS}{level})").fetchall()[0][0]  # the rows it wrote
     kept, seen_part = [], False
     for f in entries:  # a delete file stays while a part before it stays
         if f in compact:
@@ -556,6 +577,32 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
         names = ["empty.parquet"]
     count = sum(live[f] for f in kept if not is_delete(f)) + written
     return count, names, sum(live[f] for f in compact)
+
+
+# tables whose rows' query runs with its joins' sides as written (rows_related_links.sql: the
+# links are the hash table, so that they come out grouped by target, which is what compresses them)
+AS_WRITTEN = {"related_links"}
+
+
+@contextmanager
+def _joins_as_written(con: duckdb.DuckDBPyConnection, on: bool):
+    """With `on`, DuckDB's optimizer keeps each join's hash table on the side the SQL puts it (the
+    right one), for the statements inside; a DuckDB without that switch plans as it likes."""
+    if not on:
+        yield
+        return
+    try:
+        con.execute("SET disabled_optimizers = 'build_side_probe_side'")
+    except duckdb.Error:  # an optimizer by another name: the rows are the same, only their order is not
+        yield
+        return
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):  # the statement failed (out of memory: build() retries on a new connection)
+            con.execute("RESET disabled_optimizers")
+        raise
+    con.execute("RESET disabled_optimizers")
 
 
 MAX_PARTS = 8  # past this many parts, the smallest are merged into the run's new part

@@ -2,8 +2,8 @@
 -- links together. Kept as mention counts per (domain, name, logo, kind) in the
 -- snapshot's state and updated from what changed: plus the new rows of the
 -- affected articles and of the rewritten related lists, minus their old rows.
--- Expects prev_mentions, wh_articles, old_rows, rewrite_related, winners,
--- stg_related_links, old_related_links.
+-- Expects prev_mentions, wh_articles, old_rows, rewrite_related,
+-- stg_related_links (the winners' links), old_related_links.
 
 CREATE OR REPLACE TABLE mentions AS
 SELECT provider_domain, provider_name, logo_url, is_article, CAST(sum(n) AS BIGINT) AS n
@@ -17,7 +17,7 @@ FROM (
     FROM old_rows WHERE provider_domain IS NOT NULL
     UNION ALL
     SELECT s.provider_domain, s.provider_name, NULL, 0, 1
-    FROM stg_related_links s SEMI JOIN winners USING (source_path, batch_id)
+    FROM stg_related_links s
     WHERE s.provider_domain IS NOT NULL AND s.article_id IN (SELECT article_id FROM rewrite_related)
     UNION ALL
     SELECT o.provider_domain, o.provider_name, NULL, 0, -1

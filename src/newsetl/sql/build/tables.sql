@@ -1,8 +1,9 @@
 -- Build: staging rows -> the warehouse rows of what changed (the contract: docs/warehouse-contract.md).
--- Expects views stg_files, stg_articles, stg_images, stg_related_links,
--- stg_related_images and stg_data_issues holding the rows of the affected
--- files (affected.sql: every live file of every affected article, one current
--- version per source_path), and the macro article_identity.
+-- Expects views stg_files, stg_articles and stg_data_issues holding the rows
+-- of the affected files (affected.sql: every live file of every affected
+-- article, one current version per source_path), and the macro
+-- article_identity. The child rows' views (stg_images, stg_related_links,
+-- stg_related_images) are made after this, over the winners' files only.
 
 -- Several files with one article_id are one article: the greatest
 -- (published_at, source_path) wins; a missing date sorts lowest.
