@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
+from newsetl import demo
 from newsetl.demo import DemoSummary, edit, generate
 
 CORPUS = Path(os.environ.get("NEWSETL_CORPUS", Path(__file__).resolve().parents[2] / "shared" / "corpus"))
@@ -396,3 +399,14 @@ def test_edit_all_and_nothing(tmp_path):
     changed = edit(tmp_path, 1.0, seed=2)
     assert len(changed) == summary.records  # every well-formed file, none of the broken ones
     assert all(classify(p)[1] is None for p in changed)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text("0123456789abeExXGTZ:._,+-/% ", min_size=1, max_size=14))
+@example("2021-01-01 10:00:00")  # a timestamp for PyYAML
+@example("9to5 Cloud")
+def test_a_name_written_plain_reads_back_as_itself(name):
+    """Names led by a digit are written plain (as real feeds write 9to5Mac) only where
+    PyYAML reads them back as the same string."""
+    written = demo._scalar(name)
+    assert yaml.safe_load(f"a: {written}\n")["a"] == name, written

@@ -254,9 +254,9 @@ _SPAN = 3 * 365 * 86400  # dates spread over three years
 _ENTITY = re.compile(r"&#?\w+;")
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 _PLAIN_OK = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .,'&%()/+-]*")
-# what a plain scalar led by a digit must not look like to stay a string: a YAML 1.1 number
-# (int, float, octal, sexagesimal) or date, or JSON's exponent form (cautious)
-_NUMBER_OR_DATE = re.compile(r"[0-9][0-9_:.,+-]*(?:[eE][-+]?[0-9]+)?|[0-9]+[xXbB][0-9a-fA-F_]*")
+# What a plain scalar led by a digit must not look like, to stay a string: a YAML 1.1 int or
+# float (octal, hex, sexagesimal), anything led like a date, or JSON's exponent form.
+_NUMBER_OR_DATE = re.compile(r"[0-9]{4}-.*|[0-9][0-9_:.,+-]*(?:[eE][-+]?[0-9]+)?|[0-9]+[xXbB][0-9a-fA-F_]*")
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null", "y", "n", "none"}
 
 

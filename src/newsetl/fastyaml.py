@@ -27,10 +27,11 @@ How the meaning is guaranteed (tests/test_fastyaml.py holds the evidence):
    Keys are simple plain words or short quoted strings. Every character is
    printable for PyYAML and no YAML 1.1-only line break (NEL, LS, PS), tab,
    BOM or lone CR appears. Everything else (anchors, aliases, tags, merge
-   keys, flow collections, block scalars, multi-line quoted scalars, octal /
-   hex / sexagesimal / underscored numbers, `~`, `.inf`, directives, several
+   keys, flow collections, block scalars, multi-line quoted scalars, numbers
+   led by a sign or a dot other than `-1.5`, `~`, `.inf`, directives, several
    documents, indentless sequences...) never reaches rapidyaml; nor does a
-   quoted scalar whose text a plain one would convert (3.), `"0123"`.
+   quoted scalar whose text would be converted if it were plain (`"0123"`,
+   see 3).
    For a batch, `precheck` tests a narrower language in one pass of RE2
    (Arrow's regex engine) and NumPy; only texts it cannot vouch for get `_DOC`.
 2. rapidyaml parses, emits JSON, orjson loads it; any error on the way means
@@ -142,8 +143,8 @@ _YAML_NUM = "(?:" + "|".join(re.sub(r"\s+", "", _resolver(t).pattern)[1:-1] for 
 # A plain scalar that starts with a digit (9to5mac, 13newsnow.com, 5G, 2021 in review, 017) is a
 # string, number or timestamp for PyYAML. rapidyaml writes it as a JSON string unless it reads as a
 # JSON number, so the forms that read so are refused unless _NUM vouches for them (1e5 is a string
-# for PyYAML; 1. and 1.5e+3 are rewritten or rounded by others' rules): what passes decodes to a
-# string, and the strings that are YAML ints, floats or timestamps are converted after decoding
+# for PyYAML but a number for JSON; rapidyaml writes 1. as 1.0): what passes decodes to a string,
+# and the strings that are YAML ints, floats or timestamps are converted after decoding
 # (`_convert_plain`), as quoted scalars that would convert are refused below.
 _JSON_LIKE = r"(?:0|[1-9][0-9]*+)(?:\.[0-9]*+)?+(?:[eE][-+]?[0-9]++)?+"
 # What `_convert_plain` converts: a string starting with a digit that is a YAML 1.1 int or float
