@@ -60,3 +60,35 @@ def test_frames_are_pandas_with_the_declared_types():
     art = frames["stg_articles"]
     assert str(art["quality"].dtype) == "int32[pyarrow]"
     assert pa.Table.from_pandas(art, preserve_index=False).schema.field("published_at").type == pa.timestamp("us", tz="UTC")
+
+
+def test_a_record_that_fails_midway_takes_back_its_rows_and_is_rejected(monkeypatch):
+    """A failure late in one record (its file row half written, its images and related links
+    added, its article row begun) leaves every table as if that record had been rejected."""
+    from newsetl import flatten
+
+    real, calls = flatten._Extra.json, []
+
+    def extra_json(self):  # the article's `extra` is appended after most of its row
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return real(self)
+
+    monkeypatch.setattr(flatten._Extra, "json", extra_json)
+    b = BatchBuilder("r1")
+    record = lambda u: {"webUrl": u, "quality": 7, "images": [{"url": u + "/i"}],  # noqa: E731
+                        "related": [{"webUrl": u + "/r", "images": [{"url": u + "/ri"}]}]}
+    b.add(_ex(record("https://a.example/1"), "one.md"))
+    b.add(_ex(record("https://a.example/2"), "bad.md"))
+    b.add(_ex(record("https://a.example/3"), "three.md"))
+    t = b.tables()
+    files = t["stg_files"].select(["source_path", "status", "error", "article_id"]).to_pylist()
+    assert [(f["source_path"], f["status"]) for f in files] == [
+        ("site/one.md", "parsed"), ("site/bad.md", "rejected"), ("site/three.md", "parsed")]
+    assert files[1]["error"] == "could not flatten this file: RuntimeError: boom" and files[1]["article_id"] is None
+    assert t["stg_articles"].column("url").to_pylist() == ["https://a.example/1", "https://a.example/3"]
+    assert t["stg_articles"].column("quality").to_pylist() == [7, 7]
+    assert t["stg_images"].column("url").to_pylist() == ["https://a.example/1/i", "https://a.example/3/i"]
+    assert t["stg_related_links"].column("url").to_pylist() == ["https://a.example/1/r", "https://a.example/3/r"]
+    assert t["stg_related_images"].column("url").to_pylist() == ["https://a.example/1/ri", "https://a.example/3/ri"]

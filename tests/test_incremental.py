@@ -4,6 +4,7 @@ after any sequence of runs equal a full rebuild from the same files."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import shutil
 import time
@@ -76,6 +77,14 @@ def test_new_changed_deleted_files_are_counted_and_tables_match_a_rebuild(site, 
     assert r["files_deleted"] == 4
     assert r["files_unchanged"] == len(files) - len(edited) - 4
     assert r["files_seen"] == len(files) - 4 + 6
+    # an edited file is hashed once (to compare with the manifest), and that hash is the one kept
+    con = newsetl.connect(wh)
+    try:
+        kept = dict(con.sql("SELECT source_path, sha256 FROM source_files").fetchall())
+    finally:
+        con.close()
+    assert {f.name: kept[f"site/{f.name}"] for f in edited} == {f.name: hashlib.sha256(f.read_bytes()).hexdigest()
+                                                               for f in edited}
     assert_same_as_rebuild([site], wh, tmp_path)
 
 
