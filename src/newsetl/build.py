@@ -190,6 +190,11 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "duration_s": (finished - p.started_at).total_seconds(),
         "newsetl_version": _package_version(),
     }
+    if previous is not None and not all(t.name in files for t in S.CHECK_TABLES):
+        # the checks' history goes on (newsetl.checks adds this run's results to it)
+        c, f = carry_over(previous, out, [t for t in S.CHECK_TABLES if t.name not in files])
+        counts.update(c)
+        files.update(f)
     previous_runs = _previous_runs(p)
     # every run that died since the last one completed (several, after a full disk), once:
     # one killed between its commit and clearing its marker is already in `runs`
@@ -216,9 +221,10 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "inputs": p.inputs,
         # every file of every table, in order (parts, and the delete files that apply to the parts
         # before them: newsetl.parts): readers read these and nothing else (store.table_files)
-        "files": {t.name: files[t.name] for t in S.WAREHOUSE_TABLES},
+        "files": {t.name: files.get(t.name, []) for t in S.WAREHOUSE_TABLES},
     })
-    return Built(p.run_id, str(out), counts, row)
+    # the checks' tables are the checks stage's to count (newsetl.checks): not this run's build
+    return Built(p.run_id, str(out), {t.name: counts[t.name] for t in S.BUILT_TABLES if t.name in counts}, row)
 
 
 def new_manifest(p: Plan, results: list[BatchResult], old: pa.Table | None) -> pa.Table:
@@ -669,16 +675,17 @@ def write_table(out: Path, table: S.Table, data: pa.Table) -> int:
     return data.num_rows
 
 
-def carry_over(previous: Path, out: Path) -> tuple[dict[str, int], dict[str, list[str]]]:
-    """Nothing changed: every table is the last snapshot's (all but `runs`), its files hard-linked
-    (no copy), its row counts as that snapshot recorded them."""
+def carry_over(previous: Path, out: Path, tables=None) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Nothing changed: every table is the last snapshot's (all but `runs`; or `tables`), its files
+    hard-linked (no copy), its row counts as that snapshot recorded them."""
     info = read_info(previous)
     names = info.get("files") or {}
     counts, files = {}, {}
-    for t in S.WAREHOUSE_TABLES:
+    held = table_files(previous)
+    for t in tables or S.WAREHOUSE_TABLES:
         if t.name == "runs":
             continue
-        paths = table_files(previous)[t.name]
+        paths = held[t.name]
         for f in paths:
             rel = f.relative_to(previous)
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -687,7 +694,7 @@ def carry_over(previous: Path, out: Path) -> tuple[dict[str, int], dict[str, lis
         n = (info.get("counts") or {}).get(t.name) if t.name in names else None
         counts[t.name] = n if isinstance(n, int) else sum(pq.read_metadata(f).num_rows for f in paths)
     mentions = previous / STATE / MENTIONS
-    if mentions.exists():
+    if tables is None and mentions.exists():
         (out / STATE).mkdir(parents=True, exist_ok=True)
         os.link(mentions, out / STATE / MENTIONS)
     return counts, files

@@ -221,7 +221,57 @@ RUNS = _t(
     ("rows_compacted", I64, "rows of older parts that this run's compaction rewrote (NULL before it was counted)"),
 )
 
-WAREHOUSE_TABLES: tuple[Table, ...] = (
+F64 = pa.float64()
+
+CHECK_RESULTS = _t(
+    "check_results",
+    "one row per check, segment and detail per run: the verdict and the value it was measured on "
+    "(the history baselines are computed from; newsetl.checks)",
+    ("run_id", STR, "the run whose data was checked"),
+    ("as_of", TS, "that run's as_of time: the time the checks looked from"),
+    ("check_name", STR, "freshness, volume, rejection_rate, completeness, frontmatter_drift, duplicate_rate, "
+                        "quality_shift, version_churn, future_dated or snapshot_shrink"),
+    ("segment", STR, "the provider's domain; NULL for a check over the whole run"),
+    ("detail", STR, "the front-matter field or key the row is about (completeness, frontmatter_drift); "
+                    "NULL otherwise"),
+    ("status", STR, "pass, warn, fail, error, insufficient_history or muted"),
+    ("verdict", STR, "what the thresholds said before mutes (a muted row's warn or fail)"),
+    ("observed", F64, "the measured value, in `unit`"),
+    ("expected", F64, "the baseline from the history (a share over the earlier runs together, the mean new "
+                      "articles per run, the median quality; freshness: the articles the same hours brought "
+                      "in past weeks); NULL without history"),
+    ("lower", F64, "below this the check warns (NULL: no lower limit)"),
+    ("upper", F64, "above this the check warns (NULL: no upper limit)"),
+    ("unit", STR, "what observed counts: articles, share, hours, files or points"),
+    ("sample_size", I64, "the rows the value was measured on (articles, files)"),
+    ("history_size", I32, "the earlier values the baseline was computed from"),
+    ("message", STR, "one line: the provider, field or key, what was seen and what was expected"),
+)
+
+CHECK_ALERTS = _t(
+    "check_alerts",
+    "one row per alert: a check and segment that warned or failed, from the run it opened to the run "
+    "it resolved",
+    ("alert_id", STR, "the check, segment and detail, and the run that opened it"),
+    ("check_name", STR, "the check"),
+    ("segment", STR, "the provider's domain; NULL for a check over the whole run"),
+    ("detail", STR, "the field or key; NULL when the check has none"),
+    ("state", STR, "open, or resolved once the check passed again"),
+    ("level", STR, "warn or fail: the worst seen while open"),
+    ("opened_run_id", STR, "the run that opened it"),
+    ("opened_at", TS, "that run's as_of"),
+    ("last_run_id", STR, "the last run that saw the fault"),
+    ("last_at", TS, "that run's as_of"),
+    ("resolved_run_id", STR, "the run whose check passed again; NULL while open"),
+    ("resolved_at", TS, "that run's as_of; NULL while open"),
+    ("runs", I32, "how many runs saw the fault"),
+    ("observed", F64, "the last value measured while open"),
+    ("expected", F64, "the baseline then"),
+    ("message", STR, "the last message"),
+)
+
+# what a run's build writes (newsetl.build), then what its checks stage adds (newsetl.checks)
+BUILT_TABLES: tuple[Table, ...] = (
     ARTICLES,
     IMAGES,
     RELATED_LINKS,
@@ -232,6 +282,8 @@ WAREHOUSE_TABLES: tuple[Table, ...] = (
     ARTICLE_VERSIONS,
     RUNS,
 )
+CHECK_TABLES: tuple[Table, ...] = (CHECK_RESULTS, CHECK_ALERTS)
+WAREHOUSE_TABLES: tuple[Table, ...] = BUILT_TABLES + CHECK_TABLES
 BY_NAME = {t.name: t for t in WAREHOUSE_TABLES}
 
 
@@ -422,6 +474,35 @@ VIEWS: tuple[View, ...] = (
         ('heat_delta', 'INTEGER', 'heat_after - heat_before; NULL when either side is -1 (not rated)'),
         ('run_id', 'VARCHAR', 'the run that saw the change'),
     ),
+    _v(
+        'open_alerts',
+        'One row per alert of the checks that is open now (`check_alerts`), failures first, then the longest open. File: `95_open_alerts.sql`.',
+        ('level', 'VARCHAR', 'warn or fail: the worst seen while open'),
+        ('check_name', 'VARCHAR', 'the check'),
+        ('segment', 'VARCHAR', "the provider's domain; NULL for the whole run"),
+        ('detail', 'VARCHAR', 'the field or key; NULL when the check has none'),
+        ('message', 'VARCHAR', 'the last message: what was seen and what was expected'),
+        ('runs', 'INTEGER', 'runs that saw the fault so far'),
+        ('opened_at', 'TIMESTAMPTZ', 'as_of of the run that opened it'),
+        ('last_at', 'TIMESTAMPTZ', 'as_of of the last run that saw it'),
+        ('observed', 'DOUBLE', 'the last value measured'),
+        ('expected', 'DOUBLE', 'the baseline then'),
+    ),
+    _v(
+        'check_history',
+        'One row per value a check measured, per run, segment and detail (`check_results`): the history baselines are computed from. File: `96_check_history.sql`.',
+        ('check_name', 'VARCHAR', 'the check'),
+        ('segment', 'VARCHAR', "the provider's domain; NULL for the whole run"),
+        ('detail', 'VARCHAR', 'the field or key; NULL when the check has none'),
+        ('run_id', 'VARCHAR', 'the run measured'),
+        ('as_of', 'TIMESTAMPTZ', "that run's as_of"),
+        ('observed', 'DOUBLE', 'the value'),
+        ('unit', 'VARCHAR', 'articles, share, hours, files or points'),
+        ('sample_size', 'BIGINT', 'the rows it was measured on'),
+        ('expected', 'DOUBLE', 'the baseline it was judged against'),
+        ('status', 'VARCHAR', 'the status it got'),
+        ('in_baseline', 'BOOLEAN', 'whether later baselines use it (not a value that warned, failed or could not be measured)'),
+    ),
 )
 VIEWS_BY_NAME = {v.name: v for v in VIEWS}
 
@@ -430,8 +511,12 @@ VIEWS_BY_NAME = {v.name: v for v in VIEWS}
 
 _DUCK = {
     STR: "VARCHAR", I32: "INTEGER", I64: "BIGINT", BOOL: "BOOLEAN", TS: "TIMESTAMPTZ",
-    STRS: "VARCHAR[]", pa.float64(): "DOUBLE",
+    STRS: "VARCHAR[]", F64: "DOUBLE",
 }
+
+
+def duck_type(t: pa.DataType) -> str:
+    return _DUCK[t]
 
 
 def markdown() -> str:

@@ -39,7 +39,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .schema import STAGING_TABLES, STG_FILES, WAREHOUSE_TABLES
+from .schema import CHECK_TABLES, STAGING_TABLES, STG_FILES, WAREHOUSE_TABLES
 
 KEEP_SNAPSHOTS = 3
 LOCK_TIMEOUT = 600.0  # seconds a run waits for another run on the same warehouse (--lock-timeout)
@@ -678,6 +678,9 @@ def table_files(snapshot: Path) -> dict[str, list[Path]]:
     out = {}
     for t in WAREHOUSE_TABLES:
         names = files.get(t.name)
+        if names is None and t in CHECK_TABLES:  # a snapshot older than the checks: none yet
+            out[t.name] = []
+            continue
         if not isinstance(names, list) or not all(isinstance(n, str) and (TABLE_FILE.fullmatch(n) or DELETE_FILE.fullmatch(n))
                                                   for n in names):
             raise WarehouseError(f"{snapshot / STATE / 'snapshot.json'} is damaged: no valid file list for {t.name}")
