@@ -26,7 +26,7 @@ MODULE_SECONDS = {
     "test_html_report.py": 45, "test_reports.py": 35, "test_demo.py": 32, "test_memory.py": 31, "test_readme.py": 29,
     "test_snapshot_files.py": 28, "test_not_a_warehouse.py": 25, "test_filters.py": 25, "test_cli.py": 25,
     "test_schedule.py": 20, "test_inputs.py": 18, "test_export.py": 17, "test_fastyaml.py": 16,
-    "test_differential.py": 16, "test_listing.py": 50,
+    "test_differential.py": 16, "test_listing.py": 50, "test_checks_seeded.py": 60, "test_checks_clean.py": 75,
 }
 
 

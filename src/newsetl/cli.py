@@ -20,6 +20,7 @@ from . import WAREHOUSE_ENV, _warehouse
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 3
+EXIT_CONFIG = 3  # `newsetl check`: the configuration is wrong (its other codes: checks.Outcome.exit_code)
 
 
 class CliError(Exception):
@@ -88,6 +89,38 @@ class _Version(argparse.Action):
         from . import _package_version
 
         parser.exit(0, f"newsetl {_package_version()}\n")
+
+
+def _config_option(p) -> None:
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="the checks' settings (default: $NEWSETL_CONFIG, else ./newsetl.toml if there is one, "
+                        "else the built-in defaults; docs/checks.md)")
+
+
+def _fail_on_option(p, default: str) -> None:
+    p.add_argument("--fail-on", choices=("fail", "warn", "never"), default=None,
+                   help=f"exit 1 when a check fails, and 2 on warnings too with `warn` (default: {default})")
+
+
+def _load_config(a):
+    from .checks import ConfigError, load_config
+
+    try:
+        return load_config(a.config)
+    except ConfigError as e:
+        raise CliError(str(e), EXIT_CONFIG) from None
+
+
+def _alert_lines(outcome, stream=None) -> None:
+    """One line per alert that opened or resolved in this run."""
+    stream = stream or sys.stdout
+    for al in outcome.opened:
+        print(f"alert {al['level']}: {al['check_name']} {al['segment'] or '(whole run)'}"
+              f"{' ' + al['detail'] if al['detail'] else ''}: {al['message']}", file=stream)
+    for al in outcome.resolved:
+        print(f"resolved: {al['check_name']} {al['segment'] or '(whole run)'}"
+              f"{' ' + al['detail'] if al['detail'] else ''}, open {al['runs']} run{'s' * (al['runs'] != 1)}: "
+              f"{al['resolved_message']}", file=stream)
 
 
 def _quiet_option(p) -> None:
@@ -207,6 +240,7 @@ def cmd_run(a) -> int:
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
     _outside_warehouse(a, "--reports", a.reports)
+    config = _load_config(a)  # and on a wrong configuration, before anything is written
     open_warehouse(a.warehouse).prepare()  # and on an unusable warehouse
     if a.catalog and not open_warehouse(a.warehouse).remote:
         raise CliError(f"--catalog is for a warehouse in object storage; {a.warehouse} has its own news.duckdb",
@@ -226,8 +260,8 @@ def cmd_run(a) -> int:
         from . import pipeline
 
         result = pipeline.run(a.inputs, a.warehouse, workers=a.workers, lock_timeout=a.lock_timeout,
-                              progress=progress, as_of=a.as_of)
-        out = {"run_id": result.run_id, "counts": result.counts, "run": result.run}
+                              progress=progress, as_of=a.as_of, config=config)
+        out = {"run_id": result.run_id, "counts": result.counts, "run": result.run, "checks": result.checks}
         if a.reports:
             from .bundle import export_all
 
@@ -246,6 +280,12 @@ def cmd_run(a) -> int:
                   f"source_files WHERE status = 'rejected'\" --warehouse {a.warehouse}", file=sys.stderr)
         if a.reports:
             print(f"wrote every report and report.html to {a.reports}", file=sys.stderr)
+    outcome = out.get("checks")
+    if outcome is not None and not a.quiet:
+        print(outcome.summary(), file=sys.stderr)
+        _alert_lines(outcome)
+        if outcome.open_alerts:
+            print(f"{len(outcome.open_alerts)} alerts open: newsetl check --warehouse {a.warehouse}", file=sys.stderr)
     if a.catalog:
         from .catalog import write_url_catalog
 
@@ -262,7 +302,8 @@ def cmd_run(a) -> int:
         top = reports.top_providers(a.warehouse, a.top)
         show(top.select(["provider_domain", "provider_name", "articles", "avg_quality", "median_quality"]),
              max_rows=a.top)
-    return 0
+    fail_on = a.fail_on or config.fail_on
+    return outcome.exit_code(fail_on) if outcome is not None else 0
 
 
 def _no_prefect_telemetry() -> None:
@@ -301,7 +342,7 @@ def _run_flow(a, progress) -> dict:
     try:
         return flows.news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
                               lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
-                              as_of=a.as_of, dask_address=a.dask)
+                              as_of=a.as_of, dask_address=a.dask, config=a.config, return_checks=True)
     except Exception as e:
         err = write_failure(e, open_warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
         if err is None:
@@ -438,6 +479,57 @@ def cmd_describe(a) -> int:
 
     _write(describe(a.warehouse, a.name), a)
     return 0
+
+
+def cmd_check(a) -> int:
+    config = _load_config(a)
+    from .checks.recheck import recheck
+
+    outcome = recheck(a.warehouse, config, as_of=a.as_of, dry_run=a.dry_run, explain=a.explain,
+                      lock_timeout=a.lock_timeout)
+    if a.explain:
+        for note in outcome.explain:
+            print(f"-- {note['check']}: {note['rows']} rows measured; parameters "
+                  + ", ".join(f"${k} = {v}" for k, v in note["params"].items()))
+            print(note["sql"])
+            for r in note["results"]:
+                print(f"   {r.status:<20} {r.segment or '(whole run)'}{' ' + r.detail if r.detail else ''}: "
+                      f"observed {_n(r.observed)}, expected {_n(r.expected)}, history {r.history_size or 0} "
+                      f"-> {r.message}")
+            print()
+    shown = [r for r in outcome.results if a.all or r.status not in ("pass", "insufficient_history")]
+    order = {"fail": 0, "error": 1, "warn": 2, "muted": 3, "insufficient_history": 4, "pass": 5}
+    shown.sort(key=lambda r: (order.get(r.status, 9), r.check_name, r.segment or "", r.detail or ""))
+    import pyarrow as pa
+
+    cols = ["status", "check_name", "segment", "detail", "observed", "expected", "unit", "message"]
+    table = pa.table({c: [getattr(r, c) for r in shown] for c in cols},
+                     schema=pa.schema([(c, pa.float64() if c in ("observed", "expected") else pa.string())
+                                       for c in cols]))
+    if shown or a.out or a.format:
+        _write(table, a)
+    if not a.quiet:
+        _alert_lines(outcome, sys.stderr)
+        what = "evaluated (dry run: nothing written)" if a.dry_run else "recorded"
+        print(f"{outcome.summary()}; {what} for run {outcome.run_id} as of {outcome.as_of:%Y-%m-%d %H:%M UTC}",
+              file=sys.stderr)
+    if not a.dry_run:
+        _emit_if_api(outcome, a.warehouse)
+    return outcome.exit_code(a.fail_on or "fail")
+
+
+def _n(x) -> str:
+    return "-" if x is None else f"{x:,.4g}"
+
+
+def _emit_if_api(outcome, warehouse) -> None:
+    """Prefect events for the alerts that opened or resolved, where an API is configured:
+    without one, emit_event would wait for a server that is not there."""
+    if (outcome.opened or outcome.resolved) and prefect_api():
+        _no_prefect_telemetry()
+        from .checks.events import emit_check_events
+
+        emit_check_events(outcome, str(warehouse))
 
 
 def cmd_status(a) -> int:
@@ -589,6 +681,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl run data/demo --top 20               # then print the top 20 providers\n"
             "  newsetl run data/demo --reports out/reports  # and export every report as CSV\n"
             "  newsetl run data/demo --prefect              # a Prefect flow run, on a temporary server if none\n"
+            "  newsetl run data/demo --fail-on fail         # exit 1 when a data check fails (newsetl check)\n"
         ),
     )
     r.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -616,6 +709,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(docs/scaling.md)")
     r.add_argument("--catalog", default=None, metavar="PATH",
                    help="with an s3:// warehouse: also write a local DuckDB file whose views read its URLs")
+    _config_option(r)
+    _fail_on_option(r, "never, or fail_on in the configuration: the data is published either way")
     _quiet_option(r)
     r.set_defaults(func=cmd_run)
 
@@ -698,9 +793,52 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(de)
     de.set_defaults(func=cmd_describe)
 
+    ch = sub.add_parser(
+        "check", help="the data checks of the last run: exit 1 when one fails",
+        description="Evaluate the checks of the warehouse's last run again (freshness, volume, rejections, "
+                    "completeness, front-matter drift, duplicates, quality, version churn, future dates, "
+                    "shrinking) with the configuration as it is now, print what warned or failed, and "
+                    "record the results (check_results, check_alerts) in a new snapshot. Every run already "
+                    "checks itself; this is for cron, for a changed configuration, and for --explain. "
+                    "Exit codes: 0 passed (or only warnings), 1 a check failed, 2 warnings with "
+                    "--fail-on warn, 3 the configuration is wrong.",
+        **_fmt("  newsetl check\n"
+               "  newsetl check --dry-run --explain            # each check's SQL, values, baseline, verdict\n"
+               "  newsetl check --fail-on warn || notify-team   # for cron\n"
+               "  newsetl check --all --format csv > checks.csv\n"
+               "  newsetl check --as-of now                    # freshness judged at this moment\n"
+               "  newsetl check --config ops/newsetl.toml\n"),
+    )
+    _warehouse_option(ch)
+    _config_option(ch)
+    _fail_on_option(ch, "fail")
+    ch.add_argument("--dry-run", action="store_true", help="evaluate and print; write nothing, emit no event")
+    ch.add_argument("--explain", action="store_true",
+                    help="also print each check's SQL, the values it measured, the baselines and the verdicts")
+    ch.add_argument("--all", action="store_true", help="list every result, not only what warned, failed or is muted")
+    ch.add_argument("--as-of", action=_CheckAsOf, default=None, metavar="TIME",
+                    help="the time freshness is judged at: ISO 8601, or now (default: the last run's as_of)")
+    _lock_timeout_option(ch)
+    _output_options(ch)
+    _quiet_option(ch)
+    ch.set_defaults(func=cmd_check)
+
     _add_report(sub)
     _add_serve(sub)
     return p
+
+
+class _CheckAsOf(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None):
+        import datetime as dt
+
+        if values.strip().lower() == "now":
+            setattr(namespace, self.dest, dt.datetime.now(dt.timezone.utc))
+            return
+        try:
+            setattr(namespace, self.dest, _timestamp(values))
+        except ValueError as e:
+            parser.exit(EXIT_USAGE, f"{parser.prog}: error: {e}\n")
 
 
 def _add_report(sub) -> None:

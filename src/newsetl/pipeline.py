@@ -1,8 +1,8 @@
-"""A run, composed once: plan -> parse -> build -> publish.
+"""A run, composed once: plan -> parse -> build -> check -> publish.
 
 `run()` is the only place where the order of the stages is written, and where
 the crash tests' fault points are. Each stage is a module of its own name
-(plan, parse, build, publish) whose functions take and return small explicit
+(plan, parse, build, checks, publish) whose functions take and return small explicit
 values, so each can be called and tested alone. How the parse batches are
 mapped is the `runner` (newsetl.runners: this process or a local pool; the
 Prefect flow passes one that maps a Prefect task); `log` hears one line per
@@ -20,10 +20,12 @@ import datetime as dt
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import publish
 from .build import build, check_build_memory
+from .checks import Config, Outcome, check_snapshot, load_config
 from .catalog import ensure_catalog
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, make_batches, plan
 from .remote import open_warehouse
@@ -75,6 +77,7 @@ class RunResult:
     snapshot: str
     counts: dict
     run: dict
+    checks: Outcome | None = None  # None: the checks could not run (the snapshot is published all the same)
 
     def summary(self) -> str:
         r = self.run
@@ -84,6 +87,19 @@ class RunResult:
             f"{r['files_deleted']} deleted, {r['files_rejected']} rejected); "
             + ", ".join(f"{k} {v:,}" for k, v in self.counts.items())
         )
+
+
+def _check(built, wh: Warehouse, as_of: dt.datetime, config: Config, say) -> Outcome | None:
+    """The checks stage: its tables join the snapshot before the commit. A check that fails is an
+    `error` row; should the stage itself fail (not the disk), the run publishes without it."""
+    try:
+        return check_snapshot(Path(built.snapshot), built.run_id, as_of, config)
+    except Exception as e:  # noqa: BLE001 - the data is published either way
+        if isinstance(e, WarehouseError) or write_failure(e, wh.local.root if wh.remote else wh.root) is not None:
+            raise
+        say(f"checks could not run ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
+            "the snapshot is published without this run's check results")
+        return None
 
 
 def _local(workers: int | None) -> Runner:
@@ -118,14 +134,18 @@ def _parse(runner: Runner, batches: list, wh: Warehouse, progress) -> list[Batch
 def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeout: float = LOCK_TIMEOUT,
         progress=None, log=None, runner: Runner | None = None, run_id: str | None = None,
         flow_run_id: str | None = None, as_of: dt.datetime | None = None, batch_files: int = BATCH_FILES,
-        batch_bytes: int = BATCH_BYTES, parser: str = "fast") -> RunResult:
+        batch_bytes: int = BATCH_BYTES, parser: str = "fast", config: Config | str | None = None) -> RunResult:
     """Run the ETL on `inputs` (folders or URLs) into `warehouse` (a folder or a URL).
 
     `runner` maps the parse batches (default: `runners.Local(workers)`, this
     machine's cores). `parser="pyyaml"` parses every file with PyYAML's meaning
-    alone: slower, and the reference the fast parser's tables are tested against."""
+    alone: slower, and the reference the fast parser's tables are tested against. `config` is
+    the checks' settings (newsetl.checks.config: a Config, a newsetl.toml path, or None for
+    $NEWSETL_CONFIG, else ./newsetl.toml, else the defaults)."""
     if parser not in ("fast", "pyyaml"):
         raise ValueError(f"unknown parser {parser!r}: fast or pyyaml")
+    if not isinstance(config, Config):
+        config = load_config(config)  # a wrong file stops the run before it starts (ConfigError)
     if as_of is not None:
         as_of = check_as_of(as_of)  # before the warehouse folder is made
     check_build_memory()  # before a parse that would be lost
@@ -161,10 +181,13 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         fault_point("parsed")
         built = build(p, results, flow_run_id, fetch=wh.fetch_batches)
         fault_point("built")
+        outcome = _check(built, wh, p.as_of, config, say)
         final = publish.commit(built, wh)
         fault_point("committed")
         publish.catalog(wh, final)
         fault_point("cataloged")
         wh.collect()
     say(f"published snapshot {final.name}: " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
-    return RunResult(p.run_id, str(wh.root), wh.where(final), built.counts, built.run_row)
+    if outcome is not None:
+        say(outcome.summary())
+    return RunResult(p.run_id, str(wh.root), wh.where(final), built.counts, built.run_row, outcome)
