@@ -110,3 +110,66 @@ def test_runs_of_batches_tile_the_batches_evenly(batches, n):
     assert [s for g in groups for s in g] == specs
     assert len(groups) == (min(max(n, 1), batches))
     assert all(groups) and (not groups or max(map(len, groups)) - min(map(len, groups)) <= 1)
+
+
+def test_flow_sends_an_event_per_alert_and_a_checks_artifact(harness, tmp_path):
+    """A run that loses most of the warehouse's articles: the snapshot_shrink check fails (it
+    needs one run before it, no more), the flow sends `newsetl.check.fail` to the server with
+    the values in its payload, and leaves a table artifact of its checks; the next run, back to
+    normal, sends `newsetl.check.resolved`."""
+    import datetime as dt
+    import json
+    import shutil
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+    from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
+
+    from newsetl.flows import news_etl
+
+    site, stash, wh = tmp_path / "site", tmp_path / "stash", tmp_path / "wh"
+    site.mkdir()
+    stash.mkdir()
+    for i in range(30):
+        (site / f"a{i:02d}.md").write_text(f"---\ntitle: t{i}\nwebUrl: https://shrink.example/{i}\n"
+                                           f"provider:\n  domain: shrink.example\n---\n")
+    since = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    news_etl(inputs=[str(site)], warehouse=str(wh))
+    for i in range(20):  # 20 of 30 articles gone: two thirds, past the fail share (a half)
+        shutil.move(site / f"a{i:02d}.md", stash / f"a{i:02d}.md")
+    out = news_etl(inputs=[str(site)], warehouse=str(wh))
+    for f in stash.iterdir():
+        shutil.move(f, site / f.name)
+    back = news_etl(inputs=[str(site)], warehouse=str(wh))
+
+    async def events():
+        async with get_client() as client:
+            page = await client.read_events(EventFilter(
+                event=EventNameFilter(name=["newsetl.check.fail", "newsetl.check.resolved"]),
+                occurred=EventOccurredFilter(since=since)), limit=50)
+            return [e for e in page.events if e.resource.get("newsetl.check") == "snapshot_shrink"
+                    and e.payload.get("run_id") in (out["run_id"], back["run_id"])]
+
+    deadline = time.monotonic() + 30
+    got = asyncio.run(events())
+    while len(got) < 2 and time.monotonic() < deadline:  # the client sends events in the background
+        time.sleep(0.5)
+        got = asyncio.run(events())
+    by_name = {e.event: e for e in got}
+    assert set(by_name) == {"newsetl.check.fail", "newsetl.check.resolved"}, got
+    fail = by_name["newsetl.check.fail"]
+    assert fail.resource.id == "newsetl.check.snapshot_shrink.run" and fail.payload["run_id"] == out["run_id"]
+    assert (fail.payload["observed"], fail.payload["expected"]) == (10, 30)  # articles now, and before
+    assert "shrink.example 20" in fail.payload["message"]
+    assert by_name["newsetl.check.resolved"].payload["run_id"] == back["run_id"]
+
+    async def artifact():
+        async with get_client() as client:
+            return await client.read_artifacts(artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=["news-etl-checks"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[out["run"]["flow_run_id"]])))
+
+    (art,) = asyncio.run(artifact())
+    rows = art.data if isinstance(art.data, list) else json.loads(art.data)
+    assert rows[0]["status"] == "fail" and rows[0]["check"] == "snapshot_shrink"

@@ -28,11 +28,14 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import get_run_context
+from prefect.events import emit_event
 from prefect.futures import as_completed, wait
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from . import bundle, html_report, pipeline, reports
+from .checks import load_config
+from .checks.events import check_events, checks_table
 from .parse import BatchResult, parse_batch
 from .plan import BatchSpec, check_as_of
 from .prefect_console import PHASE  # marks a log record as one of a run's phase lines
@@ -185,11 +188,14 @@ def parse_runner(dask_address: str | None, inputs, warehouse) -> PrefectRunner:
       description="Front-matter records -> Parquet tables -> DuckDB catalog")
 def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = LOCK_TIMEOUT,
              reports_dir: str | None = None, as_of: dt.datetime | None = None,
-             dask_address: str | None = None) -> dict:
+             dask_address: str | None = None, config: str | None = None, return_checks: bool = False) -> dict:
     """Run the ETL over `inputs` (folders or URLs of Markdown records) into `warehouse` (a folder
-    or a URL); with `dask_address` (tcp://scheduler:8786, or local:N) the parse runs on that Dask cluster."""
+    or a URL); with `dask_address` (tcp://scheduler:8786, or local:N) the parse runs on that Dask cluster.
+    `config` is the checks' newsetl.toml (default: $NEWSETL_CONFIG, else ./newsetl.toml): each
+    alert that opens or resolves is a Prefect event (newsetl.check.*), and the checks a table artifact."""
     if as_of is not None:
         as_of = check_as_of(as_of)  # a bad parameter fails the flow run before anything is written
+    settings = load_config(config)  # and so does a wrong configuration
     log = get_run_logger()
     ctx = get_run_context()
     # Without PREFECT_API_URL, Prefect runs a temporary server for this flow; the
@@ -198,7 +204,8 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
     with temporary_settings(updates={PREFECT_API_URL: api}):
         result = pipeline.run(inputs, warehouse, lock_timeout=lock_timeout, as_of=as_of,
                               log=lambda text: log.info(text, extra={PHASE: True}), progress=_progress,
-                              runner=parse_runner(dask_address, inputs, warehouse), flow_run_id=str(ctx.flow_run.id))
+                              runner=parse_runner(dask_address, inputs, warehouse), flow_run_id=str(ctx.flow_run.id),
+                              config=settings)
     row = result.run
     if row["files_rejected"]:
         log.warning("%d files rejected: see source_files (status = 'rejected') for each error", row["files_rejected"])
@@ -207,9 +214,19 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
         table=_summary_table(row, result.counts),
         description=f"newsetl run {result.run_id} at {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC}",
     )
+    checks = result.checks
+    if checks is not None:
+        for e in check_events(checks, str(open_warehouse(warehouse).root)):
+            emit_event(**e)
+            log.warning("%s: %s", e["event"], e["payload"]["message"])
+        create_table_artifact(key="news-etl-checks", table=checks_table(checks),
+                              description=f"newsetl checks of run {result.run_id}: {checks.summary()}")
     if reports_dir:
         news_reports(warehouse=str(open_warehouse(warehouse).root), out_dir=reports_dir)
-    return {"run_id": result.run_id, "snapshot": result.snapshot, "counts": result.counts, "run": row}
+    out = {"run_id": result.run_id, "snapshot": result.snapshot, "counts": result.counts, "run": row}
+    if return_checks:  # `newsetl run` in this process: its alert lines and exit code (not a flow result)
+        out["checks"] = checks
+    return out
 
 
 # -- news-reports ---------------------------------------------------------------------------
