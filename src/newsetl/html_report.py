@@ -308,6 +308,7 @@ class Facts:
     health: list[dict]
     duplicates: list[dict]
     links: dict = field(default_factory=dict)
+    alerts: list[dict] = field(default_factory=list)  # the checks' alerts: open first, then resolved
 
 
 def gather(con, filters: dict, *, changes_since=None) -> Facts:
@@ -359,6 +360,7 @@ def gather(con, filters: dict, *, changes_since=None) -> Facts:
         changes_at=at, changes_basis=basis, changes=changes,
         health=reports.run(con, "data_quality").to_pylist(),
         duplicates=reports.run(con, "duplicate_urls", limit=5).to_pylist(),
+        alerts=_query(con, "alerts", limit=ALERTS_SHOWN),
     )
 
 
@@ -1194,12 +1196,47 @@ def _section_health(f: Facts) -> list[str]:
     return out
 
 
+ALERTS_SHOWN = 40  # alerts listed: every open one first, then the latest resolved
+
+
+def _section_checks(f: Facts) -> list[str]:
+    out = ['<section id="checks"><h2>Checks</h2>',
+           '<p class="note">What the checks at the end of each run flagged: a feed that stopped, a field that '
+           "emptied, files that could not be read, keys that changed, quality that shifted. The whole warehouse, "
+           "whatever the filters: <code>newsetl check</code>, "
+           "<code>newsetl sql \"SELECT * FROM open_alerts\"</code>.</p>"]
+    open_ = [a for a in f.alerts if a["state"] == "open"]
+    done = [a for a in f.alerts if a["state"] != "open"]
+    what = Col("Check", lambda a: _e(a["check_name"].replace("_", " ")))
+    who = Col("Provider", lambda a: _v(a["segment"]) if a["segment"] else '<span class="null">whole run</span>')
+    field_ = Col("Field or key", lambda a: f'<code>{_v(a["detail"])}</code>' if a["detail"] else "")
+    msg = Col("What was seen", lambda a: _v(_short(a["message"] or "", 220)), cls="err")
+    out.append(f"<h3>Open alerts ({_num(len(open_))})</h3>")
+    if open_:
+        out.append(_table(open_, [
+            Col("Level", lambda a: f'<b class="lvl-{_e(a["level"])}">{_e(a["level"])}</b>'), what, who, field_, msg,
+            _c("runs", "Runs"), _c("opened_at", "Since", _date)],
+            id="alerts-open", key=lambda a: f'{a["check_name"]} {a["segment"] or ""} {a["detail"] or ""}'))
+    else:
+        out.append('<p class="note">No alert is open: every check passed on the last run (or has too little '
+                   "history to judge yet).</p>")
+    out.append("<h3>Resolved</h3>")
+    out.append(_table(done, [
+        Col("Level", lambda a: _e(a["level"])), what, who, field_, msg, _c("runs", "Runs"),
+        _c("opened_at", "Opened", _date), _c("resolved_at", "Resolved", _date)],
+        id="alerts-resolved", key=lambda a: f'{a["check_name"]} {a["segment"] or ""} {a["opened_at"]}',
+        empty="no alert has resolved yet"))
+    out.append("</section>")
+    return out
+
+
 def _render(f: Facts, title: str, generated_at: dt.datetime) -> str:
     s, w = f.summary, f.wh
     filt = _filters_text(f)
     sections = [("providers", "Providers"), ("comparison", "Against the previous period"), ("topics", "Topics"),
                 ("months", "Month by month"), ("distributions", "Quality and heat"), ("citations", "Who cites whom"),
-                ("top-articles", "Top articles"), ("changes", "Changes"), ("health", "Data health")]
+                ("top-articles", "Top articles"), ("changes", "Changes"), ("health", "Data health"),
+                ("checks", "Checks")]
     cmd = "newsetl report --html FILE" + "".join(f" {reports.flag(k)} {v}" for k, v in f.filters.items())
     body = [
         "<header>",
@@ -1224,10 +1261,12 @@ def _render(f: Facts, title: str, generated_at: dt.datetime) -> str:
         _card(_num(s["topics"]), "topics"),
         _card(f'{_num(w["rejected_files"])} of {_num(w["files"])}', "input files rejected (whole warehouse)",
               '<a href="#health">see Data health</a>'),
+        _card(_num(sum(a["state"] == "open" for a in f.alerts)), "check alerts open (whole warehouse)",
+              '<a href="#checks">see Checks</a>'),
         "</div>",
     ]
     for part in (_section_providers, _section_comparison, _section_topics, _section_months, _section_distributions,
-                 _section_citations, _section_top_articles, _section_changes, _section_health):
+                 _section_citations, _section_top_articles, _section_changes, _section_health, _section_checks):
         body += part(f)
     body.append(
         "<footer><p>How to read this page: quality is the records' own score, from 0 to about 190; heat −1 means "
