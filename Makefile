@@ -79,6 +79,7 @@ bench: install-dev
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/scaleout.py
 	$(BIN)/python bench/scale.py --sizes $(BENCH_SCALE_SIZES)
+	$(BIN)/python bench/checks.py --sizes $(BENCH_SCALE_SIZES)
 
 # Debian's chromium for the headless-browser test of the HTML report; skipped, with a note, where it cannot be installed
 chromium:
