@@ -299,6 +299,25 @@ def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
                           "save a result with --out FILE")
 
 
+def sql_error_lines(con: duckdb.DuckDBPyConnection, query: str, error: Exception) -> list[str]:
+    """DuckDB's whole message for `error`, which `con.sql(query)` raised, as lines: its hint
+    (`Did you mean "articles"?`, `Candidate bindings: ...`) and, where DuckDB places the error in
+    the query, the `LINE n:` and the caret under it, as the DuckDB shell prints them.
+
+    DuckDB's relational API (con.sql) leaves the place out of a catalog or binder error; the same
+    single statement given to con.execute fails at the same place (at binding, before anything
+    runs) with it in. A query of several statements keeps the message as con.sql gave it."""
+    text = str(error)
+    if (isinstance(error, (duckdb.CatalogException, duckdb.BinderException)) and "\nLINE " not in text
+            and len(con.extract_statements(query)) == 1):
+        try:
+            con.execute(query)  # the same statement: the same error, placed
+        except duckdb.Error as again:
+            if type(again) is type(error) and str(again).startswith(text):
+                text = str(again)
+    return text.split("\n")
+
+
 def _seal(con: duckdb.DuckDBPyConnection, files: dict) -> None:
     """After the views are made: DuckDB may open the snapshot's files (as the views name them,
     and as themselves) and its own spill folder, nothing else; and no setting can be changed
