@@ -536,8 +536,9 @@ def _emit_if_api(outcome, warehouse) -> None:
 def cmd_status(a) -> int:
     from .status import status
 
-    print(status(a.warehouse))
-    return 0
+    report = status(a.warehouse)
+    print(report)
+    return 0 if report.healthy else EXIT_ERROR  # a view the DuckDB shell cannot read: said above
 
 
 def _list(stream=None) -> None:
