@@ -8,7 +8,7 @@ DEMO_DIR  ?= data/demo
 DEMO_RECORDS ?= 2000
 SEED   ?= 42
 
-.PHONY: install install-dev run test test-fast coverage fuzz bench demo clean help serve prefect-server chromium
+.PHONY: install install-dev run test test-fast coverage fuzz bench demo clean help serve prefect-server chromium rsync
 
 help:
 	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell, s3:// and --dask"
@@ -56,14 +56,14 @@ TESTS_WORKERS ?= auto
 PYTEST_PARALLEL = -n $(TESTS_WORKERS) --maxprocesses=4 --dist loadfile --no-loadscope-reorder
 PYTEST_ARGS ?=
 
-test: install-dev chromium
+test: install-dev chromium rsync
 	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-fast: install-dev
 	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # the whole suite, serially, with every newsetl subprocess measured too ([tool.coverage] in pyproject.toml)
-coverage: install-dev chromium
+coverage: install-dev chromium rsync
 	rm -f .coverage .coverage.*
 	$(BIN)/python -m coverage run -m pytest -q $(PYTEST_PARALLEL)
 	$(BIN)/python -m coverage combine -q
@@ -96,6 +96,14 @@ chromium:
 	      || echo "note: installing chromium failed: the browser test will be skipped"; \
 	  fi; \
 	fi
+
+# the test of a warehouse moved with `rsync -a` (tests/test_moved_warehouse.py) skips without it
+rsync:
+	@command -v rsync >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO="sudo -n"; fi; \
+	  { command -v apt-get >/dev/null 2>&1 && echo "installing rsync for a test (apt-get)" \
+	    && $$SUDO apt-get update -q >/dev/null && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsync >/dev/null; } \
+	  || echo "note: rsync is missing and could not be installed (apt-get install rsync): its test will be skipped"; }
 
 prefect-server: install
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start

@@ -55,11 +55,44 @@ def test_sql_prints_a_table(wh):
     assert "example.com" in r.stdout and "nowhere.example" in r.stdout and "│" in r.stdout
 
 
-def test_sql_bad_query_is_one_line(wh):
-    r = newsetl("sql", "SELECT nope FROM articles", "--warehouse", wh)
-    assert r.returncode == 1
+def _caret_under(lines: list[str], word: str) -> bool:
+    """Whether the line after `LINE n: ...` puts a caret under the first letter of `word`."""
+    i = next(i for i, line in enumerate(lines) if line.startswith("LINE "))
+    return lines[i + 1].index("^") == lines[i].index(word)
+
+
+def _sql_error(wh, query: str) -> list[str]:
+    """The lines `newsetl sql QUERY` writes to standard error, which it ends with exit code 1."""
+    r = newsetl("sql", query, "--warehouse", wh)
+    assert r.returncode == 1, r.stdout
+    return r.stderr.rstrip("\n").split("\n")
+
+
+def test_sql_error_keeps_duckdbs_hint_and_caret(wh):
+    lines = _sql_error(wh, "SELECT title FROM artcles")
+    assert lines[0] == "newsetl sql: error: SQL error: Catalog Error: Table with name artcles does not exist!"
+    assert 'Did you mean "articles"?' in lines
+    assert "LINE 1: SELECT title FROM artcles" in lines and _caret_under(lines, "artcles")
+
+
+def test_sql_binder_error_names_the_candidates_and_the_place(wh):
+    lines = _sql_error(wh, "SELECT provider_domain,\n       titel FROM articles")
+    assert lines[0].startswith('newsetl sql: error: SQL error: Binder Error: Referenced column "titel" not found')
+    assert any(line.startswith("Candidate bindings:") and '"title"' in line for line in lines)
+    assert "LINE 2:        titel FROM articles" in lines and _caret_under(lines, "titel")
+
+
+def test_sql_syntax_error_shows_the_place(wh):
+    lines = _sql_error(wh, "SELECT * FRM articles")
+    assert lines[0].startswith("newsetl sql: error: SQL error: Parser Error: syntax error at or near")
+    assert "LINE 1: SELECT * FRM articles" in lines and _caret_under(lines, "articles")
+
+
+def test_errors_other_than_duckdbs_stay_one_line(wh):
+    r = newsetl("sql", "COPY articles TO 'x.csv'", "--warehouse", wh)
+    assert r.returncode == 2
     (line,) = r.stderr.strip().splitlines()
-    assert line.startswith("newsetl sql: error: SQL error:")
+    assert line.startswith("newsetl sql: error: COPY articles ...: newsetl sql runs queries only")
 
 
 def test_sql_out_csv_from_another_folder(wh, tmp_path):

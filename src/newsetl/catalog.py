@@ -10,6 +10,18 @@ folder's listing. `connect(..., sealed=True)`, what `newsetl sql` and
 `newsetl.query` use, can read those files and nothing else, and write nothing.
 The catalog file is checked against the snapshot (`inspect_catalog`): read
 commands rewrite one that a run left stale or that was changed by hand.
+
+The catalog file moves with its warehouse (`cp -a`, `mv`, `rsync -a`): its views
+name the snapshot's files relative to the warehouse folder, which the macro
+`newsetl_root()` gives when a query runs. DuckDB cannot pass a subquery (such as
+the path column of `duckdb_databases()`) to a table function, nor say which file
+a view was read from, but it names a database's spill folder after the file the
+session opened (`temp_directory` is `<path>.tmp` unless set), and that setting
+can be read in a table function's arguments. So a shell that opens
+`WAREHOUSE/news.duckdb`, from any folder, reads `WAREHOUSE/snapshots/...`. Where
+that does not tell (the file ATTACHed to another session, or a spill folder
+set by hand), the macro falls back to the folder the catalog was written in; a
+newsetl command on a moved warehouse rewrites that (`heal_catalog`).
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ from .parts import view_sql
 from .schema import BY_NAME, VIEWS, VIEWS_BY_NAME, WAREHOUSE_TABLES
 from .remote import open_warehouse
 from .store import CATALOG as CATALOG_NAME
-from .store import MARKER, Warehouse, WarehouseError, catalog_object_names, read_marker, table_files
+from .store import MARKER, ROOT_MACRO, Warehouse, WarehouseError, catalog_object_names, read_marker, table_files
 
 # Oldest storage format that holds what the catalog needs (views only), so a
 # DuckDB shell older than the Python package still opens it.
@@ -50,16 +62,53 @@ def view_sql_files() -> list[tuple[str, str]]:
     return out
 
 
+def root_macro_sql(root: Path) -> str:
+    """CREATE MACRO newsetl_root(): the warehouse folder, as the prefix of a path DuckDB reads
+    (glob-escaped, ending in `/`; empty for the working folder), when a query runs.
+
+    A session names its spill folder after the path of the database it opened, relative if
+    that path was: `<path>.tmp`, or, for a path with a `?`, `.tmp` put before the first `?`
+    (`a?b/news.duckdb` -> `a.tmp?b/news.duckdb`). The catalog opened as the session's database
+    finds its folder there. Otherwise (ATTACHed, or temp_directory set) it is `root`, the
+    folder the catalog was written in. Functions an older DuckDB shell has too (no lambda)."""
+    s = "current_setting('temp_directory')"
+    q = f"strpos({s}, '?')"
+    spilled = f"(CASE WHEN {q} > 0 THEN substr({s}, {q} - 4, 4) = '.tmp' ELSE suffix({s}, '.tmp') END)"
+    path = f"(CASE WHEN {q} > 0 THEN left({s}, {q} - 5) || substr({s}, {q}) ELSE left({s}, length({s}) - 4) END)"
+    name = f"/{CATALOG_NAME}"
+    # as duck.read_list escapes: each glob character read as itself
+    folder = f"replace(replace(replace(left({path}, length({path}) - {len(name) - 1}), '[', '[[]'), '*', '[*]'), '?', '[?]')"
+    fallback = sql_literal(glob_escaped(root) + "/")
+    return (f"CREATE OR REPLACE MACRO {ROOT_MACRO}() AS CASE\n"
+            f"  WHEN NOT {spilled} THEN {fallback}\n"
+            f"  WHEN {path} = {sql_literal(name[1:])} THEN ''\n"
+            f"  WHEN suffix({path}, {sql_literal(name)}) THEN {folder}\n"
+            f"  ELSE {fallback} END")
+
+
+def warehouse_root(snapshot: Path) -> Path:
+    """The real path of the warehouse folder that holds `snapshot` (snapshots/<run id>)."""
+    return Path(os.path.realpath(snapshot.parent.parent))
+
+
 def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: dict | None = None,
-                 analytics: bool = True) -> None:
+                 analytics: bool = True, movable: bool = False) -> None:
     """Views over the tables of `snapshot` (or over `files`: each table's file URLs) and every
-    analytics view (unless `analytics` is false: they are there already), in `con`'s current schema."""
+    analytics view (unless `analytics` is false: they are there already), in `con`'s current schema.
+    `movable` (the catalog file): the files are named relative to the warehouse folder, which
+    the macro newsetl_root() gives when a query runs (root_macro_sql)."""
     if files is None:
         files = table_files(snapshot)  # the files the snapshot names: a stray one in its folders is not data
+    prefix = None
+    if movable:
+        top = snapshot.parent.parent
+        con.execute(root_macro_sql(warehouse_root(snapshot)))
+        prefix = f"{ROOT_MACRO}()"
+        files = {t: [Path(p).relative_to(top).as_posix() for p in paths] for t, paths in files.items()}
     for table in WAREHOUSE_TABLES:
         # the files by name, not a pattern: a snapshot never changes, and a
         # warehouse path may hold glob characters; each part less its deletes (newsetl.parts)
-        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS {view_sql(table.name, files[table.name])}")
+        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS {view_sql(table.name, files[table.name], prefix)}")
     if analytics:
         for _name, sql in view_sql_files():
             con.execute(sql)
@@ -95,7 +144,8 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
         _write_views_file(tmp, snapshot, base)
         # the marker first, naming the new file by inode: whenever this is
         # killed, the marker still tells which snapshot the catalog file shows
-        _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "views": digest, "previous": _shown(wh)})
+        _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "views": digest,
+                           "root": str(warehouse_root(snapshot)), "previous": _shown(wh)})
         os.replace(tmp, wh.catalog)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -124,7 +174,7 @@ def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> N
             con.execute("USE cat")
             # one transaction: one write of the file's log, not one (and a sync) per view
             con.execute("BEGIN TRANSACTION")
-            create_views(con, snapshot, analytics=base is None)
+            create_views(con, snapshot, analytics=base is None, movable=True)
             con.execute("COMMIT")
             con.execute("USE memory")
             con.execute("DETACH cat")
@@ -170,14 +220,29 @@ def catalog_snapshot(wh: Warehouse) -> str | None:
     return shown["snapshot"] if shown else None
 
 
+def moved_from(wh: Warehouse) -> str | None:
+    """Where the warehouse was when newsetl last wrote its catalog, if not here (it was copied
+    or moved since: the catalog's fallback path names that folder); "" for a catalog of an
+    older newsetl, whose views name every file by its absolute path; None otherwise."""
+    marker = read_marker(wh)
+    if not marker.get("snapshot"):
+        return None  # no catalog written yet
+    root = marker.get("root")
+    if not isinstance(root, str):
+        return ""
+    return None if root == os.path.realpath(wh.root) else root
+
+
 def ensure_catalog(wh: Warehouse) -> None:
-    """Rewrite the catalog if it does not show the current snapshot (a run killed after its commit)."""
+    """Rewrite the catalog if it does not show the current snapshot (a run killed after its commit),
+    or was written where the warehouse was before it moved."""
     if wh.remote:
         return
     cur = wh.current()
     if cur is None:
         return
-    if catalog_snapshot(wh) != cur.name:
+    if catalog_snapshot(wh) != cur.name or (wh.catalog.exists() and moved_from(wh) is not None
+                                            and not wh.foreign_catalog()):
         write_catalog(wh, cur)
 
 
@@ -197,8 +262,9 @@ def expected_objects(snapshot: Path) -> dict[tuple[str, str], str | None]:
 def inspect_catalog(wh: Warehouse, snapshot: Path) -> tuple[str, list[str]]:
     """Whether news.duckdb shows `snapshot` exactly: (state, details).
 
-    state: "ok"; "missing"; "stale" (it shows another snapshot: details has its name, or
-    nothing if unknown); "changed" (views or macros newsetl writes are missing or differ:
+    state: "ok"; "missing"; "moved" (written where the warehouse was before a copy or move:
+    details has that folder, "" for an older newsetl's catalog); "stale" (it shows another
+    snapshot: details has its name, or nothing if unknown); "changed" (views or macros newsetl writes are missing or differ:
     details name them); "foreign" (it holds objects newsetl does not write, or is not a
     catalog of newsetl's: details say what); "unreadable" (it cannot be opened: why)."""
     if not wh.catalog.exists():
@@ -206,6 +272,9 @@ def inspect_catalog(wh: Warehouse, snapshot: Path) -> tuple[str, list[str]]:
     theirs = wh.foreign_catalog()
     if theirs:
         return "foreign", [theirs]
+    before = moved_from(wh)
+    if before is not None:
+        return "moved", [before]
     shown = catalog_snapshot(wh)
     if shown != snapshot.name:
         return "stale", [shown] if shown else []
@@ -228,7 +297,7 @@ def inspect_catalog(wh: Warehouse, snapshot: Path) -> tuple[str, list[str]]:
 
 
 def repair_catalog(wh: Warehouse, snapshot: Path, state: str) -> bool:
-    """Rewrite the catalog file in a state `inspect_catalog` found (stale, missing, changed) if
+    """Rewrite the catalog file in a state `inspect_catalog` found (moved, stale, missing, changed) if
     the run lock is free right now and the folder writable; mark an intact one as checked.
     Returns whether the catalog file now shows `snapshot` as newsetl writes it."""
     with wh.try_lock() as held:
@@ -244,30 +313,65 @@ def repair_catalog(wh: Warehouse, snapshot: Path, state: str) -> bool:
         return True
 
 
+def moved_note(wh: Warehouse, before: str) -> str:
+    """What is said when a catalog written elsewhere was rewritten for this folder."""
+    if before:
+        return f"the warehouse was at {before} when {wh.catalog.name} was written; rewritten for {wh.root}"
+    return (f"{wh.catalog.name} named its files by absolute paths (an older newsetl wrote it); rewritten so that "
+            "it reads them wherever the warehouse is moved")
+
+
 def heal_catalog(warehouse, say=None) -> bool:
     """What read commands do first: rewrite a catalog file that shows another snapshot than
-    `current` (a run killed after publishing), or whose views were changed by hand, if that
-    needs no waiting. A run holding the lock writes it itself when it publishes; a folder this
+    `current` (a run killed after publishing), that was written where the warehouse was before
+    it was copied or moved, or whose views were changed by hand, if that needs no waiting. A run holding the lock writes it itself when it publishes; a folder this
     user may not write is left as it is, and so is a file holding objects newsetl did not
     write (`status` says so). Never raises: the reader reads `current` anyway. Returns
-    whether it rewrote it; `say` hears a line when what it rewrote had been changed by hand."""
+    whether it rewrote it; `say` hears a line when what it rewrote had been changed by hand,
+    or moved."""
     try:
         wh = open_warehouse(warehouse)
         if wh.remote:  # no catalog file there
             return False
         cur = wh.current()
-        if cur is None or (catalog_snapshot(wh) == cur.name and wh.catalog_untouched()):
+        if cur is None or (catalog_snapshot(wh) == cur.name and wh.catalog_untouched() and moved_from(wh) is None):
             return False  # the usual case: a stat and the marker, no DuckDB
         state, details = inspect_catalog(wh, cur)
-        if state in ("ok", "stale", "missing", "changed"):
+        if state in ("ok", "moved", "stale", "missing", "changed"):
             done = repair_catalog(wh, cur, state) and state != "ok"
             if done and state == "changed" and say:
                 say(f"{wh.catalog} had been changed outside newsetl ({'; '.join(details)}): rewritten for "
                     f"snapshot {cur.name}")
+            elif done and state == "moved" and say:
+                say(moved_note(wh, details[0]))
             return done
     except (OSError, duckdb.Error, WarehouseError):
         pass
     return False
+
+
+def unresolved_views(wh: Warehouse) -> list[tuple[str, str]] | None:
+    """(view, the first line of DuckDB's error) for every view of news.duckdb that does not
+    resolve when the file is opened as the DuckDB shell opens it (as the session's database,
+    read-only), each queried with LIMIT 0: DuckDB finds every file a view names, and reads
+    their schemas, but no rows. None if the file cannot be opened (it is open for writing in a
+    shell: inspect_catalog says so)."""
+    try:
+        con = duckdb.connect(str(wh.catalog), read_only=True)
+    except duckdb.Error:
+        return None
+    bad = []
+    try:
+        names = [n for (n,) in con.execute("SELECT view_name FROM duckdb_views() WHERE database_name = "
+                                           "current_database() AND NOT internal ORDER BY view_name").fetchall()]
+        for name in names:
+            try:
+                con.execute(f'SELECT * FROM "{name.replace(chr(34), chr(34) * 2)}" LIMIT 0').fetchall()
+            except duckdb.Error as e:
+                bad.append((name, (str(e).splitlines() or [""])[0]))
+    finally:
+        con.close()
+    return bad
 
 
 # -- ad-hoc SQL: the snapshot's files can be read, nothing can be written ----------------------
@@ -297,6 +401,25 @@ def check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
         raise ReadOnlySQL(f"{words} ...: newsetl sql runs queries only (SELECT, WITH, DESCRIBE, SUMMARIZE, "
                           "EXPLAIN, PIVOT) and leaves the warehouse and its catalog as they are; "
                           "save a result with --out FILE")
+
+
+def sql_error_lines(con: duckdb.DuckDBPyConnection, query: str, error: Exception) -> list[str]:
+    """DuckDB's whole message for `error`, which `con.sql(query)` raised, as lines: its hint
+    (`Did you mean "articles"?`, `Candidate bindings: ...`) and, where DuckDB places the error in
+    the query, the `LINE n:` and the caret under it, as the DuckDB shell prints them.
+
+    DuckDB's relational API (con.sql) leaves the place out of a catalog or binder error; the same
+    single statement given to con.execute fails at the same place (at binding, before anything
+    runs) with it in. A query of several statements keeps the message as con.sql gave it."""
+    text = str(error)
+    if (isinstance(error, (duckdb.CatalogException, duckdb.BinderException)) and "\nLINE " not in text
+            and len(con.extract_statements(query)) == 1):
+        try:
+            con.execute(query)  # the same statement: the same error, placed
+        except duckdb.Error as again:
+            if type(again) is type(error) and str(again).startswith(text):
+                text = str(again)
+    return text.split("\n")
 
 
 def _seal(con: duckdb.DuckDBPyConnection, files: dict) -> None:

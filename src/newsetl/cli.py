@@ -396,7 +396,7 @@ def cmd_demo(a) -> int:
 def cmd_sql(a) -> int:
     import duckdb
 
-    from .catalog import ReadOnlySQL, check_read_only, connect
+    from .catalog import ReadOnlySQL, check_read_only, connect, sql_error_lines
 
     query = a.query
     if query == "-":
@@ -415,10 +415,11 @@ def cmd_sql(a) -> int:
         raise CliError(f"{str(e).splitlines()[0]}: newsetl sql reads the warehouse's tables only and writes no file "
                        "(save a result with --out FILE; query your own files in the DuckDB shell, which can open "
                        "news.duckdb, or with newsetl.connect() in Python)", EXIT_USAGE) from None
-    except Exception as e:  # duckdb errors: show DuckDB's own message, one line
+    except Exception as e:  # duckdb errors: DuckDB's whole message, its hint and the caret under the place
         from .export import inert  # it can quote a value from the records: no control character gets through
 
-        raise CliError(f"SQL error: {inert((str(e).splitlines() or [''])[0])}") from None
+        lines = sql_error_lines(con, query, e) if isinstance(e, duckdb.Error) else [str(e)]
+        raise CliError("SQL error: " + "\n".join(inert(line) for line in lines)) from None
     finally:
         con.close()
     _write(data, a)
@@ -535,8 +536,9 @@ def _emit_if_api(outcome, warehouse) -> None:
 def cmd_status(a) -> int:
     from .status import status
 
-    print(status(a.warehouse))
-    return 0
+    report = status(a.warehouse)
+    print(report)
+    return 0 if report.healthy else EXIT_ERROR  # a view the DuckDB shell cannot read: said above
 
 
 def _list(stream=None) -> None:

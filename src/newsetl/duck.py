@@ -17,9 +17,11 @@ def sql_literal(s: str) -> str:
 GLOB_CHARS = "[*?"
 
 
-def read_list(paths) -> str:
+def read_list(paths, prefix: str | None = None) -> str:
     """Concrete files as a SQL list for DuckDB's readers (`read_parquet(...)`): each file read
-    as itself, never as a pattern.
+    as itself, never as a pattern. With `prefix` (a SQL expression: the folder the paths are
+    relative to, known only when the query runs, glob-escaped by the expression itself), each
+    item is `prefix || 'path'`.
 
     DuckDB globs every path it reads, so a warehouse at `wh[1]` would read
     `wh1` (or nothing). Each glob character becomes a class holding only
@@ -36,7 +38,7 @@ def read_list(paths) -> str:
             if "\\" in s:
                 raise ValueError(f"{s}: DuckDB cannot read a path that holds a backslash and one of [ * ?")
             s = "".join(f"[{c}]" if c in GLOB_CHARS else c for c in s)
-        items.append(sql_literal(s))
+        items.append(sql_literal(s) if prefix is None else f"{prefix} || {sql_literal(s)}")
     return "[" + ", ".join(items) + "]"
 
 

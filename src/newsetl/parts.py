@@ -57,8 +57,9 @@ def spans(files: list) -> list[tuple[list, list]]:
     return list(reversed(groups))
 
 
-def view_sql(table: str, files: list) -> str:
-    """The SELECT that gives `table`'s live rows from its files (paths or URLs, in order)."""
+def view_sql(table: str, files: list, prefix: str | None = None) -> str:
+    """The SELECT that gives `table`'s live rows from its files (paths or URLs, in order; with
+    `prefix`, a SQL expression, paths relative to the folder it gives when the query runs)."""
     if not files:  # a table no run has written yet (the checks' in an older snapshot): no rows, its columns
         from .schema import BY_NAME, duck_type
 
@@ -67,9 +68,9 @@ def view_sql(table: str, files: list) -> str:
     key = ROW_KEY.get(table)
     branches = []
     for parts, deletes in spans(files):
-        src = f"read_parquet({read_list(parts)})"
+        src = f"read_parquet({read_list(parts, prefix)})"
         if deletes and key is not None:
-            branches.append(f"SELECT t.* FROM {src} AS t ANTI JOIN read_parquet({read_list(deletes)}) AS d "
+            branches.append(f"SELECT t.* FROM {src} AS t ANTI JOIN read_parquet({read_list(deletes, prefix)}) AS d "
                             f"ON t.{key} = d.key")
         else:
             branches.append(f"SELECT * FROM {src}")

@@ -6,10 +6,19 @@ import datetime as dt
 import json
 import os
 
-from .catalog import connect, inspect_catalog, repair_catalog
+import duckdb
+
+from .catalog import connect, inspect_catalog, moved_note, repair_catalog, unresolved_views
 from .schema import WAREHOUSE_TABLES
 from .remote import open_warehouse
-from .store import Warehouse
+from .store import Warehouse, table_files
+
+
+class Report(str):
+    """What `status` prints; `healthy` is false when the catalog's views do not all resolve in
+    the DuckDB shell, or the snapshot cannot be read (`newsetl status` then exits 1)."""
+
+    healthy = True
 
 
 def _ago(t: dt.datetime | None) -> str:
@@ -26,16 +35,30 @@ def _ago(t: dt.datetime | None) -> str:
 def _catalog_state(wh: Warehouse, snap) -> list[str]:
     """Nothing when the catalog file shows the current snapshot exactly (its views checked
     against the snapshot's, not only its marker), or was just rewritten to; else what is wrong
-    and the fix. A catalog changed by hand is rewritten when it can be, and said so."""
-    state, details = inspect_catalog(wh, snap)
+    and the fix. A catalog changed by hand, or written before the warehouse moved, is
+    rewritten when it can be, and said so."""
+    try:
+        state, details = inspect_catalog(wh, snap)
+    except duckdb.Error:  # the snapshot's views cannot be made (a file is missing): _views_state says which
+        return []
     if state == "ok":
         return []
-    if state in ("stale", "missing", "changed") and repair_catalog(wh, snap, state):
+    repaired = _repaired(wh, snap, state) if state in ("moved", "stale", "missing", "changed") else False
+    if repaired is None:
+        return []  # the snapshot's files are not all there: the views' check says which
+    if repaired:
+        if state == "moved":
+            return [f"          note: {moved_note(wh, details[0])}"]
         if state != "changed":
             return []  # what a run killed after publishing leaves: healed as every read command does
         return [f"          REWRITTEN: {wh.catalog.name} had been changed outside newsetl ({'; '.join(details)}); "
                 f"newsetl wrote it again for snapshot {snap.name}"]
-    if state == "stale":
+    if state == "moved":
+        where = f"at {details[0]}" if details[0] else "by an older newsetl, with absolute paths"
+        what = (f"MOVED: {wh.catalog.name} was written {where}, and newsetl could not rewrite it for {wh.root}: "
+                "a DuckDB shell that opens it by its path still reads the files here, but one that ATTACHes it "
+                "does not")
+    elif state == "stale":
         shown = details[0] if details else None
         what = (f"STALE: {wh.catalog.name} shows {f'snapshot {shown}' if shown else 'an older snapshot'}, not the "
                 f"current {snap.name} (a run stopped after publishing): the DuckDB shell sees older data than newsetl")
@@ -52,27 +75,76 @@ def _catalog_state(wh: Warehouse, snap) -> list[str]:
                 "refuse this folder until it is gone",
                 f"          to fix: move {wh.catalog} elsewhere (with the objects you added); the next newsetl command "
                 "writes the catalog again"]
+    return [f"          {what}", f"          to fix: {_rewrite_fix(wh)}"]
+
+
+def _repaired(wh: Warehouse, snap, state: str) -> bool | None:
+    """repair_catalog; None when the snapshot's views cannot be made (a file of it is missing:
+    _views_state says which)."""
+    try:
+        return repair_catalog(wh, snap, state)
+    except duckdb.Error:
+        return None
+
+
+def _rewrite_fix(wh: Warehouse) -> str:
+    """The command that rewrites the catalog file, or who will."""
     holder = wh.locked_by()
     if holder:
-        fix = f"the run that holds the lock ({holder}) rewrites it when it publishes"
-    elif not os.access(wh.root, os.W_OK):
-        fix = f"run `newsetl status --warehouse {wh.root}` as a user who may write to that folder: it rewrites the catalog"
-    else:
-        fix = f"run `newsetl status --warehouse {wh.root}` (any newsetl command rewrites it when it can write the folder)"
-    return [f"          {what}", f"          to fix: {fix}"]
+        return f"the run that holds the lock ({holder}) rewrites it when it publishes"
+    if not os.access(wh.root, os.W_OK):
+        return f"run `newsetl status --warehouse {wh.root}` as a user who may write to that folder: it rewrites the catalog"
+    return f"run `newsetl status --warehouse {wh.root}` (any newsetl command rewrites it when it can write the folder)"
 
 
-def status(warehouse) -> str:
+def _views_state(wh: Warehouse, snap) -> list[str]:
+    """Nothing when every view of the catalog file resolves as the DuckDB shell opens it; else
+    which do not, why, and what to run."""
+    if not wh.catalog.exists() or wh.foreign_catalog():
+        return []
+    bad = unresolved_views(wh)
+    if not bad:
+        return []  # all resolve, or the file is open for writing in a shell (inspect_catalog said so)
+    lines = [f"          BROKEN: {len(bad)} view{'s' if len(bad) > 1 else ''} of {wh.catalog.name} do"
+             f"{'' if len(bad) > 1 else 'es'} not resolve in the DuckDB shell: {', '.join(n for n, _ in bad)}"]
+    reasons: dict[str, str] = {}  # a missing file breaks every view over its table: each reason once
+    for name, why in sorted(bad, key=lambda b: b[0] not in {t.name for t in WAREHOUSE_TABLES}):
+        reasons.setdefault(why, name)
+    lines += [f"          {name}: {why}" for why, name in list(reasons.items())[:3]]
+    return lines + [_missing_fix(snap) or f"          to fix: {_rewrite_fix(wh)}"]
+
+
+def _missing_fix(snap) -> str | None:
+    """The fix for a snapshot whose files are not all there; None if they are."""
+    missing = [p for paths in table_files(snap).values() for p in paths if not os.path.exists(p)]
+    if not missing:
+        return None
+    return (f"          to fix: snapshot {snap.name} lacks {len(missing):,} of its files (first {missing[0]}): "
+            "the warehouse was copied in part; copy the whole folder again (`cp -a` or `rsync -a`)")
+
+
+def status(warehouse) -> Report:
     wh = open_warehouse(warehouse)
     if wh.remote:
         doc = wh.require_current()
         con = connect(warehouse, snapshot=doc)
+        broken: list[str] = []
         head = [f"warehouse {wh.url}", f"snapshot  {doc['snapshot']} (committed {doc.get('committed_at', '?')})",
                 "catalog   none in object storage (`newsetl run ... --catalog PATH` writes one for the DuckDB shell)"]
     else:
         snap = wh.require_current()
-        con = connect(warehouse, snapshot=snap)
         head = [f"warehouse {wh.root}", f"snapshot  {snap.name}", f"catalog   {wh.catalog}", *_catalog_state(wh, snap)]
+        broken = _views_state(wh, snap)
+        try:
+            con = connect(warehouse, snapshot=snap)
+        except duckdb.Error as e:  # a file of the snapshot is missing or damaged: what is known, and why
+            if not broken:
+                broken = [f"          BROKEN: snapshot {snap.name} cannot be read: {(str(e).splitlines() or [''])[0]}",
+                          *filter(None, [_missing_fix(snap)])]
+            report = Report("\n".join(head + broken))
+            report.healthy = False
+            return report
+        head += [line for line in broken if line not in head]  # a fix said once
     try:
         lines = head
         last = con.execute("SELECT run_id, finished_at, duration_s FROM runs WHERE status = 'completed' "
@@ -95,11 +167,13 @@ def status(warehouse) -> str:
         running = wh.running()
         if running:
             lines.append(f"runs in progress or died before publishing: {', '.join(running)}")
-        return "\n".join(lines)
+        return Report("\n".join(lines))
     try:
         running = json.loads(wh.running_marker.read_text())
         lines.append(f"a run is in progress or died before publishing: {running.get('run_id')} "
                      f"(started {running.get('started_at')})")
     except (FileNotFoundError, ValueError):
         pass
-    return "\n".join(lines)
+    report = Report("\n".join(lines))
+    report.healthy = not broken
+    return report

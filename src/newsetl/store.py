@@ -66,6 +66,9 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_drop_locks_in_child)
 CATALOG = "news.duckdb"
 MARKER = ".catalog-snapshot"  # which snapshot news.duckdb shows: catalog.write_catalog writes it
+# the macro of news.duckdb that gives, as a query runs, the folder of the catalog file the
+# shell opened: its views read the snapshot's files relative to it (catalog.root_macro_sql)
+ROOT_MACRO = "newsetl_root"
 
 
 class WarehouseError(Exception):
@@ -696,7 +699,8 @@ def read_batches(snapshot: Path) -> list[str]:
 
 
 def read_marker(wh: Warehouse) -> dict:
-    """The catalog marker: {"snapshot", "inode", "stamp": [size, mtime_ns], "previous": {...}}."""
+    """The catalog marker: {"snapshot", "inode", "stamp": [size, mtime_ns], "views", "root",
+    "previous": {...}}; "root" is the warehouse's real path when the catalog was written."""
     try:
         text = (wh.root / MARKER).read_text()
     except (OSError, ValueError):
@@ -710,11 +714,12 @@ def read_marker(wh: Warehouse) -> dict:
 
 @functools.cache
 def catalog_object_names() -> frozenset[str]:
-    """The names of everything newsetl creates in its catalog: a view per table, the analytics
-    views and their macros (from sql/views, as catalog.create_views runs them)."""
+    """The names of everything newsetl creates in its catalog: a view per table, the macro that
+    gives its folder, the analytics views and their macros (from sql/views, as
+    catalog.create_views runs them)."""
     from importlib import resources
 
-    names = {t.name for t in WAREHOUSE_TABLES}
+    names = {t.name for t in WAREHOUSE_TABLES} | {ROOT_MACRO}
     for f in (resources.files("newsetl") / "sql" / "views").iterdir():
         if f.name.endswith(".sql"):
             names.update(re.findall(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", f.read_text(encoding="utf-8"),
