@@ -46,6 +46,14 @@ class Cluster:
     def local(self) -> bool:
         return self.address.startswith("local")
 
+    def describe(self) -> str:
+        """What really runs the parse, for the run's phase line."""
+        from .words import plural
+
+        if self.local:  # task_runner: a LocalCluster of processes, one thread each
+            return f"a local Dask cluster of {plural(self.workers, 'worker process', 'worker processes')}, one thread each"
+        return f"the Dask cluster {self.address} ({plural(self.workers, 'worker thread')})"
+
     def task_runner(self):
         """The flow's task runner for the parse tasks."""
         from prefect_dask import DaskTaskRunner
