@@ -54,6 +54,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .words import plural
+
 FORMATS = ("table", "line", "csv", "json", "ndjson", "markdown", "parquet")
 _EXTENSIONS = {"csv": "csv", "json": "json", "ndjson": "ndjson", "jsonl": "ndjson", "md": "markdown",
                "markdown": "markdown", "parquet": "parquet"}
@@ -378,12 +380,12 @@ def show(table: pa.Table, max_rows: int = MAX_ROWS, max_width: int | None = None
     lines = [rule("┌", "┬", "┐"), line(names[:shown]), rule("├", "┼", "┤")]
     lines += [line(c[:shown], numeric) for c in cells]
     lines.append(rule("└", "┴", "┘"))
-    notes = [f"{table.num_rows:,} row{'s' if table.num_rows != 1 else ''}"]
+    notes = [plural(table.num_rows, "row")]
     if table.num_rows > len(head):
         notes.append(f"the first {len(head)} shown (all of them: --out FILE, or --format csv)")
     if shown < len(names):
         hidden = names[shown:]
-        notes.append(f"{len(hidden)} more column{'s' if len(hidden) > 1 else ''} not shown: {', '.join(hidden)} "
+        notes.append(f"{plural(len(hidden), 'more column')} not shown: {', '.join(hidden)} "
                      f"(see them with --max-width {natural}, --format csv, or by selecting fewer columns)")
     stream.write("\n".join(lines) + "\n" + "; ".join(notes) + "\n")
 
