@@ -748,7 +748,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "tables under the warehouse and (re)write its DuckDB catalog. Runs are incremental: "
                     "unchanged files are not parsed again. When a Prefect API is configured (PREFECT_API_URL, "
                     "or the active Prefect profile) the run is a flow run of news-etl there, shown in its UI; "
-                    "otherwise it runs the same stages in this process, with a progress bar.",
+                    "otherwise it runs the same stages in this process, with a progress bar on a terminal.",
         **_fmt(
             "  newsetl run data/demo\n"
             "  newsetl run site-a/_posts site-b/_posts --warehouse /data/news   # source_path site-a/_posts/...\n"
@@ -775,7 +775,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "sets valid_from in article_versions, for backfills and replays")
     where = r.add_mutually_exclusive_group()
     where.add_argument("--prefect", action="store_true",
-                       help="run as a Prefect flow run even without a configured API (a temporary server)")
+                       help="run as a Prefect flow run even without a configured API (then on a temporary "
+                            f"server, about {TEMPORARY_SERVER_COST} s more)")
     where.add_argument("--no-prefect", action="store_true",
                        help="run the stages in this process even when a Prefect API is configured")
     r.add_argument("--dask", default=None, metavar="ADDRESS",
