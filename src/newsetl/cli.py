@@ -88,7 +88,8 @@ def _output_options(p, format_default: str = "") -> None:
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write to FILE (.csv, .json, .ndjson, .md, .parquet); - writes CSV to standard output")
     p.add_argument("--format", choices=FORMATS, default=None,
-                   help=f"output format (default: from --out, else a table{format_default})")
+                   help=f"output format; line: one field a line, as DuckDB's .mode line (default: from --out, "
+                        f"else a table{format_default})")
     p.add_argument("--max-width", action=_number(int, 1, "a whole number"), default=None, metavar="N",
                    help="width of a table on the terminal (default: the terminal's); columns that do not fit "
                         "are named below it")
@@ -542,7 +543,7 @@ def cmd_runs(a) -> int:
 def cmd_tables(a) -> int:
     from .catalog import tables
 
-    _write(tables(a.warehouse), a)
+    _write(tables(a.warehouse), a, wrap=("about",))  # what a row is, whole
     return 0
 
 
@@ -821,8 +822,8 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl sql \"SELECT * FROM articles WHERE quality > 150\" --out best.csv\n"
             "  newsetl sql \"SELECT * FROM data_issues\" --format json\n"
             "  echo \"SELECT count(*) FROM images\" | newsetl sql -\n"
-            "  newsetl sql \"SELECT title, quality FROM articles WHERE provider_domain = $p AND quality > $q\" "
-            "-p p example.com -p q 150\n"
+            "  newsetl sql 'SELECT title, quality FROM articles WHERE provider_domain = $p AND quality > $q' "
+            "-p p example.com -p q 150   # single quotes: the shell leaves $p alone\n"
             "  newsetl sql \"SELECT * FROM articles LIMIT 3\" --format line   # one field a line\n"
         ),
     )
