@@ -229,6 +229,15 @@ def test_html_dash_writes_the_page_to_standard_output(wh, tmp_path):
     assert strip(p.stdout) == strip(page.read_text(encoding="utf-8"))
 
 
+def test_a_catalog_cannot_go_to_standard_output(tmp_path):
+    from newsetl.demo import generate
+
+    generate(tmp_path / "site", records=3, seed=1, malformed=False)
+    p = newsetl_cli("run", str(tmp_path / "site"), "--warehouse", str(tmp_path / "wh"), "--catalog", "-")
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "--catalog - :" in p.stderr, p.stderr
+    assert not (tmp_path / "wh").exists() and not (tmp_path / "-").exists()  # refused before anything is written
+
+
 # -- quiet, progress, the Prefect note -------------------------------------------------------
 
 def test_demo_quiet_prints_nothing_and_no_progress_in_a_log(tmp_path):

@@ -267,11 +267,11 @@ def cmd_run(a) -> int:
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
     _outside_warehouse(a, "--reports", a.reports)
-    config = _load_config(a)  # and on a wrong configuration, before anything is written
-    open_warehouse(a.warehouse).prepare()  # and on an unusable warehouse
     if a.catalog == "-":
         raise CliError("--catalog - : the catalog is a DuckDB database file, which standard output cannot hold; "
                        "name a file", EXIT_USAGE)
+    config = _load_config(a)  # and on a wrong configuration, before anything is written
+    open_warehouse(a.warehouse).prepare()  # and on an unusable warehouse
     if a.catalog and not open_warehouse(a.warehouse).remote:
         raise CliError(f"--catalog is for a warehouse in object storage; {a.warehouse} has its own news.duckdb",
                        EXIT_USAGE)
