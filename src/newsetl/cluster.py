@@ -40,7 +40,7 @@ def _require():
 @dataclass
 class Cluster:
     address: str  # tcp://host:port, or local:N
-    workers: int  # worker threads: sizes the batches
+    workers: int  # worker threads, which size the batches (local:N: N processes of one thread each)
 
     @property
     def local(self) -> bool:
