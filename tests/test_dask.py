@@ -177,8 +177,27 @@ def test_local_cluster_of_two_processes_equals_the_local_run(prefect_api, s3_rec
     wh = tmp_path / "wh"
     r = newsetl_cli("run", *map(str, s3_records), "--warehouse", str(wh), "--dask", "local:2", "-q",
                     env=prefect_api.env)
-    assert r.returncode == 0, r.stderr
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")  # -q: errors only, on this path too
     assert_same_tables(local_warehouse, wh)
+
+
+def test_local_cluster_without_an_api_says_why_it_starts_a_server(tmp_path):
+    """`--dask local:N` maps the parse as Prefect tasks, and Prefect 3 runs a flow run only against
+    an API: with none, it says so and what it costs, and its phase line names what really runs."""
+    from newsetl.demo import generate
+
+    from .test_run_modes import flow_run_ids, no_prefect_env
+
+    generate(tmp_path / "site", records=30, seed=2)
+    r = newsetl_cli("run", str(tmp_path / "site"), "--warehouse", str(tmp_path / "wh"), "--dask", "local:2",
+                    env=no_prefect_env(tmp_path))
+    assert r.returncode == 0, r.stderr
+    (announced,) = [line for line in r.stderr.splitlines() if "temporary Prefect server" in line]
+    assert "--dask maps the parse as Prefect tasks" in announced and "set PREFECT_API_URL" in announced
+    assert "parsing on a local Dask cluster of 2 worker processes, one thread each" in r.stderr
+    assert "worker threads" not in r.stderr
+    (flow_run,) = flow_run_ids(tmp_path / "wh")
+    assert flow_run
 
 
 def test_named_local_folders_on_the_cluster_equal_the_local_run(cluster, prefect_api, s3_records, local_warehouse,

@@ -66,6 +66,9 @@ def test_without_a_prefect_api_a_run_is_in_process_and_says_how_to_track(site, t
     assert p.stdout.startswith("run ") and f"{n} files ({n} new" in p.stdout
     assert "not tracked in Prefect" in p.stderr and "PREFECT_API_URL" in p.stderr
     assert flow_run_ids(tmp_path / "wh") == [None]
+    # once per warehouse: the next run says it no more
+    again = run(tmp_path, site, "--warehouse", tmp_path / "wh", env=no_prefect_env(tmp_path))
+    assert again.returncode == 0 and "not tracked in Prefect" not in again.stderr
 
 
 @pytest.mark.slow
@@ -94,6 +97,10 @@ def test_with_prefect_a_temporary_server_runs_it_without_noise(site, tmp_path):
     assert flow_run and re.fullmatch(r"[0-9a-f-]{36}", flow_run)
     assert "telemetry" not in p.stderr.lower()
     assert "Finished in state" not in p.stderr and "parse-batches" not in p.stderr  # no line per task run
+    # its cost said before it is paid, once
+    (announced,) = [line for line in p.stderr.splitlines() if "temporary Prefect server" in line]
+    assert re.search(r"starting a temporary Prefect server \(about [\d-]+ s; set PREFECT_API_URL", announced)
+    assert "not tracked in Prefect" not in p.stderr
     phases = [line for line in p.stderr.splitlines() if "files seen" in line or "parsed " in line
               or "published snapshot" in line]
     assert len(phases) == 3, p.stderr

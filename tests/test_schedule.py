@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from newsetl import cli
 from newsetl import serve as S
 from newsetl.demo import generate
 
+from .helpers.cli import NEWSETL
 from .helpers.servers import free_port, prefect_env, stop, tail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -165,13 +165,13 @@ def test_served_deployment_has_its_schedule_and_runs_once(prefect_server, tmp_pa
     now = dt.datetime.now(dt.timezone.utc)
     cron = f"{now.minute} {(now.hour + 12) % 24} * * *"
 
-    # the serving process runs elsewhere and gets relative paths: they must be stored absolute
-    code = (f"from newsetl.serve import serve; "
-            f"serve(['demo'], 'wh', cron={cron!r}, name='test', lock_timeout=60)")
+    # the serving process runs elsewhere and gets relative paths: they must be stored absolute;
+    # the command as a user types it, so that what it prints is what a user sees
     log = tmp_path / "serve.log"
     with open(log, "wb") as out:
         served = subprocess.Popen(
-            [sys.executable, "-c", code], cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            [str(NEWSETL), "serve", "demo", "--warehouse", "wh", "--cron", cron, "--name", "test",
+             "--lock-timeout", "60"], cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True,
             env=prefect_env(home, PREFECT_API_URL=url, PREFECT_RUNNER_POLL_FREQUENCY="1"))
     try:
@@ -210,6 +210,12 @@ def test_served_deployment_has_its_schedule_and_runs_once(prefect_server, tmp_pa
     finally:
         stop(served)
 
+    # one line per phase of the run, not one per task run or per step of Prefect's runner
+    text = log.read_text(encoding="utf-8", errors="replace")
+    assert "parse-batches" not in text and "Finished in state" not in text and "submitting flow run" not in text, text
+    phases = [line for line in text.splitlines() if "files seen" in line or "parsed " in line
+              or "published snapshot" in line]
+    assert len(phases) == 3, text
     con = newsetl.connect(tmp_path / "wh")
     assert con.sql("SELECT count(*) FROM articles").fetchall() == [(n_articles,)]
     assert con.sql("SELECT flow_run_id, status FROM runs").fetchall() == [(str(run.id), "completed")]

@@ -88,7 +88,10 @@ def table(name: str, warehouse=None, *, arrow: bool = False):
     from .schema import BY_NAME, VIEWS_BY_NAME
 
     if name not in BY_NAME and name not in VIEWS_BY_NAME:
-        raise ValueError(f"no table or view {name!r}: the warehouse has {', '.join([*BY_NAME, *VIEWS_BY_NAME])}")
+        from .words import close_match
+
+        known = [*BY_NAME, *VIEWS_BY_NAME]
+        raise ValueError(f"no table or view {name!r}{close_match(name, known)}: the warehouse has {', '.join(known)}")
     return query(f'SELECT * FROM "{name}"', warehouse, arrow=arrow)
 
 

@@ -527,8 +527,10 @@ def describe(warehouse, name: str) -> pa.Table:
     docs = {c.name: c.doc for c in (BY_NAME[name].columns if name in BY_NAME else
                                      VIEWS_BY_NAME[name].columns if name in VIEWS_BY_NAME else ())}
     if not docs:
-        known = ", ".join([t.name for t in WAREHOUSE_TABLES] + [v.name for v in VIEWS])
-        raise ValueError(f"no table or view {name!r}: the warehouse has {known}")
+        from .words import close_match
+
+        known = [t.name for t in WAREHOUSE_TABLES] + [v.name for v in VIEWS]
+        raise ValueError(f"no table or view {name!r}{close_match(name, known)}: the warehouse has {', '.join(known)}")
     con = connect(warehouse)
     try:
         cols = con.execute(f'DESCRIBE "{name}"').fetchall()

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from . import WAREHOUSE_ENV, _warehouse
+from .words import close_match, plural, run_summary
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -27,6 +28,17 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = EXIT_ERROR):
         super().__init__(message)
         self.code = code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, saying the close match of a mistyped choice (a command, a --format):
+    Python 3.11's has no suggest_on_error."""
+
+    def _check_value(self, action, value):
+        if action.choices is not None and value not in action.choices:
+            choices = ", ".join(map(repr, action.choices))
+            raise argparse.ArgumentError(action, f"invalid choice: {value!r}{close_match(value, action.choices)} "
+                                                 f"(choose from {choices})")
 
 
 def _fmt(prog_examples: str) -> dict:
@@ -76,7 +88,8 @@ def _output_options(p, format_default: str = "") -> None:
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write to FILE (.csv, .json, .ndjson, .md, .parquet); - writes CSV to standard output")
     p.add_argument("--format", choices=FORMATS, default=None,
-                   help=f"output format (default: from --out, else a table{format_default})")
+                   help=f"output format; line: one field a line, as DuckDB's .mode line (default: from --out, "
+                        f"else a table{format_default})")
     p.add_argument("--max-width", action=_number(int, 1, "a whole number"), default=None, metavar="N",
                    help="width of a table on the terminal (default: the terminal's); columns that do not fit "
                         "are named below it")
@@ -119,7 +132,7 @@ def _alert_lines(outcome, stream=None) -> None:
               f"{' ' + al['detail'] if al['detail'] else ''}: {al['message']}", file=stream)
     for al in outcome.resolved:
         print(f"resolved: {al['check_name']} {al['segment'] or '(whole run)'}"
-              f"{' ' + al['detail'] if al['detail'] else ''}, open {al['runs']} run{'s' * (al['runs'] != 1)}: "
+              f"{' ' + al['detail'] if al['detail'] else ''}, open {plural(al['runs'], 'run')}: "
               f"{al['resolved_message']}", file=stream)
 
 
@@ -139,30 +152,31 @@ def _outside_warehouse(a, flag: str, path) -> None:
         raise CliError(f"{flag} {path} is inside the warehouse {wh.root}: write results elsewhere", EXIT_USAGE)
 
 
-def _write(table, a) -> None:
-    """A command's result table, as its output options say."""
+def _write(table, a, wrap: tuple = ()) -> None:
+    """A command's result table, as its output options say; on the terminal, the columns in
+    `wrap` are wrapped over several lines instead of cut short."""
     from . import export
 
     if a.out != "-":
         _outside_warehouse(a, "--out", a.out)
-    fmt = export.write(table, a.out, a.format, max_width=a.max_width)
+    fmt = export.write(table, a.out, a.format, max_width=a.max_width, wrap=wrap)
     if a.out and a.out != "-":
-        print(f"wrote {table.num_rows:,} rows to {a.out} ({fmt})", file=sys.stderr)
+        print(f"wrote {plural(table.num_rows, 'row')} to {a.out} ({fmt})", file=sys.stderr)
 
 
 # -- progress -------------------------------------------------------------------
 
 class Progress:
-    """A one-line progress bar on a terminal; a line every 10% otherwise."""
+    """A one-line progress bar, drawn only when the stream is a terminal: a log or a pipe
+    (`make run > log`) gets the run's summary, not a line per tenth of the files."""
 
     def __init__(self, label: str, stream=None):
         self.label, self.stream = label, stream or sys.stderr  # the one in place now, not at import
         self.tty = self.stream.isatty()
         self.t0 = time.monotonic()
-        self.last_decile = -1
 
     def __call__(self, done: int, total: int) -> None:
-        if total <= 0:
+        if total <= 0 or not self.tty:
             return
         frac = done / total
         rate = done / max(time.monotonic() - self.t0, 1e-9)
@@ -172,10 +186,6 @@ class Progress:
             if done >= total:
                 self.stream.write("\n")
             self.stream.flush()
-        elif int(frac * 10) > self.last_decile:
-            self.last_decile = int(frac * 10)
-            self.stream.write(f"{self.label}: {done:,}/{total:,} files ({frac:.0%})\n")
-            self.stream.flush()
 
 
 # -- commands -------------------------------------------------------------------
@@ -184,7 +194,24 @@ def prefect_api() -> str | None:
     """The Prefect API this user has configured (PREFECT_API_URL, or in the active
     profile), or None: read from the environment and the profiles file, without
     importing Prefect (a second of imports a local run does not need)."""
-    url = os.environ.get("PREFECT_API_URL")
+    return _prefect_setting("PREFECT_API_URL")
+
+
+def prefect_ui() -> str | None:
+    """The Prefect UI to link a flow run to: PREFECT_UI_URL (environment or active profile), else
+    the API's URL without its `/api` (a self-hosted server's UI, `prefect server start`), else None."""
+    ui = _prefect_setting("PREFECT_UI_URL")
+    if ui:
+        return ui.rstrip("/")
+    api = prefect_api()
+    if api and api.rstrip("/").endswith("/api"):
+        return api.rstrip("/")[: -len("/api")]
+    return None
+
+
+def _prefect_setting(name: str) -> str | None:
+    """A Prefect setting from the environment, else the active profile; None when unset or empty."""
+    url = os.environ.get(name)
     if url is not None:
         return url or None
     import tomllib
@@ -195,8 +222,8 @@ def prefect_api() -> str | None:
         profiles = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    name = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
-    return (profiles.get("profiles", {}).get(name, {}).get("PREFECT_API_URL")) or None
+    profile = os.environ.get("PREFECT_PROFILE") or profiles.get("active") or "ephemeral"
+    return (profiles.get("profiles", {}).get(profile, {}).get(name)) or None
 
 
 def _pyarrow_without_pandas() -> None:
@@ -240,6 +267,9 @@ def cmd_run(a) -> int:
     except InputError as e:
         raise CliError(str(e), EXIT_USAGE) from None
     _outside_warehouse(a, "--reports", a.reports)
+    if a.catalog == "-":
+        raise CliError("--catalog - : the catalog is a DuckDB database file, which standard output cannot hold; "
+                       "name a file", EXIT_USAGE)
     config = _load_config(a)  # and on a wrong configuration, before anything is written
     open_warehouse(a.warehouse).prepare()  # and on an unusable warehouse
     if a.catalog and not open_warehouse(a.warehouse).remote:
@@ -251,7 +281,7 @@ def cmd_run(a) -> int:
         from .cluster import check
 
         check(a.dask, a.inputs, a.warehouse)
-    progress = None if a.quiet else Progress("parsing")
+    progress = None if a.quiet or not sys.stderr.isatty() else Progress("parsing")
     api = prefect_api()
     if a.prefect or a.dask or (api and not a.no_prefect):
         out = _run_flow(a, progress)
@@ -267,16 +297,12 @@ def cmd_run(a) -> int:
 
             export_all(a.warehouse, a.reports)
         if not (a.quiet or a.no_prefect):
-            print("note: this run is not tracked in Prefect (no PREFECT_API_URL): set it, or use --prefect, "
-                  "to see runs in the Prefect UI", file=sys.stderr)
+            _prefect_note(a.warehouse)
     run = out["run"]
     if not a.quiet:
-        print(f"run {out['run_id']}: {run['files_seen']:,} files ({run['files_new']:,} new, "
-              f"{run['files_changed']:,} changed, {run['files_unchanged']:,} unchanged, {run['files_deleted']:,} "
-              f"deleted, {run['files_rejected']:,} rejected); "
-              + ", ".join(f"{k} {v:,}" for k, v in out["counts"].items()))
+        print(run_summary(out["run_id"], run, out["counts"]))
         if run["files_rejected"]:
-            print(f"{run['files_rejected']:,} files rejected: newsetl sql \"SELECT source_path, error FROM "
+            print(f"{plural(run['files_rejected'], 'file')} rejected: newsetl sql \"SELECT source_path, error FROM "
                   f"source_files WHERE status = 'rejected'\" --warehouse {a.warehouse}", file=sys.stderr)
         if a.reports:
             print(f"wrote every report and report.html to {a.reports}", file=sys.stderr)
@@ -285,7 +311,8 @@ def cmd_run(a) -> int:
         print(outcome.summary(), file=sys.stderr)
         _alert_lines(outcome)
         if outcome.open_alerts:
-            print(f"{len(outcome.open_alerts)} alerts open: newsetl check --warehouse {a.warehouse}", file=sys.stderr)
+            print(f"{plural(len(outcome.open_alerts), 'alert')} open: newsetl check --warehouse {a.warehouse}",
+                  file=sys.stderr)
     if a.catalog:
         from .catalog import write_url_catalog
 
@@ -306,6 +333,23 @@ def cmd_run(a) -> int:
     return outcome.exit_code(fail_on) if outcome is not None else 0
 
 
+NOTE_ENV = "NEWSETL_PREFECT_NOTE"  # `off`: never print the note below
+
+
+def _prefect_note(warehouse) -> None:
+    """The note that a local run is not tracked in Prefect: once per warehouse (store.note_once),
+    never with NEWSETL_PREFECT_NOTE=off."""
+    if os.environ.get(NOTE_ENV, "").strip().lower() in ("off", "0", "no", "false"):
+        return
+    from .remote import open_warehouse
+    from .store import note_once
+
+    wh = open_warehouse(warehouse)
+    if note_once(wh.local.root if wh.remote else wh.root, "prefect"):
+        print("note: this run is not tracked in Prefect (no PREFECT_API_URL): set it, or use --prefect, to see "
+              f"runs in the Prefect UI (said once per warehouse; {NOTE_ENV}=off never says it)", file=sys.stderr)
+
+
 def _no_prefect_telemetry() -> None:
     """Prefect's usage statistics off unless the user said otherwise: a temporary server's
     (PREFECT_SERVER_ANALYTICS_ENABLED; sending them failed with an error line) and this
@@ -315,19 +359,25 @@ def _no_prefect_telemetry() -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
-def _run_flow(a, progress) -> dict:
-    """The run as a flow run of news-etl, on the configured Prefect API or a temporary server."""
-    # Prefect's settings are read when it is imported: set them first
+def _prefect_console(quiet: bool) -> None:
+    """What Prefect prints on the console, for `run` and `serve`: one line per run phase, warnings,
+    and a full disk or a locked warehouse without a traceback (prefect_console.ConsoleHandler);
+    with `quiet`, errors only. Environment variables: Prefect reads its settings when it is
+    imported, and every process it starts (a served flow run, a task worker) inherits them."""
     _no_prefect_telemetry()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if a.quiet else "INFO")
-    if a.quiet:  # errors only, in this process and in every worker it starts (prefect_console.QUIET)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING" if quiet else "INFO")
+    if quiet:  # errors only, in this process and in every worker it starts (prefect_console.QUIET)
         import warnings
 
         os.environ["NEWSETL_QUIET"] = "1"
         os.environ["PYTHONWARNINGS"] = "ignore"
         warnings.simplefilter("ignore")
-    # on the console: one line per phase, and a full disk or a locked warehouse without a traceback
     os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS", "newsetl.prefect_console.ConsoleHandler")
+
+
+def _run_flow(a, progress) -> dict:
+    """The run as a flow run of news-etl, on the configured Prefect API or a temporary server."""
+    _prefect_console(a.quiet)
     if not a.dask:
         from .runners import fork_early
 
@@ -337,6 +387,11 @@ def _run_flow(a, progress) -> dict:
     from .store import write_failure
 
     if not prefect_api():
+        if not a.quiet:  # its cost, said before it is paid
+            why = ("--dask maps the parse as Prefect tasks (prefect-dask's task runner), which need a Prefect API: "
+                   if a.dask else "")
+            print(f"newsetl run: {why}starting a temporary Prefect server (about {TEMPORARY_SERVER_COST} s; set "
+                  "PREFECT_API_URL to use a running one)", file=sys.stderr)
         _temporary_server()  # Prefect stops it at exit, after its logs are sent
     flows._progress = progress
     try:
@@ -353,6 +408,8 @@ def _run_flow(a, progress) -> dict:
 
 
 TEMPORARY_SERVER_TIMEOUT = 120  # seconds
+TEMPORARY_SERVER_COST = "20-40"  # seconds a run with one takes longer (its start, the flow's API calls, its stop): 23 s
+# for the demo data on an idle 2-core machine, 40 s measured on a busy one (issue 24)
 
 
 def _temporary_server() -> None:
@@ -385,11 +442,12 @@ def _temporary_server() -> None:
 def cmd_demo(a) -> int:
     from .demo import generate
 
-    progress = None if a.quiet else Progress("writing")
+    progress = None if a.quiet or not sys.stderr.isatty() else Progress("writing")
     s = generate(a.directory, records=a.records, seed=a.seed, profile=a.profile,
                  malformed=not a.no_malformed, progress=lambda d, t: progress(d, t) if progress else None)
-    print(f"wrote {s.files:,} files ({s.records:,} records, {s.malformed} malformed on purpose, "
-          f"{s.bytes / 1e6:,.1f} MB) to {s.directory}")
+    if not a.quiet:
+        print(f"wrote {plural(s.files, 'file')} ({plural(s.records, 'record')}, {s.malformed:,} malformed on "
+              f"purpose, {s.bytes / 1e6:,.1f} MB) to {s.directory}")
     return 0
 
 
@@ -401,11 +459,20 @@ def cmd_sql(a) -> int:
     query = a.query
     if query == "-":
         query = sys.stdin.read()
+    params = {}
+    for name, value in a.param:
+        name = name.removeprefix("$")
+        if not name.isidentifier():
+            raise CliError(f"-p {name!r}: a parameter's name is a word of letters, digits and _ ($NAME in the query)",
+                           EXIT_USAGE)
+        if name in params:
+            raise CliError(f"-p {name}: given twice", EXIT_USAGE)
+        params[name] = value
     # in UTC, reading the snapshot's files only: ad-hoc SQL cannot change the warehouse or its catalog
     con = connect(a.warehouse, sealed=True)
     try:
         check_read_only(con, query)
-        table = con.sql(query)
+        table = con.sql(query, params=params) if params else con.sql(query)
         if table is None:  # a statement without a result
             return 0
         data = table.to_arrow_table()
@@ -460,10 +527,17 @@ def cmd_runs(a) -> int:
         table = con.sql(
             "SELECT run_id, status, round(duration_s, 1) AS duration_s, files_new AS new, files_changed AS changed, "
             "files_deleted AS deleted, files_rejected AS rejected, files_seen AS seen, articles_rows AS articles, "
-            "started_at, finished_at, files_unchanged AS unchanged, data_issues_rows AS data_issues, "
+            "flow_run_id, started_at, finished_at, files_unchanged AS unchanged, data_issues_rows AS data_issues, "
             "newsetl_version FROM runs ORDER BY started_at DESC LIMIT $n", params={"n": a.limit}).to_arrow_table()
     finally:
         con.close()
+    ui = prefect_ui()
+    if ui:  # where each flow run is in the Prefect UI
+        import pyarrow as pa
+
+        links = [f"{ui}/runs/flow-run/{i}" if i else None for i in table.column("flow_run_id").to_pylist()]
+        table = table.add_column(table.schema.get_field_index("flow_run_id") + 1, "flow_run_url",
+                                 pa.array(links, pa.string()))
     _write(table, a)
     return 0
 
@@ -471,14 +545,14 @@ def cmd_runs(a) -> int:
 def cmd_tables(a) -> int:
     from .catalog import tables
 
-    _write(tables(a.warehouse), a)
+    _write(tables(a.warehouse), a, wrap=("about",))  # what a row is, whole
     return 0
 
 
 def cmd_describe(a) -> int:
     from .catalog import describe
 
-    _write(describe(a.warehouse, a.name), a)
+    _write(describe(a.warehouse, a.name), a, wrap=("meaning",))  # the whole meaning, over lines
     return 0
 
 
@@ -490,7 +564,7 @@ def cmd_check(a) -> int:
                       lock_timeout=a.lock_timeout)
     if a.explain:
         for note in outcome.explain:
-            print(f"-- {note['check']}: {note['rows']} rows measured; parameters "
+            print(f"-- {note['check']}: {plural(note['rows'], 'row')} measured; parameters "
                   + ", ".join(f"${k} = {v}" for k, v in note["params"].items()))
             print(note["sql"])
             for r in note["results"]:
@@ -572,7 +646,8 @@ def cmd_report(a) -> int:
     if a.out and (a.all or a.list or a.html):
         raise usage("--out goes with a report NAME; use --out-dir with --all")
     _outside_warehouse(a, "--out-dir", a.out_dir)
-    _outside_warehouse(a, "--html", a.html)
+    if a.html != "-":
+        _outside_warehouse(a, "--html", a.html)
     try:
         if a.list:
             if given or a.out or a.format:
@@ -585,6 +660,9 @@ def cmd_report(a) -> int:
             from . import html_report
 
             extra = {"changes_since": a.changes_since} if a.changes_since else {}
+            if a.html == "-":  # standard output, as everywhere a file is taken
+                sys.stdout.write(html_report.page(a.warehouse, **filters, **extra))
+                return 0
             path = html_report.write(a.warehouse, a.html, **filters, **extra)
             print(f"wrote {path}", file=sys.stderr)
             return 0
@@ -592,8 +670,8 @@ def cmd_report(a) -> int:
             if not a.out_dir:
                 raise usage("--all needs --out-dir DIR")
             fmt = a.format or "csv"
-            if fmt == "table":
-                raise usage("--all writes files: --format csv, json or parquet")
+            if fmt in ("table", "line"):
+                raise usage("--all writes files: --format csv, json, ndjson, markdown or parquet")
             for name in reports.REPORTS:
                 skipped = reports.ignored_filters(name, given)
                 if skipped:
@@ -601,7 +679,7 @@ def cmd_report(a) -> int:
                           "written without", file=sys.stderr)
             written = bundle.export_all(a.warehouse, a.out_dir, fmt, **filters)
             rows = sum(w["rows"] or 0 for w in written.values())
-            print(f"wrote {len(written)} files ({rows:,} rows) to {a.out_dir}", file=sys.stderr)
+            print(f"wrote {plural(len(written), 'file')} ({plural(rows, 'row')}) to {a.out_dir}", file=sys.stderr)
             return 0
         _write(reports.run(a.warehouse, a.name, **filters), a)
         return 0
@@ -612,13 +690,12 @@ def cmd_report(a) -> int:
 def cmd_serve(a) -> int:
     from .serve import serve
 
-    _no_prefect_telemetry()
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    _prefect_console(a.quiet)  # each flow run: a line per phase, as `newsetl run` prints them
     from .remote import open_warehouse
 
     open_warehouse(a.warehouse).recognise()  # its runs would write there: a folder of other things is refused now
     serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
-          lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None)
+          lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None, quiet=a.quiet)
     return 0
 
 
@@ -651,7 +728,7 @@ SERVE_EXAMPLES = """examples:
 # -- parser -----------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="newsetl",
         description="Turn folders of Markdown news records (YAML front matter) into Parquet tables "
                     "and a DuckDB catalog for provider and quality analytics. Every command takes its "
@@ -675,7 +752,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "tables under the warehouse and (re)write its DuckDB catalog. Runs are incremental: "
                     "unchanged files are not parsed again. When a Prefect API is configured (PREFECT_API_URL, "
                     "or the active Prefect profile) the run is a flow run of news-etl there, shown in its UI; "
-                    "otherwise it runs the same stages in this process, with a progress bar.",
+                    "otherwise it runs the same stages in this process, with a progress bar on a terminal.",
         **_fmt(
             "  newsetl run data/demo\n"
             "  newsetl run site-a/_posts site-b/_posts --warehouse /data/news   # source_path site-a/_posts/...\n"
@@ -702,7 +779,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "sets valid_from in article_versions, for backfills and replays")
     where = r.add_mutually_exclusive_group()
     where.add_argument("--prefect", action="store_true",
-                       help="run as a Prefect flow run even without a configured API (a temporary server)")
+                       help="run as a Prefect flow run even without a configured API (then on a temporary "
+                            f"server, about {TEMPORARY_SERVER_COST} s more)")
     where.add_argument("--no-prefect", action="store_true",
                        help="run the stages in this process even when a Prefect API is configured")
     r.add_argument("--dask", default=None, metavar="ADDRESS",
@@ -747,18 +825,26 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl sql \"SELECT * FROM articles WHERE quality > 150\" --out best.csv\n"
             "  newsetl sql \"SELECT * FROM data_issues\" --format json\n"
             "  echo \"SELECT count(*) FROM images\" | newsetl sql -\n"
+            "  newsetl sql 'SELECT title, quality FROM articles WHERE provider_domain = $p AND quality > $q' "
+            "-p p example.com -p q 150   # single quotes: the shell leaves $p alone\n"
+            "  newsetl sql \"SELECT * FROM articles LIMIT 3\" --format line   # one field a line\n"
         ),
     )
     s.add_argument("query", help="SQL text, or - to read it from stdin")
+    s.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="bind $NAME in the query to VALUE (repeatable); the value is bound, never pasted into "
+                        "the SQL, as text that DuckDB casts where the query compares or computes it with a typed "
+                        "value (quality > $q: a number); CAST($NAME AS TYPE) says the type where nothing else does")
     _warehouse_option(s)
     _output_options(s)
     s.set_defaults(func=cmd_sql)
 
     ru = sub.add_parser(
         "runs", help="list recent runs with their counts and duration",
-        description="The runs table, newest first: what each run found and loaded, and how long it took. "
-                    "A run killed before publishing shows as failed.",
-        **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n"),
+        description="The runs table, newest first: what each run found and loaded, how long it took, and "
+                    "the Prefect flow run it was (flow_run_id; flow_run_url, its page in the Prefect UI, when "
+                    "PREFECT_UI_URL or PREFECT_API_URL is set). A run killed before publishing shows as failed.",
+        **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n  newsetl runs --limit 1 --format line\n"),
     )
     _warehouse_option(ru)
     ru.add_argument("--limit", action=_number(int, 1, "a whole number"), default=20, metavar="N",
@@ -857,7 +943,7 @@ def _add_report(sub) -> None:
     mode.add_argument("--list", action="store_true", help="describe every report and the filters it takes")
     mode.add_argument("--all", action="store_true", help="write every report (and report.html) to --out-dir")
     mode.add_argument("--html", metavar="FILE", default=None,
-                      help="write one self-contained HTML page with charts and tables")
+                      help="write one self-contained HTML page with charts and tables (- : to standard output)")
     mode.add_argument("--changes-since", metavar="DATE", default=None,
                       help="with --html: the date its Changes section compares with (default: the previous run)")
     out = p.add_argument_group("output")
@@ -899,6 +985,7 @@ def _add_serve(sub) -> None:
     _lock_timeout_option(p)
     p.add_argument("--reports", type=Path, default=None, metavar="DIR",
                    help="export every report to DIR after each run")
+    _quiet_option(p)
     p.set_defaults(func=cmd_serve)
 
 

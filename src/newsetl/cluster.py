@@ -40,11 +40,19 @@ def _require():
 @dataclass
 class Cluster:
     address: str  # tcp://host:port, or local:N
-    workers: int  # worker threads: sizes the batches
+    workers: int  # worker threads, which size the batches (local:N: N processes of one thread each)
 
     @property
     def local(self) -> bool:
         return self.address.startswith("local")
+
+    def describe(self) -> str:
+        """What really runs the parse, for the run's phase line."""
+        from .words import plural
+
+        if self.local:  # task_runner: a LocalCluster of processes, one thread each
+            return f"a local Dask cluster of {plural(self.workers, 'worker process', 'worker processes')}, one thread each"
+        return f"the Dask cluster {self.address} ({plural(self.workers, 'worker thread')})"
 
     def task_runner(self):
         """The flow's task runner for the parse tasks."""

@@ -22,9 +22,9 @@ neutralisation above applies. A file is not a terminal: whoever shows it
 chooses how. Escaping there would change the data for every program that reads
 it, and a value with a backslash could no longer be told from an escaped one.
 
-What is *shown* is made inert instead (`inert`): the terminal table, CSV on
-standard output (`--out -`, `--format csv` without --out) and Markdown
-(`--format markdown`). Every C0 control (ESC, BEL, CR, ...), DEL, C1 control
+What is *shown* is made inert instead (`inert`): the terminal table, the
+one-field-a-line form (`--format line`, to a file too), CSV on standard output
+(`--out -`, `--format csv` without --out) and Markdown (`--format markdown`). Every C0 control (ESC, BEL, CR, ...), DEL, C1 control
 (0x80-0x9f: 0x9b is an 8-bit CSI) and bidirectional embedding, override or
 isolate (U+202A-U+202E, U+2066-U+2069) is written as a visible escape: `\n`,
 `\r`, `\t`, `\x1b`, `\u202e`. A backslash is doubled where it would otherwise
@@ -54,7 +54,9 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-FORMATS = ("table", "csv", "json", "ndjson", "markdown", "parquet")
+from .words import plural
+
+FORMATS = ("table", "line", "csv", "json", "ndjson", "markdown", "parquet")
 _EXTENSIONS = {"csv": "csv", "json": "json", "ndjson": "ndjson", "jsonl": "ndjson", "md": "markdown",
                "markdown": "markdown", "parquet": "parquet"}
 # OWASP "CSV Injection": cells starting with these run as formulas somewhere
@@ -240,6 +242,17 @@ def write_markdown(table: pa.Table, out) -> int:
     return table.num_rows
 
 
+def write_line(table: pa.Table, out) -> int:
+    """One field a line, as DuckDB's `.mode line`: each column's name right-aligned to the
+    longest, ` = `, the value as the terminal table shows it (`inert`, NULL as `NULL`, lists
+    joined with `; `); a blank line between rows. For wide rows, read down instead of across."""
+    names = [inert(n) for n in table.column_names]
+    width = max((len(n) for n in names), default=0)
+    blocks = ["\n".join(f"{n:>{width}} = {_shown(v)}" for n, v in zip(names, row)) for row in _rows(table)]
+    _write_text("\n\n".join(blocks) + ("\n" if blocks else ""), out)
+    return table.num_rows
+
+
 def _rows(table: pa.Table):
     """Rows as tuples, by position: two columns of one name are two cells (to_pylist keeps one)."""
     for batch in table.to_batches(max_chunksize=10_000):
@@ -308,14 +321,23 @@ def _shown(v) -> str:
     return inert(str(v) if type(v) in (int, float, Decimal) else _text(v))
 
 
+def _wrap(text: str, width: int) -> list[str]:
+    """`text` over lines of at most `width` characters, broken at spaces where it can be."""
+    import textwrap
+
+    return textwrap.wrap(text, max(width, 1), break_on_hyphens=False) or [""]
+
+
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
-def show(table: pa.Table, max_rows: int = MAX_ROWS, max_width: int | None = None, stream=None) -> None:
+def show(table: pa.Table, max_rows: int = MAX_ROWS, max_width: int | None = None, stream=None,
+         wrap: tuple = ()) -> None:
     """Print `table` for a terminal: columns left to right as they fit in `max_width`
     (the terminal's width by default; wide text columns are shortened first), the first
-    `max_rows` rows, and a last line that says what is not shown and how to see it."""
+    `max_rows` rows, and a last line that says what is not shown and how to see it. The
+    columns named in `wrap` are never cut short: their text is wrapped over several lines."""
     stream = stream or sys.stdout
     width = max_width or terminal_width()
     names = [inert(n) for n in table.column_names]
@@ -325,7 +347,9 @@ def show(table: pa.Table, max_rows: int = MAX_ROWS, max_width: int | None = None
     # numbers, dates and the first column (what a row is) are never shortened
     fixed = [i == 0 or numeric[i] or pa.types.is_temporal(f.type) or pa.types.is_boolean(f.type)
              for i, f in enumerate(table.schema)]
-    widths = [min(max([len(n)] + [len(c[i]) for c in cells]), MAX_CELL) for i, n in enumerate(names)]
+    wrapped = [n in wrap for n in table.column_names]
+    widths = [min(max([len(n)] + [len(c[i]) for c in cells]), 10**9 if wrapped[i] else MAX_CELL)
+              for i, n in enumerate(names)]
 
     def total(ws):
         return sum(ws) + 3 * len(ws) + 1
@@ -344,22 +368,24 @@ def show(table: pa.Table, max_rows: int = MAX_ROWS, max_width: int | None = None
     ws = widths[:shown]
 
     def line(values, aligns=None) -> str:
+        parts = [_wrap(v, w) if wrapped[i] else [_clip(v, w)] for i, (v, w) in enumerate(zip(values, ws))]
         out = []
-        for i, (v, w) in enumerate(zip(values, ws)):
-            v = _clip(v, w)
-            out.append(v.rjust(w) if aligns and aligns[i] else v.ljust(w))
-        return "│ " + " │ ".join(out) + " │"
+        for k in range(max(len(p) for p in parts)):
+            cells = [(p[k] if k < len(p) else "") for p in parts]
+            out.append("│ " + " │ ".join(v.rjust(w) if aligns and aligns[i] else v.ljust(w)
+                                         for i, (v, w) in enumerate(zip(cells, ws))) + " │")
+        return "\n".join(out)
 
     rule = lambda a, b, c: a + b.join("─" * (w + 2) for w in ws) + c  # noqa: E731
     lines = [rule("┌", "┬", "┐"), line(names[:shown]), rule("├", "┼", "┤")]
     lines += [line(c[:shown], numeric) for c in cells]
     lines.append(rule("└", "┴", "┘"))
-    notes = [f"{table.num_rows:,} row{'s' if table.num_rows != 1 else ''}"]
+    notes = [plural(table.num_rows, "row")]
     if table.num_rows > len(head):
         notes.append(f"the first {len(head)} shown (all of them: --out FILE, or --format csv)")
     if shown < len(names):
         hidden = names[shown:]
-        notes.append(f"{len(hidden)} more column{'s' if len(hidden) > 1 else ''} not shown: {', '.join(hidden)} "
+        notes.append(f"{plural(len(hidden), 'more column')} not shown: {', '.join(hidden)} "
                      f"(see them with --max-width {natural}, --format csv, or by selecting fewer columns)")
     stream.write("\n".join(lines) + "\n" + "; ".join(notes) + "\n")
 
@@ -379,7 +405,7 @@ def write_atomically(write_to, path: Path) -> None:
 
 
 def write(table: pa.Table, out: str | None, fmt: str | None, *, max_width: int | None = None,
-          max_rows: int = MAX_ROWS) -> str:
+          max_rows: int = MAX_ROWS, wrap: tuple = ()) -> str:
     """Write `table` to `out` in the chosen format (standard output when out is None or
     '-'); the format as format_for chooses it. Returns the format."""
     fmt = format_for(out, fmt)
@@ -388,7 +414,9 @@ def write(table: pa.Table, out: str | None, fmt: str | None, *, max_width: int |
         if target is not sys.stdout:
             raise ValueError("a table is for the terminal: write a file as --format csv, json, ndjson, markdown "
                              "or parquet")
-        show(table, max_rows=max_rows, max_width=max_width)
+        show(table, max_rows=max_rows, max_width=max_width, wrap=wrap)
+    elif fmt == "line":
+        write_line(table, target)
     elif fmt == "csv":
         write_csv(table, target, shown=target is sys.stdout)
     elif fmt == "json":

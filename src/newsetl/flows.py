@@ -42,6 +42,7 @@ from .prefect_console import PHASE  # marks a log record as one of a run's phase
 from .runners import Local, Runner
 from .remote import open_warehouse
 from .store import LOCK_TIMEOUT, disk_full
+from .words import plural
 
 # Inputs are file lists and Arrow tables, and the warehouse changes under the
 # same arguments: never hash them for caching, never persist results.
@@ -179,8 +180,7 @@ def parse_runner(dask_address: str | None, inputs, warehouse) -> PrefectRunner:
     from . import cluster
 
     found = cluster.check(dask_address, inputs, warehouse)
-    get_run_logger().info("parsing on the Dask cluster %s (%d worker threads)", found.address, found.workers,
-                          extra={PHASE: True})
+    get_run_logger().info("parsing on %s", found.describe(), extra={PHASE: True})
     return PrefectRunner(found.workers, found.task_runner())
 
 
@@ -208,7 +208,8 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
                               config=settings)
     row = result.run
     if row["files_rejected"]:
-        log.warning("%d files rejected: see source_files (status = 'rejected') for each error", row["files_rejected"])
+        log.warning("%s rejected: see source_files (status = 'rejected') for each error",
+                    plural(row["files_rejected"], "file"))
     create_table_artifact(
         key="news-etl-summary",
         table=_summary_table(row, result.counts),
@@ -275,7 +276,7 @@ def news_reports(warehouse: str = "warehouse", out_dir: str = "reports", fmt: st
     written = bundle.export_all(warehouse, out_dir, fmt, mapper=_export_tasks)
     for name, w in written.items():
         if w["rows"] is not None:
-            log.info("%s: %d rows -> %s", name, w["rows"], w["path"])
+            log.info("%s: %s -> %s", name, plural(w["rows"], "row"), w["path"])
     create_markdown_artifact(
         key="news-reports-top-providers",
         markdown=top_providers_markdown(reports.top_providers(warehouse, TOP).to_pylist(), written, out_dir),

@@ -1317,6 +1317,18 @@ def _report_files(path: Path, con) -> dict:
     return found
 
 
+def page(source, **filters) -> str:
+    """The page as text, for standard output (`report --html -`): no report file is beside it
+    to link to."""
+    filters.setdefault("links", {})
+    con, owned = _open(source)
+    try:
+        return build(con, **filters)
+    finally:
+        if owned:
+            con.close()
+
+
 def write(source, path, **filters) -> Path:
     """Write the page to `path` (UTF-8, replaced atomically); returns the path. Report files
     written beside it by `report --all` (rejected_files.csv, ...) after the warehouse's last run

@@ -30,6 +30,7 @@ from .catalog import ensure_catalog
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, make_batches, plan
 from .remote import open_warehouse
 from .store import LOCK_TIMEOUT, Warehouse, WarehouseError, write_failure, write_failures_in_one_line
+from .words import plural, run_summary
 
 if TYPE_CHECKING:
     from .parse import BatchResult
@@ -80,13 +81,7 @@ class RunResult:
     checks: Outcome | None = None  # None: the checks could not run (the snapshot is published all the same)
 
     def summary(self) -> str:
-        r = self.run
-        return (
-            f"run {self.run_id}: {r['files_seen']} files "
-            f"({r['files_new']} new, {r['files_changed']} changed, {r['files_unchanged']} unchanged, "
-            f"{r['files_deleted']} deleted, {r['files_rejected']} rejected); "
-            + ", ".join(f"{k} {v:,}" for k, v in self.counts.items())
-        )
+        return run_summary(self.run_id, self.run, self.counts)  # the line `newsetl run` prints
 
 
 def _check(built, wh: Warehouse, as_of: dt.datetime, config: Config, say) -> Outcome | None:
@@ -163,7 +158,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
             ensure_catalog(wh)
             p = plan(inputs, warehouse, run_id, as_of)
             begin(wh, p)
-            say(f"run {p.run_id}: {p.files_seen:,} files seen, {len(p.to_read):,} to read ({p.files_new:,} new), "
+            say(f"run {p.run_id}: {plural(p.files_seen, 'file')} seen, {len(p.to_read):,} to read ({p.files_new:,} new), "
                 f"{len(p.unchanged):,} unchanged, {len(p.deleted):,} deleted")
             if not p.idle:  # else nothing to parse: no workers, no batches
                 runner = runner or _local(workers)
@@ -176,8 +171,8 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
             if runner is not None:
                 runner.close()  # the workers' memory is freed before the build
         results.sort(key=lambda r: r.batch_id)
-        say(f"parsed {sum(r.parsed for r in results):,} files, {sum(r.rejected for r in results):,} rejected, "
-            f"{sum(len(r.same) for r in results):,} touched but unchanged, in {batches_made:,} batches")
+        say(f"parsed {plural(sum(r.parsed for r in results), 'file')}, {sum(r.rejected for r in results):,} rejected, "
+            f"{sum(len(r.same) for r in results):,} touched but unchanged, in {plural(batches_made, 'batch')}")
         fault_point("parsed")
         built = build(p, results, flow_run_id, fetch=wh.fetch_batches)
         fault_point("built")

@@ -104,7 +104,10 @@ def get(name: str) -> Report:
     try:
         return REPORTS[name]
     except KeyError:
-        raise ReportError(f"unknown report {name!r}; the reports are: {', '.join(REPORTS)}") from None
+        from .words import close_match
+
+        raise ReportError(f"unknown report {name!r}{close_match(name, REPORTS)}; the reports are: "
+                          f"{', '.join(REPORTS)}") from None
 
 
 # -- filter values --------------------------------------------------------------------------

@@ -125,22 +125,24 @@ def require_server() -> str:
 
 def serve(inputs: list[str], warehouse: str = "warehouse", *, cron: str | None = None,
           interval: float | None = None, name: str = DEFAULT_NAME, lock_timeout: float = LOCK_TIMEOUT,
-          reports_dir: str | None = None) -> None:
+          reports_dir: str | None = None, quiet: bool = False) -> None:
     """Serve `news-etl` as the deployment `news-etl/<name>` on a cron or interval schedule.
 
     Exactly one of `cron` (5-field cron expression, UTC) and `interval`
     (seconds) is required. Every argument is checked before anything is sent
     to Prefect; a bad one raises ValueError with a one-line message, as does a
     missing or unreachable Prefect server. Blocks until interrupted
-    (Ctrl+C / SIGTERM), then pauses the deployment's schedule and returns.
+    (Ctrl+C / SIGTERM), then pauses the deployment's schedule and returns. `quiet`: no
+    starting line (the flow runs' console is `newsetl serve`'s to set: cli._prefect_console).
     """
     schedule = check_schedule(cron, interval)
     name = check_name(name)
     parameters = deployment_parameters(inputs, warehouse, lock_timeout, reports_dir)
     url = require_server()
-    print(f"newsetl serve: news-etl/{name} ({describe_schedule(schedule)}) on {url}: "
-          f"{', '.join(parameters['inputs'])} -> {parameters['warehouse']}; Ctrl+C stops and pauses the schedule",
-          file=sys.stderr, flush=True)
+    if not quiet:
+        print(f"newsetl serve: news-etl/{name} ({describe_schedule(schedule)}) on {url}: "
+              f"{', '.join(parameters['inputs'])} -> {parameters['warehouse']}; a run now: prefect deployment "
+              f"run news-etl/{name}; Ctrl+C stops and pauses the schedule", file=sys.stderr, flush=True)
 
     from prefect.schedules import Cron, Interval
 
@@ -156,6 +158,7 @@ def serve(inputs: list[str], warehouse: str = "warehouse", *, cron: str | None =
         description=f"news-etl on {', '.join(parameters['inputs'])} into {parameters['warehouse']}, "
                     f"served by `newsetl serve` ({describe_schedule(schedule)})",
         tags=["newsetl"],
+        print_starting_message=False,  # Prefect's own banner: the line above says it
     )
 
 

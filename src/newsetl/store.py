@@ -9,6 +9,7 @@
       staging/B/<table>.parquet            parsed rows of one batch of files, reused by later runs
       .lock                    held by the run that is writing
       .catalog-snapshot        which snapshot news.duckdb shows (by inode: exact whenever a run died)
+      .noted                   the notes a command prints once per warehouse, one name a line
 
 A snapshot is never modified once published; a run writes a new one and swaps
 `current`. Readers holding an older snapshot keep reading it until it is
@@ -71,6 +72,24 @@ MARKER = ".catalog-snapshot"  # which snapshot news.duckdb shows: catalog.write_
 ROOT_MACRO = "newsetl_root"
 
 
+def note_once(root, name: str) -> bool:
+    """True the first time the note `name` is asked about for the warehouse folder `root`, and
+    records that it was (in `root/.noted`); False from then on. A folder that cannot be written
+    (or is not there yet) records nothing: the note is shown again next time."""
+    path = Path(root) / NOTED
+    try:
+        if name in path.read_text(encoding="utf-8").split():
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    try:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(name + "\n")
+    except OSError:
+        pass
+    return True
+
+
 class WarehouseError(Exception):
     """The warehouse cannot be used (unwritable, locked, damaged)."""
 
@@ -91,7 +110,8 @@ STAGING_NAME = re.compile(rf"(?:\.dl-)?{RUN_ID}-(?:\d{{5}}|compact)")  # a batch
 TABLE_FILE = re.compile(rf"(?:part-0|empty|{RUN_ID}(?:\.\d+)?)\.parquet")
 DELETE_FILE = re.compile(rf"_deletes/{RUN_ID}(?:\.\d+)?\.parquet")  # a table's delete file (newsetl.parts), as snapshot.json names it
 # in the warehouse folder itself: its state, and the temporary names of writes under way
-ROOT_FILES = {".lock", ".running.json", ".catalog-snapshot"}
+NOTED = ".noted"  # the notes a command prints once per warehouse (note_once)
+ROOT_FILES = {".lock", ".running.json", ".catalog-snapshot", NOTED}
 ROOT_TEMP = re.compile(rf"\.current-{RUN_ID}|\.running-\d+\.tmp|\.write-test-\d+|\.catalog-snapshot\.\d+\.tmp"
                        rf"|news\.duckdb\.{RUN_ID}\.tmp(?:\.wal)?")
 # the layout note this repository keeps in its default ./warehouse (warehouse/README.md): newsetl's

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from .config import CHECKS, Config, ConfigError, load_config
 from .judge import RULES, Context, Result
+from ..words import plural
 
 __all__ = ["CHECKS", "Config", "ConfigError", "Outcome", "Result", "check_snapshot", "evaluate", "load_config"]
 
@@ -68,9 +69,9 @@ class Outcome:
         parts = [f"{self.count(s):,} {s}" for s in ("fail", "warn", "error", "muted", "pass") if self.count(s)]
         waiting = self.count("insufficient_history")
         if waiting:
-            parts.append(f"{waiting:,} results waiting for history")
+            parts.append(f"{plural(waiting, 'result')} waiting for history")
         return f"checks: {', '.join(parts) or 'none'}" + \
-            (f"; {len(self.open_alerts):,} alert{'' if len(self.open_alerts) == 1 else 's'} open" if self.open_alerts else "")
+            (f"; {plural(len(self.open_alerts), 'alert')} open" if self.open_alerts else "")
 
 
 def _sql(check: str) -> str:

@@ -20,6 +20,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
+from ..words import plural
+
 
 @dataclass
 class Result:
@@ -197,7 +199,7 @@ def volume(ctx: Context, rows: list[dict]) -> list[Result]:
         verdict = _level(warn or spike, fail)
         span = f"{ctx.hours:.0f} h" if ctx.hours >= 2 else f"{ctx.hours * 60:.0f} min"
         kind = f"{'weekend' if now_we else 'weekday'} " if len(same) >= 3 else ""
-        base = f"about {num(expected)} usually ({len(ref)} earlier {kind}runs)"
+        base = f"about {num(expected)} usually ({plural(len(ref), f'earlier {kind}run')})"
         if spike and not fail:
             msg = f"{who(seg)}: {num(c)} new articles in {span}, {c / max(expected, 1e-9):.1f}x the usual; {base}"
         elif warn or fail:
@@ -246,7 +248,7 @@ def _share_rise(ctx: Context, c_: str, rows: list[dict], count_key: str, what: s
         share = k / n if n else None
         if n < s(min_n_key):
             out.append(Result(c_, seg, None, "insufficient_history", share, unit="share", sample_size=n,
-                              message=f"{who(seg)}: {n} {'files' if 'files' in min_n_key else 'articles'} this run, "
+                              message=f"{who(seg)}: {plural(n, 'file' if 'files' in min_n_key else 'article')} this run, "
                                       f"too few to judge a share"))
             continue
         hist = ctx.history(c_, seg, None, s(min_n_key))
@@ -304,7 +306,7 @@ def completeness(ctx: Context, rows: list[dict]) -> list[Result]:
         share = k / n if n else 0.0
         if n < s("min_articles"):
             out.append(Result(c_, seg, field, "insufficient_history", share, unit="share", sample_size=n,
-                              message=f"{who(seg)} {field}: {n} articles this run, too few to judge"))
+                              message=f"{who(seg)} {field}: {plural(n, 'article')} this run, too few to judge"))
             continue
         hist = ctx.history(c_, seg, field, s("min_articles"))
         if len(hist) < ctx.config.min_history:
@@ -341,7 +343,7 @@ def frontmatter_drift(ctx: Context, rows: list[dict]) -> list[Result]:
         s = lambda key: ctx.s(c_, key, seg)  # noqa: E731
         if n < s("min_articles"):
             out.append(Result(c_, seg, None, "insufficient_history", n, unit="articles", sample_size=n,
-                              message=f"{who(seg)}: {n} articles this run, too few to judge its keys"))
+                              message=f"{who(seg)}: {plural(n, 'article')} this run, too few to judge its keys"))
             continue
         runs_seen = ctx.history(c_, seg, None, s("min_articles"))
         known = ctx.details(c_, seg)
@@ -460,7 +462,7 @@ def version_churn(ctx: Context, rows: list[dict]) -> list[Result]:
         fail = warn and k >= s("fail_articles") and k >= 10 * max(base, 1)
         verdict = _level(warn, fail)
         fields = ", ".join(r.get("fields") or []) or "?"
-        msg = f"{who(seg)}: {k:,} articles got a new version this run, usually {num(base)}"
+        msg = f"{who(seg)}: {plural(k, 'article')} got a new version this run, usually {num(base)}"
         if verdict != "pass":
             msg += (f"; {every:,} of them in each of the last {s('runs')} runs; changing: {fields}"
                     + eg(r.get("evidence")))
