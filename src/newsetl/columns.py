@@ -91,7 +91,7 @@ _FAST_TYPES = {
     "str": ({str, _NONE}, pa.string()), "text": ({str, _NONE}, pa.string()),
     "name": ({str, _NONE}, pa.string()), "domain": ({str, _NONE}, pa.string()),
     "int": ({int, _NONE}, pa.int64()), "bool": ({bool, _NONE}, pa.bool_()),
-    "ts": ({dt.datetime, _NONE}, S.TS),
+    "ts": ({dt.datetime, _NONE}, S.arrow(S.TS)),
 }
 
 
