@@ -25,7 +25,6 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from .duck import database_objects, glob_escaped, objects_in, read_list, sql_literal
 from .parts import view_sql
@@ -51,9 +50,10 @@ def view_sql_files() -> list[tuple[str, str]]:
 
 
 def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: dict | None = None,
-                 analytics: bool = True) -> None:
+                 analytics: bool | str = True) -> None:
     """Views over the tables of `snapshot` (or over `files`: each table's file URLs) and every
-    analytics view (unless `analytics` is false: they are there already), in `con`'s current schema."""
+    analytics view (unless `analytics` is false: they are there already; a string: the ones
+    that SQL text can use, `views_for`), in `con`'s current schema."""
     if files is None:
         files = table_files(snapshot)  # the files the snapshot names: a stray one in its folders is not data
     for table in WAREHOUSE_TABLES:
@@ -61,8 +61,36 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
         # warehouse path may hold glob characters; each part less its deletes (newsetl.parts)
         con.execute(f"CREATE OR REPLACE VIEW {table.name} AS {view_sql(table.name, files[table.name])}")
     if analytics:
-        for _name, sql in view_sql_files():
+        for _name, sql in (views_for(analytics) if isinstance(analytics, str) else view_sql_files()):
             con.execute(sql)
+
+
+_DEFINES = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
+# a query that can list the catalog's objects sees every view, as in news.duckdb
+_INTROSPECTION = re.compile(r"\b(?:duckdb_\w+|information_schema|pg_catalog|sqlite_master|show|describe|"
+                            r"summarize|pragma)\b", re.IGNORECASE)
+
+
+def views_for(sql: str) -> list[tuple[str, str]]:
+    """The analytics views' files (as view_sql_files) that `sql` can use: those defining a view or
+    macro whose name it holds as a word, and what they use in turn; every one for a query that
+    lists the catalog (SHOW, DESCRIBE, duckdb_views() ...). Binding a view costs DuckDB some
+    milliseconds, all of them most of `newsetl sql "select 1"`; a name in a comment or a string
+    only makes one view more."""
+    files = view_sql_files()
+    if _INTROSPECTION.search(sql):
+        return files
+    words = set(re.findall(r"\w+", sql.lower()))
+    needed: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for name, text in files:
+            if name not in needed and any(d.lower() in words for d in _DEFINES.findall(text)):
+                needed.add(name)
+                words |= set(re.findall(r"\w+", text.lower()))
+                grew = True
+    return [(n, t) for n, t in files if n in needed]
 
 
 def views_digest() -> str:
@@ -317,12 +345,15 @@ def _seal(con: duckdb.DuckDBPyConnection, files: dict) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False,
+            for_sql: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of the warehouse's current snapshot
     (a folder, or a URL: s3://bucket/prefix).
 
     `sealed`: for SQL that someone typed (newsetl sql): in UTC, and able to read the
-    snapshot's files only, write no file, attach no database and change no setting."""
+    snapshot's files only, write no file, attach no database and change no setting.
+    `for_sql`: only the analytics views that this SQL text can use (`views_for`); every
+    table's view all the same."""
     wh = open_warehouse(warehouse)
     con = duckdb.connect()
     try:
@@ -331,7 +362,7 @@ def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False) -> du
             wh.register(con, files)
         else:
             files = table_files(snapshot or wh.require_current())
-        create_views(con, None, files)
+        create_views(con, None, files, analytics=True if for_sql is None else for_sql)
         if sealed:
             con.execute("SET TimeZone = 'UTC'")
             _seal(con, files)
@@ -383,35 +414,76 @@ def _first_sentence(text: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
-def tables(warehouse) -> pa.Table:
-    """Every table and analytics view: its kind, its row count and what a row is."""
-    con = connect(warehouse)
+def tables(warehouse):
+    """Every table and analytics view: its kind, its row count and what a row is (export.Rows)."""
+    from .export import Rows
+
+    wh = open_warehouse(warehouse)
+    cache = None if wh.remote else _view_rows_cache(wh.require_current())
+    view_rows = _read_json(cache) if cache else None
+    views_wanted = view_rows is None or set(view_rows) != {v.name for v in VIEWS}
+    con = connect(warehouse, for_sql=None if views_wanted else "")
     try:
-        rows = []
-        for kind, items in (("table", [(t.name, t.grain) for t in WAREHOUSE_TABLES]),
-                            ("view", [(v.name, _first_sentence(v.about)) for v in VIEWS])):
-            for name, about in items:
-                (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
-                rows.append({"name": name, "kind": kind, "rows": n, "about": about})
+        def count(name):
+            (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
+            return n
+
+        if views_wanted:
+            view_rows = {v.name: count(v.name) for v in VIEWS}
+            if cache:
+                _write_json(cache, view_rows)
+        rows = [(t.name, "table", count(t.name), t.grain) for t in WAREHOUSE_TABLES]
+        rows += [(v.name, "view", view_rows[v.name], _first_sentence(v.about)) for v in VIEWS]
     finally:
         con.close()
-    return pa.Table.from_pylist(rows, schema=pa.schema([("name", pa.string()), ("kind", pa.string()),
-                                                        ("rows", pa.int64()), ("about", pa.string())]))
+    return Rows(["name", "kind", "rows", "about"], ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"], rows)
 
 
-def describe(warehouse, name: str) -> pa.Table:
-    """The columns of a table or view: name, DuckDB type, and the data dictionary's meaning."""
+def _view_rows_cache(snapshot: Path) -> Path | None:
+    """Where the analytics views' row counts of `snapshot` are kept for `tables`: computing them
+    runs every view (most of a second), and they change only with the snapshot (which never
+    changes once published), the views' SQL or DuckDB. In the user's cache folder, named by a
+    digest of all three, so a warehouse that moves keeps them and one that is rebuilt does not."""
+    try:
+        info = (snapshot / "_state" / "snapshot.json").read_bytes()
+    except OSError:
+        return None
+    key = hashlib.sha256(info + b"\0" + views_digest().encode() + b"\0" + duckdb.__version__.encode()).hexdigest()
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "newsetl" / "view-rows" / f"{key[:32]}.json"
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, value) -> None:
+    """Best effort: a cache that cannot be written is computed again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def describe(warehouse, name: str):
+    """The columns of a table or view: name, DuckDB type, and the data dictionary's meaning (export.Rows)."""
+    from .export import Rows
+
     docs = {c.name: c.doc for c in (BY_NAME[name].columns if name in BY_NAME else
                                      VIEWS_BY_NAME[name].columns if name in VIEWS_BY_NAME else ())}
     if not docs:
         known = ", ".join([t.name for t in WAREHOUSE_TABLES] + [v.name for v in VIEWS])
         raise ValueError(f"no table or view {name!r}: the warehouse has {known}")
-    con = connect(warehouse)
+    con = connect(warehouse, for_sql=f'"{name}"')
     try:
         cols = con.execute(f'DESCRIBE "{name}"').fetchall()
     finally:
         con.close()
-    return pa.Table.from_pylist([{"column": c[0], "type": c[1].replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"),
-                                  "meaning": docs.get(c[0])} for c in cols],
-                                schema=pa.schema([("column", pa.string()), ("type", pa.string()),
-                                                  ("meaning", pa.string())]))
+    return Rows(["column", "type", "meaning"], ["VARCHAR", "VARCHAR", "VARCHAR"],
+                [(c[0], c[1].replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"), docs.get(c[0])) for c in cols])
