@@ -212,14 +212,23 @@ def ensure_catalog(wh: Warehouse) -> None:
 def expected_objects(snapshot: Path) -> dict[tuple[str, str], str | None]:
     """What the catalog file of `snapshot` holds, as DuckDB lists it once read back: written to
     a file of its own as write_catalog writes it (the storage format rewrites some definitions,
-    TIMESTAMP as TIMESTAMP_US: a catalog built in memory would not compare equal)."""
+    TIMESTAMP as TIMESTAMP_US: a catalog built in memory would not compare equal). Kept in the
+    user's cache (`_cached`, by the snapshot's path too, which the views name): writing it binds
+    every view, most of a second of `newsetl status`."""
+    cache = _cached("catalog-objects", snapshot, str(snapshot))
+    kept = _read_json(cache) if cache else None
+    if isinstance(kept, list):
+        return {(k, n): d for k, n, d in kept}
     folder = Path(tempfile.mkdtemp(prefix="newsetl-check-"))
     try:
         path = folder / "expected.duckdb"
         _write_views_file(path, snapshot)
-        return {(k, n): d for k, n, d in database_objects(path, sql=True)}
+        objects = database_objects(path, sql=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    if cache:
+        _write_json(cache, [list(o) for o in objects])
+    return {(k, n): d for k, n, d in objects}
 
 
 def inspect_catalog(wh: Warehouse, snapshot: Path) -> tuple[str, list[str]]:
@@ -419,7 +428,7 @@ def tables(warehouse):
     from .export import Rows
 
     wh = open_warehouse(warehouse)
-    cache = None if wh.remote else _view_rows_cache(wh.require_current())
+    cache = None if wh.remote else _cached("view-rows", wh.require_current())
     view_rows = _read_json(cache) if cache else None
     views_wanted = view_rows is None or set(view_rows) != {v.name for v in VIEWS}
     con = connect(warehouse, for_sql=None if views_wanted else "")
@@ -439,18 +448,21 @@ def tables(warehouse):
     return Rows(["name", "kind", "rows", "about"], ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"], rows)
 
 
-def _view_rows_cache(snapshot: Path) -> Path | None:
-    """Where the analytics views' row counts of `snapshot` are kept for `tables`: computing them
-    runs every view (most of a second), and they change only with the snapshot (which never
-    changes once published), the views' SQL or DuckDB. In the user's cache folder, named by a
-    digest of all three, so a warehouse that moves keeps them and one that is rebuilt does not."""
+def _cached(kind: str, snapshot: Path, *more: str) -> Path | None:
+    """Where what read commands compute from a snapshot alone is kept (`tables`: the analytics
+    views' row counts, which run every view; `status`: the catalog objects the snapshot's
+    views are, which bind every view): it changes only with the snapshot (never changed once
+    published), the views' SQL and DuckDB, and `more`. In the user's cache folder, named by a
+    digest of them all, so a warehouse that is rebuilt, or a newsetl upgraded, does not find
+    what was kept for another. None: the snapshot has no snapshot.json to tell it by."""
     try:
         info = (snapshot / "_state" / "snapshot.json").read_bytes()
     except OSError:
         return None
-    key = hashlib.sha256(info + b"\0" + views_digest().encode() + b"\0" + duckdb.__version__.encode()).hexdigest()
+    key = hashlib.sha256(b"\0".join([info, views_digest().encode(), duckdb.__version__.encode(),
+                                      *(m.encode() for m in more)])).hexdigest()
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "newsetl" / "view-rows" / f"{key[:32]}.json"
+    return base / "newsetl" / kind / f"{key[:32]}.json"
 
 
 def _read_json(path: Path):

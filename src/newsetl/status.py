@@ -66,12 +66,12 @@ def status(warehouse) -> str:
     wh = open_warehouse(warehouse)
     if wh.remote:
         doc = wh.require_current()
-        con = connect(warehouse, snapshot=doc)
+        con = connect(warehouse, snapshot=doc, for_sql="")  # tables only
         head = [f"warehouse {wh.url}", f"snapshot  {doc['snapshot']} (committed {doc.get('committed_at', '?')})",
                 "catalog   none in object storage (`newsetl run ... --catalog PATH` writes one for the DuckDB shell)"]
     else:
         snap = wh.require_current()
-        con = connect(warehouse, snapshot=snap)
+        con = connect(warehouse, snapshot=snap, for_sql="")  # tables only
         head = [f"warehouse {wh.root}", f"snapshot  {snap.name}", f"catalog   {wh.catalog}", *_catalog_state(wh, snap)]
     try:
         lines = head
