@@ -121,3 +121,41 @@ def test_tables_counts_the_same_from_its_cache(demo_wh, tmp_path, monkeypatch):
         con.close()
     rows = [line.split(",", 3) for line in again.stdout.splitlines()[1:]]
     assert {name: int(n) for name, _kind, n, _about in rows} == want
+
+
+@pytest.mark.slow  # three runs
+def test_tables_counts_again_what_a_run_changed(tmp_path, monkeypatch):
+    """The views' counts are kept by the files they read: a run that changes nothing reuses them,
+    one that changes the articles counts them again."""
+    from newsetl import pipeline
+    from newsetl.demo import generate
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    site, wh = tmp_path / "site", tmp_path / "wh"
+    generate(site, records=30, seed=3)
+    pipeline.run([site], wh, workers=1)
+
+    def shown() -> dict:
+        p = newsetl_here("tables", "--warehouse", wh, "--format", "csv")
+        assert p.returncode == 0, p.stderr
+        return {name: int(n) for name, _kind, n, _about in (line.split(",", 3) for line in p.stdout.splitlines()[1:])}
+
+    def live() -> dict:
+        con = catalog.connect(wh)
+        try:
+            return {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchall()[0][0]
+                    for n in [t.name for t in catalog.WAREHOUSE_TABLES] + [v.name for v in catalog.VIEWS]}
+        finally:
+            con.close()
+
+    assert shown() == live()
+    kept = set((tmp_path / "cache" / "newsetl" / "view-rows").iterdir())
+    pipeline.run([site], wh, workers=1)  # nothing changed: the views over the articles are not counted again
+    assert shown() == live()
+    new = set((tmp_path / "cache" / "newsetl" / "view-rows").iterdir()) - kept
+    assert 0 < len(new) < len(catalog.VIEWS)
+    for f in sorted(site.rglob("*.md"))[:10]:
+        f.unlink()
+    pipeline.run([site], wh, workers=1)
+    before = live()
+    assert shown() == before

@@ -14,6 +14,7 @@ commands rewrite one that a run left stale or that was changed by hand.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -71,13 +72,13 @@ _INTROSPECTION = re.compile(r"\b(?:duckdb_\w+|information_schema|pg_catalog|sqli
                             r"summarize|pragma)\b", re.IGNORECASE)
 
 
-def views_for(sql: str) -> list[tuple[str, str]]:
+def views_for(sql: str, files: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
     """The analytics views' files (as view_sql_files) that `sql` can use: those defining a view or
     macro whose name it holds as a word, and what they use in turn; every one for a query that
     lists the catalog (SHOW, DESCRIBE, duckdb_views() ...). Binding a view costs DuckDB some
     milliseconds, all of them most of `newsetl sql "select 1"`; a name in a comment or a string
-    only makes one view more."""
-    files = view_sql_files()
+    only makes one view more. `files`: view_sql_files(), read already."""
+    files = view_sql_files() if files is None else files
     if _INTROSPECTION.search(sql):
         return files
     words = set(re.findall(r"\w+", sql.lower()))
@@ -86,11 +87,28 @@ def views_for(sql: str) -> list[tuple[str, str]]:
     while grew:
         grew = False
         for name, text in files:
-            if name not in needed and any(d.lower() in words for d in _DEFINES.findall(text)):
+            if name not in needed and not _defines(text).isdisjoint(words):
                 needed.add(name)
-                words |= set(re.findall(r"\w+", text.lower()))
+                words |= sql_words(text)
                 grew = True
     return [(n, t) for n, t in files if n in needed]
+
+
+@functools.lru_cache(maxsize=64)
+def _defines(text: str) -> frozenset[str]:
+    """The views and macros a file of analytics views defines, lower-case."""
+    return frozenset(d.lower() for d in _DEFINES.findall(text))
+
+
+_COMMENT_OR_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=64)
+def sql_words(sql: str) -> frozenset[str]:
+    """The words of SQL text, lower-case, but for those in its comments (quoted text is kept:
+    `query_table('runs')` names a table)."""
+    code = _COMMENT_OR_QUOTED.sub(lambda m: " " if m.group().startswith(("--", "/*")) else m.group(), sql)
+    return frozenset(re.findall(r"\w+", code.lower()))
 
 
 def views_digest() -> str:
@@ -424,23 +442,25 @@ def _first_sentence(text: str) -> str:
 
 
 def tables(warehouse):
-    """Every table and analytics view: its kind, its row count and what a row is (export.Rows)."""
+    """Every table and analytics view: its kind, its row count and what a row is (export.Rows).
+    A view's count is kept in the user's cache (`_view_keys`): counting runs the view."""
     from .export import Rows
 
     wh = open_warehouse(warehouse)
-    cache = None if wh.remote else _cached("view-rows", wh.require_current())
-    view_rows = _read_json(cache) if cache else None
-    views_wanted = view_rows is None or set(view_rows) != {v.name for v in VIEWS}
-    con = connect(warehouse, for_sql=None if views_wanted else "")
+    keys = {} if wh.remote else _view_keys(table_files(wh.require_current()))
+    base = _cache_dir("view-rows")
+    view_rows = {name: _read_json(base / f"{key}.json") for name, key in keys.items()}
+    missing = [v.name for v in VIEWS if not isinstance(view_rows.get(v.name), int)]
+    con = connect(warehouse, for_sql=" ".join(missing))  # the views to count, and what they use
     try:
         def count(name):
             (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
             return n
 
-        if views_wanted:
-            view_rows = {v.name: count(v.name) for v in VIEWS}
-            if cache:
-                _write_json(cache, view_rows)
+        for name in missing:
+            view_rows[name] = count(name)
+            if name in keys:
+                _write_json(base / f"{keys[name]}.json", view_rows[name])
         rows = [(t.name, "table", count(t.name), t.grain) for t in WAREHOUSE_TABLES]
         rows += [(v.name, "view", view_rows[v.name], _first_sentence(v.about)) for v in VIEWS]
     finally:
@@ -448,11 +468,42 @@ def tables(warehouse):
     return Rows(["name", "kind", "rows", "about"], ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"], rows)
 
 
+def _view_keys(files: dict) -> dict[str, str]:
+    """Per analytics view, a digest of all its rows depend on: the SQL of the views' files it
+    needs (views_for), DuckDB's version, and the files of the tables that SQL names, each by
+    inode, size and modification time (newsetl never changes a file it wrote, and a run that
+    changes nothing links the last snapshot's files into its own: after it, only the views of
+    the runs and the checks are counted again). A file that cannot be read leaves its views out."""
+    every = view_sql_files()
+    stamps: dict = {}
+    out = {}
+    for v in VIEWS:
+        texts = views_for(v.name, every)
+        words = set().union(*(sql_words(t) for _, t in texts))
+        try:
+            deps = [(t, [stamps.get(p) or stamps.setdefault(p, _file_stamp(p)) for p in files[t]])
+                    for t in sorted(files) if t in words]
+        except OSError:
+            continue
+        out[v.name] = hashlib.sha256(json.dumps([v.name, [t for _, t in texts], deps, duckdb.__version__])
+                                     .encode()).hexdigest()[:32]
+    return out
+
+
+def _file_stamp(path: Path) -> list:
+    st = os.stat(path)
+    return [path.name, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _cache_dir(kind: str) -> Path:
+    """Where read commands keep what they computed from a snapshot, in the user's cache folder."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsetl" / kind
+
+
 def _cached(kind: str, snapshot: Path, *more: str) -> Path | None:
-    """Where what read commands compute from a snapshot alone is kept (`tables`: the analytics
-    views' row counts, which run every view; `status`: the catalog objects the snapshot's
-    views are, which bind every view): it changes only with the snapshot (never changed once
-    published), the views' SQL and DuckDB, and `more`. In the user's cache folder, named by a
+    """Where something computed from `snapshot` alone is kept (`status`: the catalog objects its
+    views are, which binding every view gives): it changes only with the snapshot (never
+    changed once published), the views' SQL and DuckDB, and `more`; the file is named by a
     digest of them all, so a warehouse that is rebuilt, or a newsetl upgraded, does not find
     what was kept for another. None: the snapshot has no snapshot.json to tell it by."""
     try:
@@ -461,8 +512,7 @@ def _cached(kind: str, snapshot: Path, *more: str) -> Path | None:
         return None
     key = hashlib.sha256(b"\0".join([info, views_digest().encode(), duckdb.__version__.encode(),
                                       *(m.encode() for m in more)])).hexdigest()
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "newsetl" / kind / f"{key[:32]}.json"
+    return _cache_dir(kind) / f"{key[:32]}.json"
 
 
 def _read_json(path: Path):
