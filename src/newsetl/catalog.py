@@ -139,6 +139,7 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
     base = wh.catalog if wh.catalog_untouched() and read_marker(wh).get("views") == digest else None
     try:
         _write_views_file(tmp, snapshot, base)
+        _keep_objects(tmp, snapshot)
         # the marker first, naming the new file by inode: whenever this is
         # killed, the marker still tells which snapshot the catalog file shows
         _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "views": digest, "previous": _shown(wh)})
@@ -146,6 +147,19 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def _keep_objects(path: Path, snapshot: Path) -> None:
+    """Keep the objects of the catalog file just written for `snapshot` as the ones `status`
+    compares news.duckdb with (expected_objects): building them again takes it most of a second
+    after every run. Best effort, as every cache."""
+    cache = _cached("catalog-objects", snapshot, str(snapshot))
+    if cache is None:
+        return
+    try:
+        _write_json(cache, [list(o) for o in database_objects(path, sql=True)])
+    except duckdb.Error:
+        pass
 
 
 def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> None:
