@@ -108,6 +108,17 @@ def set_up(work: Path, records: int, seed: int, env: dict) -> tuple[Path, Path]:
     return demo, wh
 
 
+def code_measured(env: dict) -> str:
+    """The commit of src/ (and whether it is modified), or the folder of the newsetl the
+    commands import when it is not this checkout's (PYTHONPATH pointing at another tree)."""
+    p = subprocess.run([sys.executable, "-c", "import newsetl; print(newsetl.__file__)"], env=env,
+                       capture_output=True, text=True)
+    where = Path(p.stdout.strip()).resolve().parent if p.returncode == 0 else None
+    if where is not None and where != (HERE.parent / "src" / "newsetl").resolve():
+        return f"newsetl from {where}"
+    return git_commit()
+
+
 def git_commit() -> str:
     try:
         head = subprocess.run(["git", "-C", str(HERE.parent), "log", "-1", "--format=%h", "--", "src"],
@@ -136,7 +147,7 @@ def main() -> None:
     try:
         demo, wh = set_up(work, a.records, a.seed, env)
         cmds = commands(wh, demo)
-        now = {"when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": git_commit(),
+        now = {"when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "commit": code_measured(env),
                "machine": machine(), "repeats": a.repeats, "load_start": loadavg(), "commands": {}}
         print(f"machine: {now['machine']}\ncode (src/): {now['commit']}; {now['when']}; "
               f"load average {now['load_start']}", flush=True)
