@@ -93,6 +93,7 @@ def test_sql_binds_the_views_a_query_names_and_what_they_use():
     some = names("select * from PROVIDER_STATS")  # and what its file names, comments too: more is harmless
     assert {"articles_in", "provider_stats"} <= set(some) and len(some) < len(every)
     assert "articles_in" in names("SELECT * FROM top_articles_for(topic := 'AI')")
+    assert "provider_stats" in names("SELECT * FROM provider_statz")  # DuckDB can say "Did you mean"
     for listing in ("SHOW TABLES", "DESCRIBE", "SELECT * FROM duckdb_views()", "FROM information_schema.tables"):
         assert names(listing) == every, listing
 

@@ -82,6 +82,11 @@ def views_for(sql: str, files: list[tuple[str, str]] | None = None) -> list[tupl
     if _INTROSPECTION.search(sql):
         return files
     words = set(re.findall(r"\w+", sql.lower()))
+    # and the views a mistyped name is close to, for DuckDB's "Did you mean" (it suggests what exists)
+    from difflib import get_close_matches
+
+    defined = sorted(set().union(*(_defines(text) for _, text in files)))
+    words |= {m for w in words if len(w) > 3 for m in get_close_matches(w, defined, n=3, cutoff=0.85)}
     needed: set[str] = set()
     grew = True
     while grew:
