@@ -465,11 +465,12 @@ def tables(warehouse):
     from .export import Rows
 
     wh = open_warehouse(warehouse)
-    keys = {} if wh.remote else _view_keys(table_files(wh.require_current()))
+    snapshot = None if wh.remote else wh.require_current()  # one snapshot for the keys and the counts
+    keys = {} if snapshot is None else _view_keys(table_files(snapshot))
     base = _cache_dir("view-rows")
     view_rows = {name: _read_json(base / f"{key}.json") for name, key in keys.items()}
     missing = [v.name for v in VIEWS if not isinstance(view_rows.get(v.name), int)]
-    con = connect(warehouse, for_sql=" ".join(missing))  # the views to count, and what they use
+    con = connect(warehouse, snapshot=snapshot, for_sql=" ".join(missing))  # the views to count, what they use
     try:
         def count(name):
             (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
