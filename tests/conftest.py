@@ -73,6 +73,13 @@ def _quiet_prefect(tmp_path_factory):
     yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache(tmp_path_factory):
+    # what read commands keep per snapshot (newsetl.catalog._cached) goes to a throwaway folder, not ~/.cache
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
 # Hypothesis: a small budget in `make test`, a long one in `make fuzz` (HYPOTHESIS_PROFILE=fuzz)
 # (each property sets its own number of examples: helpers.examples)
 settings.register_profile("default", deadline=None, print_blob=True)

@@ -75,7 +75,7 @@ def query(sql: str, warehouse=None, *, params=None, arrow: bool = False):
     from .catalog import check_read_only
     from .catalog import connect as _connect
 
-    con = _connect(_warehouse(warehouse), sealed=True)
+    con = _connect(_warehouse(warehouse), sealed=True, for_sql=sql)  # only the analytics views it can use
     try:
         check_read_only(con, sql)
         return _frame(con.sql(sql, params=params).to_arrow_table(), arrow)

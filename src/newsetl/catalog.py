@@ -26,6 +26,7 @@ newsetl command on a moved warehouse rewrites that (`heal_catalog`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -37,7 +38,6 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from .duck import database_objects, glob_escaped, objects_in, read_list, sql_literal
 from .parts import view_sql
@@ -92,9 +92,10 @@ def warehouse_root(snapshot: Path) -> Path:
 
 
 def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: dict | None = None,
-                 analytics: bool = True, movable: bool = False) -> None:
+                 analytics: bool | str = True, movable: bool = False) -> None:
     """Views over the tables of `snapshot` (or over `files`: each table's file URLs) and every
-    analytics view (unless `analytics` is false: they are there already), in `con`'s current schema.
+    analytics view (unless `analytics` is false: they are there already; a string: the ones
+    that SQL text can use, `views_for`), in `con`'s current schema.
     `movable` (the catalog file): the files are named relative to the warehouse folder, which
     the macro newsetl_root() gives when a query runs (root_macro_sql)."""
     if files is None:
@@ -110,8 +111,58 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
         # warehouse path may hold glob characters; each part less its deletes (newsetl.parts)
         con.execute(f"CREATE OR REPLACE VIEW {table.name} AS {view_sql(table.name, files[table.name], prefix)}")
     if analytics:
-        for _name, sql in view_sql_files():
+        for _name, sql in (views_for(analytics) if isinstance(analytics, str) else view_sql_files()):
             con.execute(sql)
+
+
+_DEFINES = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
+# a query that can list the catalog's objects sees every view, as in news.duckdb
+_INTROSPECTION = re.compile(r"\b(?:duckdb_\w+|information_schema|pg_catalog|sqlite_master|show|describe|"
+                            r"summarize|pragma)\b", re.IGNORECASE)
+
+
+def views_for(sql: str, files: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """The analytics views' files (as view_sql_files) that `sql` can use: those defining a view or
+    macro whose name it holds as a word, and what they use in turn; every one for a query that
+    lists the catalog (SHOW, DESCRIBE, duckdb_views() ...). Binding a view costs DuckDB some
+    milliseconds, all of them most of `newsetl sql "select 1"`; a name in a comment or a string
+    only makes one view more. `files`: view_sql_files(), read already."""
+    files = view_sql_files() if files is None else files
+    if _INTROSPECTION.search(sql):
+        return files
+    words = set(re.findall(r"\w+", sql.lower()))
+    # and the views a mistyped name is close to, for DuckDB's "Did you mean" (it suggests what exists)
+    from difflib import get_close_matches
+
+    defined = sorted(set().union(*(_defines(text) for _, text in files)))
+    words |= {m for w in words if len(w) > 3 for m in get_close_matches(w, defined, n=3, cutoff=0.85)}
+    needed: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for name, text in files:
+            if name not in needed and not _defines(text).isdisjoint(words):
+                needed.add(name)
+                words |= sql_words(text)
+                grew = True
+    return [(n, t) for n, t in files if n in needed]
+
+
+@functools.lru_cache(maxsize=64)
+def _defines(text: str) -> frozenset[str]:
+    """The views and macros a file of analytics views defines, lower-case."""
+    return frozenset(d.lower() for d in _DEFINES.findall(text))
+
+
+_COMMENT_OR_QUOTED = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+@functools.lru_cache(maxsize=64)
+def sql_words(sql: str) -> frozenset[str]:
+    """The words of SQL text, lower-case, but for those in its comments (quoted text is kept:
+    `query_table('runs')` names a table)."""
+    code = _COMMENT_OR_QUOTED.sub(lambda m: " " if m.group().startswith(("--", "/*")) else m.group(), sql)
+    return frozenset(re.findall(r"\w+", code.lower()))
 
 
 def views_digest() -> str:
@@ -141,7 +192,7 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
     # replaced (the analytics views are what takes time to write: DuckDB binds each)
     base = wh.catalog if wh.catalog_untouched() and read_marker(wh).get("views") == digest else None
     try:
-        _write_views_file(tmp, snapshot, base)
+        _keep_objects(_write_views_file(tmp, snapshot, base), snapshot)
         # the marker first, naming the new file by inode: whenever this is
         # killed, the marker still tells which snapshot the catalog file shows
         _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "views": digest,
@@ -152,7 +203,18 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
         raise
 
 
-def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> None:
+def _keep_objects(objects: list, snapshot: Path) -> None:
+    """Keep the objects of a catalog file written for `snapshot` as the ones `status` compares
+    news.duckdb with (expected_objects): writing them again takes it most of a second after
+    every run. Best effort, as every cache."""
+    cache = _cached("catalog-objects", snapshot, str(snapshot))
+    if cache is not None:
+        _write_json(cache, [list(o) for o in objects])
+
+
+def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> list[tuple]:
+    """Write the catalog file of `snapshot` at `path`; its objects as DuckDB reads them back
+    (duck.objects_in), on the connection that wrote them."""
     # DuckDB names a database's WAL by cutting its real path at the first `?`
     # (`w?x/news.duckdb` -> `w.wal?x/news.duckdb`): there, build the file
     # elsewhere and copy it in (it holds views only, a few hundred KB)
@@ -178,6 +240,9 @@ def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> N
             con.execute("COMMIT")
             con.execute("USE memory")
             con.execute("DETACH cat")
+            con.execute(f"ATTACH {sql_literal(str(target))} AS inspected (READ_ONLY)")  # read back, as stored
+            objects = objects_in(con, "inspected")
+            con.execute("DETACH inspected")
         finally:
             con.close()
         if detour is not None:
@@ -185,6 +250,7 @@ def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> N
     finally:
         if detour is not None:
             shutil.rmtree(detour, ignore_errors=True)
+    return objects
 
 
 def _stamp(path: Path) -> dict:
@@ -249,14 +315,21 @@ def ensure_catalog(wh: Warehouse) -> None:
 def expected_objects(snapshot: Path) -> dict[tuple[str, str], str | None]:
     """What the catalog file of `snapshot` holds, as DuckDB lists it once read back: written to
     a file of its own as write_catalog writes it (the storage format rewrites some definitions,
-    TIMESTAMP as TIMESTAMP_US: a catalog built in memory would not compare equal)."""
+    TIMESTAMP as TIMESTAMP_US: a catalog built in memory would not compare equal). Kept in the
+    user's cache (`_cached`, by the snapshot's path too, which the views name): writing it binds
+    every view, most of a second of `newsetl status`."""
+    cache = _cached("catalog-objects", snapshot, str(snapshot))
+    kept = _read_json(cache) if cache else None
+    if isinstance(kept, list):
+        return {(k, n): d for k, n, d in kept}
     folder = Path(tempfile.mkdtemp(prefix="newsetl-check-"))
     try:
-        path = folder / "expected.duckdb"
-        _write_views_file(path, snapshot)
-        return {(k, n): d for k, n, d in database_objects(path, sql=True)}
+        objects = _write_views_file(folder / "expected.duckdb", snapshot)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+    if cache:
+        _write_json(cache, [list(o) for o in objects])
+    return {(k, n): d for k, n, d in objects}
 
 
 def inspect_catalog(wh: Warehouse, snapshot: Path) -> tuple[str, list[str]]:
@@ -440,12 +513,15 @@ def _seal(con: duckdb.DuckDBPyConnection, files: dict) -> None:
     con.execute("SET lock_configuration = true")
 
 
-def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False,
+            for_sql: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of the warehouse's current snapshot
     (a folder, or a URL: s3://bucket/prefix).
 
     `sealed`: for SQL that someone typed (newsetl sql): in UTC, and able to read the
-    snapshot's files only, write no file, attach no database and change no setting."""
+    snapshot's files only, write no file, attach no database and change no setting.
+    `for_sql`: only the analytics views that this SQL text can use (`views_for`); every
+    table's view all the same."""
     wh = open_warehouse(warehouse)
     con = duckdb.connect()
     try:
@@ -454,7 +530,7 @@ def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False) -> du
             wh.register(con, files)
         else:
             files = table_files(snapshot or wh.require_current())
-        create_views(con, None, files)
+        create_views(con, None, files, analytics=True if for_sql is None else for_sql)
         if sealed:
             con.execute("SET TimeZone = 'UTC'")
             _seal(con, files)
@@ -506,24 +582,103 @@ def _first_sentence(text: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
-def tables(warehouse) -> pa.Table:
-    """Every table and analytics view: its kind, its row count and what a row is."""
-    con = connect(warehouse)
+def tables(warehouse):
+    """Every table and analytics view: its kind, its row count and what a row is (export.Rows).
+    A view's count is kept in the user's cache (`_view_keys`): counting runs the view."""
+    from .export import Rows
+
+    wh = open_warehouse(warehouse)
+    snapshot = None if wh.remote else wh.require_current()  # one snapshot for the keys and the counts
+    keys = {} if snapshot is None else _view_keys(table_files(snapshot))
+    base = _cache_dir("view-rows")
+    view_rows = {name: _read_json(base / f"{key}.json") for name, key in keys.items()}
+    missing = [v.name for v in VIEWS if not isinstance(view_rows.get(v.name), int)]
+    con = connect(warehouse, snapshot=snapshot, for_sql=" ".join(missing))  # the views to count, what they use
     try:
-        rows = []
-        for kind, items in (("table", [(t.name, t.grain) for t in WAREHOUSE_TABLES]),
-                            ("view", [(v.name, _first_sentence(v.about)) for v in VIEWS])):
-            for name, about in items:
-                (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
-                rows.append({"name": name, "kind": kind, "rows": n, "about": about})
+        def count(name):
+            (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
+            return n
+
+        for name in missing:
+            view_rows[name] = count(name)
+            if name in keys:
+                _write_json(base / f"{keys[name]}.json", view_rows[name])
+        rows = [(t.name, "table", count(t.name), t.grain) for t in WAREHOUSE_TABLES]
+        rows += [(v.name, "view", view_rows[v.name], _first_sentence(v.about)) for v in VIEWS]
     finally:
         con.close()
-    return pa.Table.from_pylist(rows, schema=pa.schema([("name", pa.string()), ("kind", pa.string()),
-                                                        ("rows", pa.int64()), ("about", pa.string())]))
+    return Rows(["name", "kind", "rows", "about"], ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"], rows)
 
 
-def describe(warehouse, name: str) -> pa.Table:
-    """The columns of a table or view: name, DuckDB type, and the data dictionary's meaning."""
+def _view_keys(files: dict) -> dict[str, str]:
+    """Per analytics view, a digest of all its rows depend on: the SQL of the views' files it
+    needs (views_for), DuckDB's version, and the files of the tables that SQL names, each by
+    inode, size and modification time (newsetl never changes a file it wrote, and a run that
+    changes nothing links the last snapshot's files into its own: after it, only the views of
+    the runs and the checks are counted again). A file that cannot be read leaves its views out."""
+    every = view_sql_files()
+    stamps: dict = {}
+    out = {}
+    for v in VIEWS:
+        texts = views_for(v.name, every)
+        words = set().union(*(sql_words(t) for _, t in texts))
+        try:
+            deps = [(t, [stamps.get(p) or stamps.setdefault(p, _file_stamp(p)) for p in files[t]])
+                    for t in sorted(files) if t in words]
+        except OSError:
+            continue
+        out[v.name] = hashlib.sha256(json.dumps([v.name, [t for _, t in texts], deps, duckdb.__version__])
+                                     .encode()).hexdigest()[:32]
+    return out
+
+
+def _file_stamp(path: Path) -> list:
+    st = os.stat(path)
+    return [path.name, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+def _cache_dir(kind: str) -> Path:
+    """Where read commands keep what they computed from a snapshot, in the user's cache folder."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "newsetl" / kind
+
+
+def _cached(kind: str, snapshot: Path, *more: str) -> Path | None:
+    """Where something computed from `snapshot` alone is kept (`status`: the catalog objects its
+    views are, which binding every view gives): it changes only with the snapshot (never
+    changed once published), the views' SQL and DuckDB, and `more`; the file is named by a
+    digest of them all, so a warehouse that is rebuilt, or a newsetl upgraded, does not find
+    what was kept for another. None: the snapshot has no snapshot.json to tell it by."""
+    try:
+        info = (snapshot / "_state" / "snapshot.json").read_bytes()
+    except OSError:
+        return None
+    key = hashlib.sha256(b"\0".join([info, views_digest().encode(), duckdb.__version__.encode(),
+                                      *(m.encode() for m in more)])).hexdigest()
+    return _cache_dir(kind) / f"{key[:32]}.json"
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: Path, value) -> None:
+    """Best effort: a cache that cannot be written is computed again next time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(value))
+        os.replace(tmp, path)
+    except OSError:
+        pass
+
+
+def describe(warehouse, name: str):
+    """The columns of a table or view: name, DuckDB type, and the data dictionary's meaning (export.Rows)."""
+    from .export import Rows
+
     docs = {c.name: c.doc for c in (BY_NAME[name].columns if name in BY_NAME else
                                      VIEWS_BY_NAME[name].columns if name in VIEWS_BY_NAME else ())}
     if not docs:
@@ -531,12 +686,10 @@ def describe(warehouse, name: str) -> pa.Table:
 
         known = [t.name for t in WAREHOUSE_TABLES] + [v.name for v in VIEWS]
         raise ValueError(f"no table or view {name!r}{close_match(name, known)}: the warehouse has {', '.join(known)}")
-    con = connect(warehouse)
+    con = connect(warehouse, for_sql=f'"{name}"')
     try:
         cols = con.execute(f'DESCRIBE "{name}"').fetchall()
     finally:
         con.close()
-    return pa.Table.from_pylist([{"column": c[0], "type": c[1].replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"),
-                                  "meaning": docs.get(c[0])} for c in cols],
-                                schema=pa.schema([("column", pa.string()), ("type", pa.string()),
-                                                  ("meaning", pa.string())]))
+    return Rows(["column", "type", "meaning"], ["VARCHAR", "VARCHAR", "VARCHAR"],
+                [(c[0], c[1].replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"), docs.get(c[0])) for c in cols])

@@ -75,7 +75,7 @@ def _warehouse_option(p) -> None:
 
 
 def _lock_timeout_option(p) -> None:
-    from .store import LOCK_TIMEOUT
+    from .defaults import LOCK_TIMEOUT
 
     p.add_argument("--lock-timeout", action=_number(float, 0, "a number of seconds"), default=LOCK_TIMEOUT,
                    metavar="SECONDS",
@@ -83,7 +83,7 @@ def _lock_timeout_option(p) -> None:
 
 
 def _output_options(p, format_default: str = "") -> None:
-    from .export import FORMATS
+    from .defaults import FORMATS
 
     p.add_argument("--out", default=None, metavar="FILE",
                    help="write to FILE (.csv, .json, .ndjson, .md, .parquet); - writes CSV to standard output")
@@ -469,13 +469,13 @@ def cmd_sql(a) -> int:
             raise CliError(f"-p {name}: given twice", EXIT_USAGE)
         params[name] = value
     # in UTC, reading the snapshot's files only: ad-hoc SQL cannot change the warehouse or its catalog
-    con = connect(a.warehouse, sealed=True)
+    con = connect(a.warehouse, sealed=True, for_sql=query)
     try:
         check_read_only(con, query)
         table = con.sql(query, params=params) if params else con.sql(query)
         if table is None:  # a statement without a result
             return 0
-        data = table.to_arrow_table()
+        data = _fetch(table, a)
     except ReadOnlySQL as e:
         raise CliError(str(e), EXIT_USAGE) from None
     except duckdb.PermissionException as e:  # a file that is not the snapshot's
@@ -491,6 +491,18 @@ def cmd_sql(a) -> int:
         con.close()
     _write(data, a)
     return 0
+
+
+def _fetch(result, a):
+    """A query's result as the output options want it: for the terminal table its first rows as
+    DuckDB gives them (export.Rows: no pyarrow to import), else an Arrow table."""
+    from . import export
+
+    try:
+        table = export.format_for(a.out, a.format) == "table"
+    except ValueError:  # said by export.write
+        table = False
+    return export.Rows.of(result, export.MAX_ROWS) if table else result.to_arrow_table()
 
 
 def _timestamp(text: str):
@@ -520,24 +532,21 @@ class _AsOf(argparse.Action):
 def cmd_runs(a) -> int:
     from .catalog import connect
 
-    con = connect(a.warehouse)
+    ui = prefect_ui()  # where each flow run is in the Prefect UI, when there is one
+    con = connect(a.warehouse, for_sql="")  # the runs table only: no analytics view
     try:
         con.execute("SET TimeZone = 'UTC'")
         # what people look for first; the rest of the row after it
         table = con.sql(
             "SELECT run_id, status, round(duration_s, 1) AS duration_s, files_new AS new, files_changed AS changed, "
             "files_deleted AS deleted, files_rejected AS rejected, files_seen AS seen, articles_rows AS articles, "
-            "flow_run_id, started_at, finished_at, files_unchanged AS unchanged, data_issues_rows AS data_issues, "
-            "newsetl_version FROM runs ORDER BY started_at DESC LIMIT $n", params={"n": a.limit}).to_arrow_table()
+            "flow_run_id, " + ("$ui || '/runs/flow-run/' || flow_run_id AS flow_run_url, " if ui else "") +
+            "started_at, finished_at, files_unchanged AS unchanged, data_issues_rows AS data_issues, "
+            "newsetl_version FROM runs ORDER BY started_at DESC LIMIT $n",
+            params={"n": a.limit, **({"ui": ui} if ui else {})})
+        table = _fetch(table, a)
     finally:
         con.close()
-    ui = prefect_ui()
-    if ui:  # where each flow run is in the Prefect UI
-        import pyarrow as pa
-
-        links = [f"{ui}/runs/flow-run/{i}" if i else None for i in table.column("flow_run_id").to_pylist()]
-        table = table.add_column(table.schema.get_field_index("flow_run_id") + 1, "flow_run_url",
-                                 pa.array(links, pa.string()))
     _write(table, a)
     return 0
 
@@ -959,7 +968,7 @@ def _add_report(sub) -> None:
 
 
 def _add_serve(sub) -> None:
-    from .serve import DEFAULT_NAME
+    from .defaults import DEPLOYMENT_NAME as DEFAULT_NAME
 
     p = sub.add_parser(
         "serve", help="run the ETL flow on a schedule (a Prefect deployment)",

@@ -91,7 +91,7 @@ _FAST_TYPES = {
     "str": ({str, _NONE}, pa.string()), "text": ({str, _NONE}, pa.string()),
     "name": ({str, _NONE}, pa.string()), "domain": ({str, _NONE}, pa.string()),
     "int": ({int, _NONE}, pa.int64()), "bool": ({bool, _NONE}, pa.bool_()),
-    "ts": ({dt.datetime, _NONE}, S.TS),
+    "ts": ({dt.datetime, _NONE}, S.arrow(S.TS)),
 }
 
 
@@ -99,7 +99,9 @@ _FAST_TYPES = {
 _NEEDS_PYTHON = {"text": "[&âÃÂ]", "name": "[&âÃÂ%]"}
 
 
-_NULL_STR = pa.scalar(None, pa.string())
+# from an array, not pa.scalar: pyarrow's first scalar from a Python value imports pandas
+# (most of a second) to look for a DataFrame, and every importer of this module would pay it
+_NULL_STR = pa.nulls(1, pa.string())[0]
 
 
 def type_column(values: list, kind: str) -> tuple[pa.Array, list[tuple[int, str, str]]]:

@@ -50,13 +50,13 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-import orjson
-import pyarrow as pa
-import pyarrow.parquet as pq
+from .defaults import FORMATS  # the output formats, with the CLI's other defaults
+
+# orjson and pyarrow are imported where they are used: the terminal table of a read command
+# needs neither (its rows come from DuckDB, `Rows`)
 
 from .words import plural
 
-FORMATS = ("table", "line", "csv", "json", "ndjson", "markdown", "parquet")
 _EXTENSIONS = {"csv": "csv", "json": "json", "ndjson": "ndjson", "jsonl": "ndjson", "md": "markdown",
                "markdown": "markdown", "parquet": "parquet"}
 # OWASP "CSV Injection": cells starting with these run as formulas somewhere
@@ -104,6 +104,8 @@ def _text(v) -> str:
     if t is list or t is tuple:
         return LIST_SEP.join(_text(x) for x in v)
     if t is dict:
+        import orjson
+
         return orjson.dumps(v, default=str).decode()
     return str(v)
 
@@ -125,6 +127,8 @@ def _shown_cell(v) -> str:
 def _utc(table: pa.Table) -> pa.Table:
     """Timestamp columns with a time zone, re-labelled UTC (same instants; DuckDB labels them
     with the session's zone)."""
+    import pyarrow as pa
+
     for i, field in enumerate(table.schema):
         if pa.types.is_timestamp(field.type) and field.type.tz not in (None, "UTC"):
             utc = pa.timestamp(field.type.unit, "UTC")
@@ -165,7 +169,10 @@ def _json_default(v):
     return str(v)  # Decimal and anything else orjson does not know: exact text
 
 
-_JSON = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+def _json_options() -> int:
+    import orjson
+
+    return orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 
 
 def _write_text(data: str, out) -> None:
@@ -187,15 +194,19 @@ def _json_inert(text: str) -> str:
 
 def write_json(table: pa.Table, out) -> int:
     """A JSON array of objects; timestamps in ISO 8601 UTC (Z)."""
-    data = orjson.dumps(_utc(table).to_pylist(), option=_JSON, default=_json_default).decode()
+    import orjson
+
+    data = orjson.dumps(_utc(table).to_pylist(), option=_json_options(), default=_json_default).decode()
     _write_text(_json_inert(data), out)
     return table.num_rows
 
 
 def write_ndjson(table: pa.Table, out) -> int:
     """One JSON object per line (JSON Lines), as `write_json` writes each."""
+    import orjson
+
     _write_text(_json_inert("".join(
-        orjson.dumps(row, option=_JSON | orjson.OPT_APPEND_NEWLINE, default=_json_default).decode()
+        orjson.dumps(row, option=_json_options() | orjson.OPT_APPEND_NEWLINE, default=_json_default).decode()
         for row in _utc(table).to_pylist())), out)
     return table.num_rows
 
@@ -260,10 +271,14 @@ def _rows(table: pa.Table):
 
 
 def _is_number(t: pa.DataType) -> bool:
+    import pyarrow as pa
+
     return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t)
 
 
 def write_parquet(table: pa.Table, out) -> int:
+    import pyarrow.parquet as pq
+
     pq.write_table(_utc(table), out, compression="zstd")
     return table.num_rows
 
@@ -332,7 +347,67 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
-def show(table: pa.Table, max_rows: int = MAX_ROWS, max_width: int | None = None, stream=None,
+class Rows:
+    """A result as DuckDB gives it, for the terminal table without pyarrow (whose import alone
+    would take most of a read command's start): column names, DuckDB's type names and the rows
+    as Python values, the first ones only when `num_rows` says there are more. Every other
+    format writes it as an Arrow table (`to_arrow`, whole results only)."""
+
+    def __init__(self, names, types, rows: list, num_rows: int | None = None):
+        self.column_names = list(names)
+        self.types = [str(t) for t in types]
+        self.rows = rows
+        self.num_rows = len(rows) if num_rows is None else num_rows
+
+    @classmethod
+    def of(cls, result, max_rows: int | None = None) -> "Rows":
+        """A DuckDB relation's rows (the first `max_rows`, and how many there are in all), read
+        in one run of it."""
+        names, types = result.columns, result.types
+        rows, n = [], 0
+        for row in result.iter_rows(2048):
+            if max_rows is None or n < max_rows:
+                rows.append(row)
+            n += 1
+        return cls(names, types, rows, n)
+
+    def to_arrow(self):
+        """As an Arrow table, its columns of the Arrow types of their DuckDB types (schema.arrow)."""
+        if self.num_rows != len(self.rows):
+            raise ValueError("only the first rows were read: read the whole result as an Arrow table")
+        import pyarrow as pa
+
+        from .schema import arrow
+
+        cols = list(zip(*self.rows)) if self.rows else [()] * len(self.column_names)
+        return pa.Table.from_arrays([pa.array(list(c), type=arrow(t)) for c, t in zip(cols, self.types)],
+                                    names=self.column_names)
+
+
+_DUCK_NUMBERS = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER",
+                 "UBIGINT", "UHUGEINT", "FLOAT", "DOUBLE", "DECIMAL")
+
+
+def _duck_kind(t: str) -> str:
+    """number, fixed (dates, times, booleans: never shortened) or text, of a DuckDB type name."""
+    base = t.split("(", 1)[0].strip()
+    if base in _DUCK_NUMBERS:
+        return "number"
+    if base in ("BOOLEAN", "DATE", "INTERVAL") or base.startswith(("TIME", "TIMESTAMP")):
+        return "fixed"
+    return "text"
+
+
+def _arrow_kind(t) -> str:
+    """The same, of an Arrow type."""
+    import pyarrow as pa
+
+    if _is_number(t):
+        return "number"
+    return "fixed" if pa.types.is_temporal(t) or pa.types.is_boolean(t) else "text"
+
+
+def show(table: pa.Table | Rows, max_rows: int = MAX_ROWS, max_width: int | None = None, stream=None,
          wrap: tuple = ()) -> None:
     """Print `table` for a terminal: columns left to right as they fit in `max_width`
     (the terminal's width by default; wide text columns are shortened first), the first
@@ -341,12 +416,16 @@ def show(table: pa.Table, max_rows: int = MAX_ROWS, max_width: int | None = None
     stream = stream or sys.stdout
     width = max_width or terminal_width()
     names = [inert(n) for n in table.column_names]
-    head = list(_rows(table.slice(0, max_rows)))
+    if isinstance(table, Rows):
+        head = table.rows[:max_rows]
+        kinds = [_duck_kind(t) for t in table.types]
+    else:
+        head = list(_rows(table.slice(0, max_rows)))
+        kinds = [_arrow_kind(f.type) for f in table.schema]
     cells = [[_shown(v) for v in r] for r in head]
-    numeric = [_is_number(f.type) for f in table.schema]
+    numeric = [k == "number" for k in kinds]
     # numbers, dates and the first column (what a row is) are never shortened
-    fixed = [i == 0 or numeric[i] or pa.types.is_temporal(f.type) or pa.types.is_boolean(f.type)
-             for i, f in enumerate(table.schema)]
+    fixed = [i == 0 or k != "text" for i, k in enumerate(kinds)]
     wrapped = [n in wrap for n in table.column_names]
     widths = [min(max([len(n)] + [len(c[i]) for c in cells]), 10**9 if wrapped[i] else MAX_CELL)
               for i, n in enumerate(names)]
@@ -404,12 +483,14 @@ def write_atomically(write_to, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write(table: pa.Table, out: str | None, fmt: str | None, *, max_width: int | None = None,
+def write(table: pa.Table | Rows, out: str | None, fmt: str | None, *, max_width: int | None = None,
           max_rows: int = MAX_ROWS, wrap: tuple = ()) -> str:
     """Write `table` to `out` in the chosen format (standard output when out is None or
     '-'); the format as format_for chooses it. Returns the format."""
     fmt = format_for(out, fmt)
     target = sys.stdout if out in (None, "-") else out
+    if fmt != "table" and isinstance(table, Rows):
+        table = table.to_arrow()
     if fmt == "table":
         if target is not sys.stdout:
             raise ValueError("a table is for the terminal: write a file as --format csv, json, ndjson, markdown "

@@ -19,9 +19,6 @@ import re
 import threading
 from contextlib import contextmanager
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
@@ -505,6 +502,9 @@ def delete_prefixes(fs, prefixes: list[str]) -> None:
 def write_tables(directory: str, tables: dict[str, pa.Table], kind: type[Exception]) -> None:
     """One batch's staging tables as `<directory>/<name>.parquet` objects (lz4, as on disk);
     a storage failure raises one line of `kind`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     fs = filesystem(directory)
     data = {}
     for name, table in tables.items():

@@ -61,9 +61,9 @@ def view_sql(table: str, files: list, prefix: str | None = None) -> str:
     """The SELECT that gives `table`'s live rows from its files (paths or URLs, in order; with
     `prefix`, a SQL expression, paths relative to the folder it gives when the query runs)."""
     if not files:  # a table no run has written yet (the checks' in an older snapshot): no rows, its columns
-        from .schema import BY_NAME, duck_type
+        from .schema import BY_NAME
 
-        cols = ", ".join(f'CAST(NULL AS {duck_type(c.type)}) AS "{c.name}"' for c in BY_NAME[table].columns)
+        cols = ", ".join(f'CAST(NULL AS {c.type}) AS "{c.name}"' for c in BY_NAME[table].columns)
         return f"SELECT {cols} LIMIT 0"
     key = ROW_KEY.get(table)
     branches = []

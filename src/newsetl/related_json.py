@@ -116,7 +116,7 @@ def _typed_json(arr: pa.Array, kind: str) -> pa.Array:
     if kind == "bool":
         return arr
     if kind == "ts":
-        return pc.strptime(arr, format="%Y-%m-%dT%H:%M:%SZ", unit="us").cast(S.TS)
+        return pc.strptime(arr, format="%Y-%m-%dT%H:%M:%SZ", unit="us").cast(S.arrow(S.TS))
     return clean_strings(arr, kind)
 
 

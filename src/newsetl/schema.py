@@ -11,23 +11,38 @@ from __future__ import annotations
 import textwrap
 from dataclasses import dataclass
 
-import pyarrow as pa
+# Column types by DuckDB's names (what the catalog's views show and the data dictionary
+# says); the Arrow types the stages write are made from them on first use (`arrow`), so
+# reading the definitions imports no pyarrow: a read command starts without it.
+TS = "TIMESTAMPTZ"  # microseconds, UTC
+STR = "VARCHAR"
+I32 = "INTEGER"
+I64 = "BIGINT"
+BOOL = "BOOLEAN"
+STRS = "VARCHAR[]"
+F64 = "DOUBLE"
 
-TS = pa.timestamp("us", tz="UTC")
-STR = pa.string()
-I32 = pa.int32()
-I64 = pa.int64()
-BOOL = pa.bool_()
-STRS = pa.list_(pa.string())
+
+def arrow(duck: str):
+    """The Arrow type of a column type (`arrow(TS)`: timestamp[us, tz=UTC])."""
+    got = _ARROW.get(duck)
+    if got is None:
+        import pyarrow as pa
+
+        got = _ARROW[duck] = {TS: lambda: pa.timestamp("us", tz="UTC"), STR: pa.string, I32: pa.int32,
+                              I64: pa.int64, BOOL: pa.bool_, STRS: lambda: pa.list_(pa.string()),
+                              F64: pa.float64}[duck]()
+    return got
 
 
-_SCHEMAS: dict[str, pa.Schema] = {}
+_ARROW: dict = {}
+_SCHEMAS: dict = {}
 
 
 @dataclass(frozen=True)
 class Column:
     name: str
-    type: pa.DataType
+    type: str  # DuckDB's type name; `arrow(type)` for a table column's Arrow type
     doc: str
 
 
@@ -42,7 +57,9 @@ class Table:
         # built once per table: the flatten stage asks for it for every batch
         cached = _SCHEMAS.get(self.name)
         if cached is None:
-            cached = _SCHEMAS[self.name] = pa.schema([pa.field(c.name, c.type) for c in self.columns])
+            import pyarrow as pa
+
+            cached = _SCHEMAS[self.name] = pa.schema([pa.field(c.name, arrow(c.type)) for c in self.columns])
         return cached
 
     @property
@@ -50,7 +67,7 @@ class Table:
         return [c.name for c in self.columns]
 
 
-def _t(name: str, grain: str, *cols: tuple[str, pa.DataType, str]) -> Table:
+def _t(name: str, grain: str, *cols: tuple[str, str, str]) -> Table:
     return Table(name, grain, tuple(Column(*c) for c in cols))
 
 
@@ -216,12 +233,10 @@ RUNS = _t(
     ("source_files_rows", I64, "rows in source_files"),
     ("data_issues_rows", I64, "rows in data_issues"),
     ("article_versions_rows", I64, "rows in article_versions"),
-    ("duration_s", pa.float64(), "wall time in seconds"),
+    ("duration_s", F64, "wall time in seconds"),
     ("newsetl_version", STR, "version of newsetl that ran"),
     ("rows_compacted", I64, "rows of older parts that this run's compaction rewrote (NULL before it was counted)"),
 )
-
-F64 = pa.float64()
 
 CHECK_RESULTS = _t(
     "check_results",
@@ -290,7 +305,7 @@ BY_NAME = {t.name: t for t in WAREHOUSE_TABLES}
 # --- staging: what one parse batch produces, per file, before identity is resolved.
 # Child rows carry source_path so the build can keep only the winning file's rows.
 
-def _staging(table: Table, drop: tuple[str, ...] = (), add: tuple[tuple[str, pa.DataType, str], ...] = ()) -> Table:
+def _staging(table: Table, drop: tuple[str, ...] = (), add: tuple[tuple[str, str, str], ...] = ()) -> Table:
     cols = tuple(c for c in table.columns if c.name not in drop) + tuple(Column(*a) for a in add)
     return Table("stg_" + table.name, table.grain, cols)
 
@@ -509,23 +524,13 @@ VIEWS_BY_NAME = {v.name: v for v in VIEWS}
 
 # -- docs/data-dictionary.md is generated from the definitions above
 
-_DUCK = {
-    STR: "VARCHAR", I32: "INTEGER", I64: "BIGINT", BOOL: "BOOLEAN", TS: "TIMESTAMPTZ",
-    STRS: "VARCHAR[]", F64: "DOUBLE",
-}
-
-
-def duck_type(t: pa.DataType) -> str:
-    return _DUCK[t]
-
-
 def markdown() -> str:
     """The data dictionary of the warehouse tables, as Markdown (docs/data-dictionary.md embeds it)."""
     out = []
     for t in WAREHOUSE_TABLES:
         out += [f"### `{t.name}`", "", f"{t.grain[0].upper()}{t.grain[1:]}.", "",
                 "| column | type | meaning |", "|---|---|---|"]
-        out += [f"| `{c.name}` | {_DUCK[c.type]} | {c.doc} |" for c in t.columns]
+        out += [f"| `{c.name}` | {c.type} | {c.doc} |" for c in t.columns]
         out.append("")
     return "\n".join(out)
 

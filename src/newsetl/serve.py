@@ -22,11 +22,11 @@ import math
 import sys
 from pathlib import Path
 
+from .defaults import DEPLOYMENT_NAME as DEFAULT_NAME
 from .sources import InputError, resolve_inputs
 from .remote import open_warehouse
 from .store import LOCK_TIMEOUT
 
-DEFAULT_NAME = "scheduled"
 LOCAL_API_URL = "http://127.0.0.1:4200/api"  # `prefect server start` with its defaults
 _BANNED_NAME_CHARS = "/%&<>"  # Prefect's rule for deployment names
 

@@ -127,7 +127,7 @@ def status(warehouse) -> Report:
     wh = open_warehouse(warehouse)
     if wh.remote:
         doc = wh.require_current()
-        con = connect(warehouse, snapshot=doc)
+        con = connect(warehouse, snapshot=doc, for_sql="")  # tables only
         broken: list[str] = []
         head = [f"warehouse {wh.url}", f"snapshot  {doc['snapshot']} (committed {doc.get('committed_at', '?')})",
                 "catalog   none in object storage (`newsetl run ... --catalog PATH` writes one for the DuckDB shell)"]
@@ -136,7 +136,7 @@ def status(warehouse) -> Report:
         head = [f"warehouse {wh.root}", f"snapshot  {snap.name}", f"catalog   {wh.catalog}", *_catalog_state(wh, snap)]
         broken = _views_state(wh, snap)
         try:
-            con = connect(warehouse, snapshot=snap)
+            con = connect(warehouse, snapshot=snap, for_sql="")  # tables only
         except duckdb.Error as e:  # a file of the snapshot is missing or damaged: what is known, and why
             if not broken:
                 broken = [f"          BROKEN: snapshot {snap.name} cannot be read: {(str(e).splitlines() or [''])[0]}",

@@ -37,13 +37,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
+from .defaults import LOCK_TIMEOUT  # noqa: F401 - seconds a run waits for another run (--lock-timeout)
 from .schema import CHECK_TABLES, STAGING_TABLES, STG_FILES, WAREHOUSE_TABLES
 
 KEEP_SNAPSHOTS = 3
-LOCK_TIMEOUT = 600.0  # seconds a run waits for another run on the same warehouse (--lock-timeout)
 
 # File descriptors of the run locks this process holds. A flock belongs to the
 # open file, which a forked child (a parse worker) shares: the child must let
@@ -658,11 +655,23 @@ STATE = "_state"
 OBJECTS = "objects.json"
 STATE_FILES = {"manifest.parquet", "snapshot.json", "parts.parquet", "provider_mentions.parquet", OBJECTS}
 STAGING_FILES = {f"{t.name[4:]}.parquet" for t in STAGING_TABLES}  # stg_articles -> articles.parquet
-# the live files after a run: one stg_files row each, and the staging batch holding its rows
-MANIFEST_SCHEMA = STG_FILES.schema.append(pa.field("batch_id", pa.string()))
+
+
+def __getattr__(name: str):
+    # MANIFEST_SCHEMA, the live files after a run (one stg_files row each, and the staging batch
+    # holding its rows): an Arrow schema, made when first asked for, as pyarrow is imported only
+    # where tables are read or written (a read command starts without it)
+    if name == "MANIFEST_SCHEMA":
+        import pyarrow as pa
+
+        value = globals()[name] = STG_FILES.schema.append(pa.field("batch_id", pa.string()))
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def write_manifest(snapshot: Path, manifest: pa.Table) -> None:
+    import pyarrow.parquet as pq
+
     (snapshot / STATE).mkdir(exist_ok=True)
     pq.write_table(manifest, snapshot / STATE / "manifest.parquet", compression="zstd")
 
@@ -670,6 +679,8 @@ def write_manifest(snapshot: Path, manifest: pa.Table) -> None:
 def read_manifest(snapshot: Path | None) -> pa.Table | None:
     if snapshot is None:
         return None
+    import pyarrow.parquet as pq
+
     return pq.read_table(snapshot / STATE / "manifest.parquet")
 
 
@@ -781,6 +792,9 @@ def write_staging(directory, batch_id: str, tables: dict[str, pa.Table], sync: b
 
     `sync=False` leaves `sync_staging` to the caller (the run's main process,
     which waits for workers anyway). A URL `directory` writes objects (objectstore)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     tables = {name: table.append_column("batch_id", pa.array([batch_id] * table.num_rows, pa.string()))
               for name, table in tables.items()}
     if isinstance(directory, str):

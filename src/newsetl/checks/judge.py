@@ -163,6 +163,8 @@ def volume(ctx: Context, rows: list[dict]) -> list[Result]:
     got = {r["segment"]: r for r in rows}
     out = []
     runs = dict(ctx.runs)
+    # each earlier run's kind of day (weekday or weekend), once: not once per provider
+    weekend = {r: _weekend(runs[r] - dt.timedelta(hours=h / 2)) for r, h in ctx.run_hours.items() if h and r in runs}
     for seg in sorted(set(got) | ctx.segments(c_), key=lambda s: (s is not None, s or "")):
         r = got.get(seg, {})
         c = float(r.get("observed") or 0)
@@ -175,9 +177,8 @@ def volume(ctx: Context, rows: list[dict]) -> list[Result]:
         now_we = _weekend(ctx.as_of - dt.timedelta(hours=ctx.hours / 2))
         pts = []
         for run_id, v, _n in ctx.history(c_, seg):
-            h = ctx.run_hours.get(run_id)
-            if h and run_id in runs:
-                pts.append((v / h, _weekend(runs[run_id] - dt.timedelta(hours=h / 2))))
+            if run_id in weekend:  # a run with hours since the one before it
+                pts.append((v / ctx.run_hours[run_id], weekend[run_id]))
         if len(pts) < ctx.config.min_history:
             out.append(ctx.too_little(c_, seg, None, len(pts), c, int(c)))
             continue
