@@ -259,3 +259,17 @@ def test_property_a_copy_anywhere_answers_the_same_counts(unplaced, parts):
         assert shell_counts(f"./{dest.name}/news.duckdb", cwd=dest.parent) == want
     finally:
         shutil.rmtree(top)
+
+
+@pytest.mark.parametrize("command", [("sql", "SELECT count(*) FROM images"), ("tables",), ("report", "top_providers")])
+def test_a_read_of_a_snapshot_cut_short_is_one_line_naming_the_file(built, tmp_path, command):
+    """The read commands meet the missing part as status does: exit 1 with one line naming the
+    file and pointing at status, never a traceback."""
+    wh = placed(built, tmp_path / "wh")
+    part = sorted((wh / "current" / "images").glob("*.parquet"))[0]
+    part.unlink()
+    r = newsetl_here(*command, "--warehouse", wh)
+    assert r.returncode == 1, r.stderr
+    err = r.stderr.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert part.name in err[0] and "images" in err[0] and "newsetl status" in err[0]

@@ -513,6 +513,10 @@ def _seal(con: duckdb.DuckDBPyConnection, files: dict) -> None:
     con.execute("SET lock_configuration = true")
 
 
+class UnreadableSnapshot(WarehouseError):
+    """A file the snapshot names is missing or damaged (the warehouse was copied in part)."""
+
+
 def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False,
             for_sql: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of the warehouse's current snapshot
@@ -530,7 +534,12 @@ def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False,
             wh.register(con, files)
         else:
             files = table_files(snapshot or wh.require_current())
-        create_views(con, None, files, analytics=True if for_sql is None else for_sql)
+        try:
+            create_views(con, None, files, analytics=True if for_sql is None else for_sql)
+        except (duckdb.IOException, duckdb.InvalidInputException) as e:  # a file missing or damaged
+            raise UnreadableSnapshot(
+                f"the warehouse's snapshot cannot be read: {(str(e).splitlines() or [''])[0]} "
+                f"(`newsetl status --warehouse {warehouse}` says what is wrong and how to fix it)") from e
         if sealed:
             con.execute("SET TimeZone = 'UTC'")
             _seal(con, files)

@@ -8,7 +8,7 @@ import os
 
 import duckdb
 
-from .catalog import connect, inspect_catalog, moved_note, repair_catalog, unresolved_views
+from .catalog import UnreadableSnapshot, connect, inspect_catalog, moved_note, repair_catalog, unresolved_views
 from .schema import WAREHOUSE_TABLES
 from .remote import open_warehouse
 from .store import Warehouse, table_files
@@ -137,7 +137,8 @@ def status(warehouse) -> Report:
         broken = _views_state(wh, snap)
         try:
             con = connect(warehouse, snapshot=snap, for_sql="")  # tables only
-        except duckdb.Error as e:  # a file of the snapshot is missing or damaged: what is known, and why
+        except (duckdb.Error, UnreadableSnapshot) as e:  # a file of the snapshot is missing or damaged: what is known, and why
+            e = e.__cause__ or e if isinstance(e, UnreadableSnapshot) else e
             if not broken:
                 broken = [f"          BROKEN: snapshot {snap.name} cannot be read: {(str(e).splitlines() or [''])[0]}",
                           *filter(None, [_missing_fix(snap)])]
