@@ -36,6 +36,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from .parts import DELETES
 from .objectstore import (check_bucket, delete_literal, delete_prefixes, errors_as, exception_chain, filesystem,
                           fs_path, is_s3, is_url, normalize)
 from .store import (KEEP_SNAPSHOTS, OBJECTS, SNAPSHOT_NAME, STAGING_NAME, STATE, NotAWarehouse, Warehouse,
