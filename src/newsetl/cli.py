@@ -260,7 +260,7 @@ def cmd_run(a) -> int:
         from . import pipeline
 
         result = pipeline.run(a.inputs, a.warehouse, workers=a.workers, lock_timeout=a.lock_timeout,
-                              progress=progress, as_of=a.as_of, config=config)
+                              progress=progress, as_of=a.as_of, config=config, allow_deletes=a.allow_deletes)
         out = {"run_id": result.run_id, "counts": result.counts, "run": result.run, "checks": result.checks}
         if a.reports:
             from .bundle import export_all
@@ -342,7 +342,8 @@ def _run_flow(a, progress) -> dict:
     try:
         return flows.news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
                               lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
-                              as_of=a.as_of, dask_address=a.dask, config=a.config, return_checks=True)
+                              as_of=a.as_of, dask_address=a.dask, config=a.config, return_checks=True,
+                              allow_deletes=a.allow_deletes)
     except Exception as e:
         err = write_failure(e, open_warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
         if err is None:
@@ -616,7 +617,8 @@ def cmd_serve(a) -> int:
 
     open_warehouse(a.warehouse).recognise()  # its runs would write there: a folder of other things is refused now
     serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
-          lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None)
+          lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
+          allow_deletes=a.allow_deletes)
     return 0
 
 
@@ -636,6 +638,7 @@ SERVE_EXAMPLES = """examples:
   newsetl serve data/demo --cron "*/30 * * * *"              # every 30 minutes (UTC)
   newsetl serve /srv/site/_posts --interval 900 --warehouse /data/news
   newsetl serve data/demo --cron "0 6 * * *" --name daily --reports out/reports
+  newsetl serve site-b/_posts --cron "0 * * * *" --allow-deletes   # its runs may delete most files
 
   # a Prefect server is needed (the schedule lives there); in another terminal:
   prefect server start
@@ -682,6 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl run data/demo --reports out/reports  # and export every report as CSV\n"
             "  newsetl run data/demo --prefect              # a Prefect flow run, on a temporary server if none\n"
             "  newsetl run data/demo --fail-on fail         # exit 1 when a data check fails (newsetl check)\n"
+            "  newsetl run site-b/_posts --allow-deletes    # the files of other inputs may go (exit 2 otherwise)\n"
         ),
     )
     r.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -698,6 +702,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when the files were observed (ISO 8601, UTC if no offset; default: now; "
                         "at most 5 minutes ahead of this machine's clock, for clock skew); "
                         "sets valid_from in article_versions, for backfills and replays")
+    r.add_argument("--allow-deletes", action="store_true",
+                   help="let the run delete more than max_delete_share of the warehouse's files (default 0.5, "
+                        "[run] in newsetl.toml); without it such a run stops with exit code 2, writing nothing")
     where = r.add_mutually_exclusive_group()
     where.add_argument("--prefect", action="store_true",
                        help="run as a Prefect flow run even without a configured API (a temporary server)")
@@ -897,6 +904,9 @@ def _add_serve(sub) -> None:
     _lock_timeout_option(p)
     p.add_argument("--reports", type=Path, default=None, metavar="DIR",
                    help="export every report to DIR after each run")
+    p.add_argument("--allow-deletes", action="store_true",
+                   help="store allow_deletes in the deployment: its runs may delete more than max_delete_share "
+                        "of the warehouse's files (otherwise such a run fails, writing nothing)")
     p.set_defaults(func=cmd_serve)
 
 
