@@ -319,18 +319,21 @@ def _seal(con: duckdb.DuckDBPyConnection, files: dict) -> None:
 
 def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of the warehouse's current snapshot
-    (a folder, or a URL: s3://bucket/prefix).
+    (a folder, or a URL: s3://bucket/prefix), or of the kept snapshot named `snapshot` (its
+    id, as `newsetl rollback --list` shows it; store.NoSuchSnapshot names the kept ones).
 
     `sealed`: for SQL that someone typed (newsetl sql): in UTC, and able to read the
     snapshot's files only, write no file, attach no database and change no setting."""
     wh = open_warehouse(warehouse)
     con = duckdb.connect()
     try:
+        if snapshot is None or isinstance(snapshot, str):
+            snapshot = wh.snapshot(snapshot)  # a folder, or in object storage the pointer's document
         if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
             files = wh.reader_files(snapshot)
             wh.register(con, files)
         else:
-            files = table_files(snapshot or wh.require_current())
+            files = table_files(snapshot)
         create_views(con, None, files)
         if sealed:
             con.execute("SET TimeZone = 'UTC'")
@@ -383,9 +386,9 @@ def _first_sentence(text: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
-def tables(warehouse) -> pa.Table:
+def tables(warehouse, snapshot: str | None = None) -> pa.Table:
     """Every table and analytics view: its kind, its row count and what a row is."""
-    con = connect(warehouse)
+    con = connect(warehouse, snapshot=snapshot)
     try:
         rows = []
         for kind, items in (("table", [(t.name, t.grain) for t in WAREHOUSE_TABLES]),
@@ -399,14 +402,14 @@ def tables(warehouse) -> pa.Table:
                                                         ("rows", pa.int64()), ("about", pa.string())]))
 
 
-def describe(warehouse, name: str) -> pa.Table:
+def describe(warehouse, name: str, snapshot: str | None = None) -> pa.Table:
     """The columns of a table or view: name, DuckDB type, and the data dictionary's meaning."""
     docs = {c.name: c.doc for c in (BY_NAME[name].columns if name in BY_NAME else
                                      VIEWS_BY_NAME[name].columns if name in VIEWS_BY_NAME else ())}
     if not docs:
         known = ", ".join([t.name for t in WAREHOUSE_TABLES] + [v.name for v in VIEWS])
         raise ValueError(f"no table or view {name!r}: the warehouse has {known}")
-    con = connect(warehouse)
+    con = connect(warehouse, snapshot=snapshot)
     try:
         cols = con.execute(f'DESCRIBE "{name}"').fetchall()
     finally:

@@ -123,6 +123,11 @@ def _alert_lines(outcome, stream=None) -> None:
               f"{al['resolved_message']}", file=stream)
 
 
+def _snapshot_option(p) -> None:
+    p.add_argument("--snapshot", default=None, metavar="ID",
+                   help="read the kept snapshot ID instead of the current one (newsetl rollback --list shows them)")
+
+
 def _quiet_option(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="errors only: no progress, no summary")
 
@@ -403,7 +408,7 @@ def cmd_sql(a) -> int:
     if query == "-":
         query = sys.stdin.read()
     # in UTC, reading the snapshot's files only: ad-hoc SQL cannot change the warehouse or its catalog
-    con = connect(a.warehouse, sealed=True)
+    con = connect(a.warehouse, snapshot=a.snapshot, sealed=True)
     try:
         check_read_only(con, query)
         table = con.sql(query)
@@ -453,7 +458,7 @@ class _AsOf(argparse.Action):
 def cmd_runs(a) -> int:
     from .catalog import connect
 
-    con = connect(a.warehouse)
+    con = connect(a.warehouse, snapshot=a.snapshot)
     try:
         con.execute("SET TimeZone = 'UTC'")
         # what people look for first; the rest of the row after it
@@ -471,23 +476,26 @@ def cmd_runs(a) -> int:
 def cmd_tables(a) -> int:
     from .catalog import tables
 
-    _write(tables(a.warehouse), a)
+    _write(tables(a.warehouse, a.snapshot), a)
     return 0
 
 
 def cmd_describe(a) -> int:
     from .catalog import describe
 
-    _write(describe(a.warehouse, a.name), a)
+    _write(describe(a.warehouse, a.name, a.snapshot), a)
     return 0
 
 
 def cmd_check(a) -> int:
+    if a.snapshot and not a.dry_run:
+        raise CliError("--snapshot goes with --dry-run: a check records its results in a new snapshot made "
+                       "from the current one", EXIT_USAGE)
     config = _load_config(a)
     from .checks.recheck import recheck
 
     outcome = recheck(a.warehouse, config, as_of=a.as_of, dry_run=a.dry_run, explain=a.explain,
-                      lock_timeout=a.lock_timeout)
+                      lock_timeout=a.lock_timeout, snapshot=a.snapshot)
     if a.explain:
         for note in outcome.explain:
             print(f"-- {note['check']}: {note['rows']} rows measured; parameters "
@@ -536,7 +544,27 @@ def _emit_if_api(outcome, warehouse) -> None:
 def cmd_status(a) -> int:
     from .status import status
 
-    print(status(a.warehouse))
+    print(status(a.warehouse, a.snapshot))
+    return 0
+
+
+def cmd_rollback(a) -> int:
+    from .publish import kept_snapshots, rollback
+
+    if a.list:
+        if a.snapshot:
+            raise CliError("--list takes no SNAPSHOT", EXIT_USAGE)
+        _write(kept_snapshots(a.warehouse), a)
+        return 0
+    if a.out or a.format or a.max_width:
+        raise CliError("--out, --format and --max-width go with --list", EXIT_USAGE)
+    before, now = rollback(a.warehouse, a.snapshot, lock_timeout=a.lock_timeout)
+    if not a.quiet:
+        if before == now:
+            print(f"snapshot {now} is already current in {a.warehouse}: nothing changed", file=sys.stderr)
+        else:
+            print(f"rolled back {a.warehouse}: snapshot {now} is current again (it was {before}, which stays kept: "
+                  f"`newsetl rollback {before}` undoes this); the next run loads on top of {now}")
     return 0
 
 
@@ -572,6 +600,9 @@ def cmd_report(a) -> int:
         raise usage("--out goes with a report NAME; use --out-dir with --all")
     _outside_warehouse(a, "--out-dir", a.out_dir)
     _outside_warehouse(a, "--html", a.html)
+    source = a.warehouse
+    if a.snapshot and not a.list:  # a kept snapshot: one connection to it serves every mode
+        source, _own = reports.open_connection(a.warehouse, a.snapshot)
     try:
         if a.list:
             if given or a.out or a.format:
@@ -584,7 +615,7 @@ def cmd_report(a) -> int:
             from . import html_report
 
             extra = {"changes_since": a.changes_since} if a.changes_since else {}
-            path = html_report.write(a.warehouse, a.html, **filters, **extra)
+            path = html_report.write(source, a.html, **filters, **extra)
             print(f"wrote {path}", file=sys.stderr)
             return 0
         if a.all:
@@ -598,14 +629,17 @@ def cmd_report(a) -> int:
                 if skipped:
                     print(f"note: {name} does not take {', '.join(reports.flag(k) for k in skipped)}; "
                           "written without", file=sys.stderr)
-            written = bundle.export_all(a.warehouse, a.out_dir, fmt, **filters)
+            written = bundle.export_all(source, a.out_dir, fmt, **filters)
             rows = sum(w["rows"] or 0 for w in written.values())
             print(f"wrote {len(written)} files ({rows:,} rows) to {a.out_dir}", file=sys.stderr)
             return 0
-        _write(reports.run(a.warehouse, a.name, **filters), a)
+        _write(reports.run(source, a.name, **filters), a)
         return 0
     except reports.ReportError as e:
         raise usage(str(e)) from None
+    finally:
+        if source is not a.warehouse:
+            source.close()
 
 
 def cmd_serve(a) -> int:
@@ -632,6 +666,7 @@ REPORT_EXAMPLES = """examples:
   newsetl report --all --out-dir out/reports              # every report as CSV + report.html
   newsetl report --html report.html --since 2021-01-01    # charts on one self-contained page
   newsetl report --html report.html --changes-since 2021-01-15   # quality and heat moves since then
+  newsetl report top_providers --snapshot ID              # as a kept snapshot had it (newsetl rollback --list)
 """
 
 SERVE_EXAMPLES = """examples:
@@ -752,10 +787,12 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl sql \"SELECT * FROM articles WHERE quality > 150\" --out best.csv\n"
             "  newsetl sql \"SELECT * FROM data_issues\" --format json\n"
             "  echo \"SELECT count(*) FROM images\" | newsetl sql -\n"
+            "  newsetl sql \"SELECT count(*) FROM articles\" --snapshot 20261207T101500.123456Z-a1b2c3  # a kept one\n"
         ),
     )
     s.add_argument("query", help="SQL text, or - to read it from stdin")
     _warehouse_option(s)
+    _snapshot_option(s)
     _output_options(s)
     s.set_defaults(func=cmd_sql)
 
@@ -763,9 +800,11 @@ def build_parser() -> argparse.ArgumentParser:
         "runs", help="list recent runs with their counts and duration",
         description="The runs table, newest first: what each run found and loaded, and how long it took. "
                     "A run killed before publishing shows as failed.",
-        **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n"),
+        **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n"
+               "  newsetl runs --snapshot ID        # the runs as a kept snapshot recorded them\n"),
     )
     _warehouse_option(ru)
+    _snapshot_option(ru)
     ru.add_argument("--limit", action=_number(int, 1, "a whole number"), default=20, metavar="N",
                     help="how many runs (default: 20)")
     _output_options(ru)
@@ -775,17 +814,21 @@ def build_parser() -> argparse.ArgumentParser:
         "status", help="what the warehouse holds and when it last changed",
         description="Rows per table, files by status, the last run and the last run that changed data, "
                     "and whether a run is in progress or died before publishing.",
-        **_fmt("  newsetl status\n  newsetl status --warehouse /data/news\n"),
+        **_fmt("  newsetl status\n  newsetl status --warehouse /data/news\n"
+               "  newsetl status --snapshot ID      # a kept snapshot (newsetl rollback --list)\n"),
     )
     _warehouse_option(st)
+    _snapshot_option(st)
     st.set_defaults(func=cmd_status)
 
     t = sub.add_parser(
         "tables", help="every table and view, with its row count",
         description="List the warehouse's tables and analytics views: their kind, row count and what a row is.",
-        **_fmt("  newsetl tables\n  newsetl tables --format markdown\n  NEWSETL_WAREHOUSE=/data/news newsetl tables\n"),
+        **_fmt("  newsetl tables\n  newsetl tables --format markdown\n  NEWSETL_WAREHOUSE=/data/news newsetl tables\n"
+               "  newsetl tables --snapshot ID      # row counts of a kept snapshot\n"),
     )
     _warehouse_option(t)
+    _snapshot_option(t)
     _output_options(t)
     t.set_defaults(func=cmd_tables)
 
@@ -793,10 +836,12 @@ def build_parser() -> argparse.ArgumentParser:
         "describe", help="the columns of a table or view, with their types and meaning",
         description="Show the columns of a table or analytics view: name, type and what it means "
                     "(the data dictionary, docs/data-dictionary.md).",
-        **_fmt("  newsetl describe articles\n  newsetl describe provider_stats --format csv\n"),
+        **_fmt("  newsetl describe articles\n  newsetl describe provider_stats --format csv\n"
+               "  newsetl describe articles --snapshot ID\n"),
     )
     de.add_argument("name", metavar="NAME", help="a table or view (newsetl tables lists them)")
     _warehouse_option(de)
+    _snapshot_option(de)
     _output_options(de)
     de.set_defaults(func=cmd_describe)
 
@@ -814,9 +859,11 @@ def build_parser() -> argparse.ArgumentParser:
                "  newsetl check --fail-on warn || notify-team   # for cron\n"
                "  newsetl check --all --format csv > checks.csv\n"
                "  newsetl check --as-of now                    # freshness judged at this moment\n"
-               "  newsetl check --config ops/newsetl.toml\n"),
+               "  newsetl check --config ops/newsetl.toml\n"
+               "  newsetl check --dry-run --snapshot ID         # the checks of a kept snapshot's last run\n"),
     )
     _warehouse_option(ch)
+    _snapshot_option(ch)
     _config_option(ch)
     _fail_on_option(ch, "fail")
     ch.add_argument("--dry-run", action="store_true", help="evaluate and print; write nothing, emit no event")
@@ -829,6 +876,28 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(ch)
     _quiet_option(ch)
     ch.set_defaults(func=cmd_check)
+
+    rb = sub.add_parser(
+        "rollback", help="make a kept snapshot current again",
+        description="Make a kept snapshot current again, atomically and under the run lock (as a run "
+                    "publishes: the `current` link, or in object storage the pointer). Without SNAPSHOT, "
+                    "the newest kept snapshot older than the current one. Nothing is deleted: the snapshot "
+                    "rolled back from stays kept, so a rollback is undone by naming it. The next run compares "
+                    "the files with the rolled-back snapshot and loads on top of it. The newest three "
+                    "snapshots are kept (in object storage, the last three made current).",
+        **_fmt("  newsetl rollback --list                     # the kept snapshots, newest first\n"
+               "  newsetl rollback                            # back one: undo the last run\n"
+               "  newsetl rollback 20261207T101500.123456Z-a1b2c3 --warehouse /data/news\n"
+               "  newsetl sql \"SELECT count(*) FROM articles\" --snapshot ID   # look before rolling back\n"),
+    )
+    rb.add_argument("snapshot", nargs="?", default=None, metavar="SNAPSHOT",
+                    help="the kept snapshot to make current (default: the one before the current)")
+    rb.add_argument("--list", action="store_true", help="list the kept snapshots instead")
+    _warehouse_option(rb)
+    _lock_timeout_option(rb)
+    _output_options(rb)
+    _quiet_option(rb)
+    rb.set_defaults(func=cmd_rollback)
 
     _add_report(sub)
     _add_serve(sub)
@@ -869,6 +938,7 @@ def _add_report(sub) -> None:
     _output_options(out, "; csv for --all")
     out.add_argument("--out-dir", metavar="DIR", default=None, help="folder for --all")
     _warehouse_option(out)
+    _snapshot_option(out)
     flt = p.add_argument_group("filters (validated, then bound as query parameters)")
     from .filters import FILTERS
 

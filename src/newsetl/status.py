@@ -62,9 +62,16 @@ def _catalog_state(wh: Warehouse, snap) -> list[str]:
     return [f"          {what}", f"          to fix: {fix}"]
 
 
-def status(warehouse) -> str:
+def status(warehouse, snapshot: str | None = None) -> str:
+    """What the warehouse holds; with `snapshot`, what that kept snapshot holds (the catalog file,
+    which shows the current one, is then left out)."""
     wh = open_warehouse(warehouse)
-    if wh.remote:
+    if snapshot is not None:
+        current = wh.require_current()
+        current = current["snapshot"] if isinstance(current, dict) else current.name
+        con = connect(warehouse, snapshot=wh.snapshot(snapshot))
+        head = [f"warehouse {wh.root}", f"snapshot  {snapshot} ({'the current one' if snapshot == current else f'kept; the current one is {current}'})"]
+    elif wh.remote:
         doc = wh.require_current()
         con = connect(warehouse, snapshot=doc)
         head = [f"warehouse {wh.url}", f"snapshot  {doc['snapshot']} (committed {doc.get('committed_at', '?')})",

@@ -72,6 +72,15 @@ class WarehouseError(Exception):
     """The warehouse cannot be used (unwritable, locked, damaged)."""
 
 
+class NoSuchSnapshot(ValueError):
+    """A snapshot asked for by name (--snapshot, rollback) is not one the warehouse keeps."""
+
+
+def not_kept(name: str, root, kept: list[str]) -> str:
+    return (f"snapshot {name!r} is not kept in {root}: the kept snapshots are {', '.join(kept) or 'none'} "
+            "(newsetl rollback --list describes them)")
+
+
 class NotAWarehouse(WarehouseError):
     """The folder holds things newsetl did not write: it is not used as a warehouse."""
 
@@ -249,6 +258,38 @@ class Warehouse:
                 f"no warehouse at {self.root}: run `newsetl run INPUT --warehouse {self.root}` first"
             )
         return cur
+
+    # -- kept snapshots: what readers may read (--snapshot) and rollback may make current --------
+    def kept(self) -> list[str]:
+        """The names of the complete snapshots kept, oldest first (a snapshot is named by its run)."""
+        try:
+            entries = list(self.snapshots.iterdir())
+        except FileNotFoundError:
+            return []
+        return sorted(p.name for p in entries if SNAPSHOT_NAME.fullmatch(p.name) and not p.name.endswith(".partial")
+                      and p.is_dir() and not p.is_symlink() and (p / STATE / "snapshot.json").is_file())
+
+    def snapshot(self, name: str | None = None):
+        """What readers read: the current snapshot (None), or the kept snapshot `name`, else a
+        one-line NoSuchSnapshot naming the kept ones. A folder here (a document in object storage)."""
+        if name is None:
+            return self.require_current()
+        kept = self.kept()
+        if name not in kept:
+            self.require_current()  # an empty or foreign folder is named as such
+            raise NoSuchSnapshot(not_kept(name, self.root, kept))
+        return self.snapshot_dir(name)
+
+    def snapshot_info(self, name: str) -> dict:
+        """A kept snapshot's snapshot.json."""
+        return read_info(self.snapshot_dir(name))
+
+    def make_current(self, name: str) -> Path:
+        """Make the kept snapshot `name` current again (rollback): the commit's atomic swap of
+        `current`, nothing copied. Under the run lock."""
+        if name not in self.kept():
+            raise NoSuchSnapshot(not_kept(name, self.root, self.kept()))
+        return Warehouse.commit(self, self.snapshots / f"{name}.partial", name)
 
     def foreign(self) -> list[str]:
         """What this folder holds that newsetl did not write (empty for a new or a newsetl warehouse).
