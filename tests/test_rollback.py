@@ -112,7 +112,7 @@ def test_rollback_list_and_refusals(three_runs, tmp_path):
                                   f"{wh}: the kept snapshots are {', '.join(ids)} (newsetl rollback --list describes them)")
     assert current(wh) == ids[2]
     rollback(wh, ids[0])
-    with pytest.raises(NoSuchSnapshot, match=f"no kept snapshot of {wh} is older than the current one, {ids[0]}"):
+    with pytest.raises(NoSuchSnapshot, match=f"snapshot {ids[0]} of {wh} is its first: nothing to go back to"):
         rollback(wh)
     r = newsetl_cli("rollback", "--warehouse", str(tmp_path / "none"))
     assert r.returncode == 1 and "no warehouse at" in one_line(r.stderr)
@@ -141,6 +141,11 @@ def test_a_run_after_a_rollback_equals_a_rebuild(three_runs, tmp_path):
     assert count(wh, "SELECT sum(quality) FROM articles") == sum(now.values())
     # the runs table is the rolled-back snapshot's history and this run
     assert count(wh, "SELECT count(*) FROM runs") == 2
+    # back one undoes that run: to the snapshot it was made from, kept although three are newer,
+    # never to ids[2], which the rollback left behind
+    assert sorted(p.name for p in (wh / "snapshots").iterdir()) == sorted([*ids, out.run_id])
+    assert rollback(wh) == (out.run_id, ids[0])
+    assert count(wh, "SELECT sum(quality) FROM articles") == sum(states[0].values())
 
 
 @settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],

@@ -881,7 +881,7 @@ def build_parser() -> argparse.ArgumentParser:
         "rollback", help="make a kept snapshot current again",
         description="Make a kept snapshot current again, atomically and under the run lock (as a run "
                     "publishes: the `current` link, or in object storage the pointer). Without SNAPSHOT, "
-                    "the newest kept snapshot older than the current one. Nothing is deleted: the snapshot "
+                    "the snapshot the current one was made from: the last run is undone. Nothing is deleted: the snapshot "
                     "rolled back from stays kept, so a rollback is undone by naming it. The next run compares "
                     "the files with the rolled-back snapshot and loads on top of it. The newest three "
                     "snapshots are kept (in object storage, the last three made current).",
@@ -891,7 +891,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  newsetl sql \"SELECT count(*) FROM articles\" --snapshot ID   # look before rolling back\n"),
     )
     rb.add_argument("snapshot", nargs="?", default=None, metavar="SNAPSHOT",
-                    help="the kept snapshot to make current (default: the one before the current)")
+                    help="the kept snapshot to make current (default: the one the current snapshot was made from)")
     rb.add_argument("--list", action="store_true", help="list the kept snapshots instead")
     _warehouse_option(rb)
     _lock_timeout_option(rb)

@@ -37,8 +37,9 @@ def catalog(wh: Warehouse, snapshot: Path) -> None:
 
 
 def rollback(warehouse, snapshot: str | None = None, *, lock_timeout: float = LOCK_TIMEOUT) -> tuple[str, str]:
-    """Make the kept snapshot `snapshot` current again (default: the newest kept one older than the
-    current), under the run lock, atomically; returns (the snapshot current before, the one now).
+    """Make the kept snapshot `snapshot` current again (default: the one the current snapshot was made
+    from, which undoes the last run; for a snapshot that does not record it, the newest kept one older
+    than it), under the run lock, atomically; returns (the snapshot current before, the one now).
 
     Nothing is copied or deleted: the snapshot rolled back from stays kept until collected, so a
     rollback can be undone by name. The next run compares the files with this snapshot's manifest
@@ -49,15 +50,32 @@ def rollback(warehouse, snapshot: str | None = None, *, lock_timeout: float = LO
         before = wh.current().name
         kept = wh.kept()
         if snapshot is None:
-            older = [k for k in kept if k < before]
-            if not older:
-                raise NoSuchSnapshot(f"no kept snapshot of {wh.root} is older than the current one, {before}: "
-                                     f"nothing to go back to (kept: {', '.join(kept)})")
-            snapshot = older[-1]
+            snapshot = _back_one(wh, before, kept)
         if snapshot != before:
             final = wh.make_current(snapshot)
             catalog(wh, final)
     return before, snapshot
+
+
+def _back_one(wh: Warehouse, current: str, kept: list[str]) -> str:
+    """The snapshot `current` was made from, if kept; else, when it does not say, the newest kept
+    older one. Never a snapshot that a rollback left behind: after `rollback S1` and a run that made
+    S4 from S1, back one from S4 is S1, not the newer S3 rolled back from."""
+    info = wh.snapshot_info(current)
+    if "previous" in info:
+        made_from = info["previous"]
+        if made_from is None:
+            raise NoSuchSnapshot(f"snapshot {current} of {wh.root} is its first: nothing to go back to "
+                                 f"(kept: {', '.join(kept)})")
+        if made_from not in kept:
+            raise NoSuchSnapshot(f"snapshot {current} of {wh.root} was made from {made_from}, which is no longer "
+                                 f"kept: name one of the kept snapshots ({', '.join(kept)})")
+        return made_from
+    older = [k for k in kept if k < current]
+    if not older:
+        raise NoSuchSnapshot(f"no kept snapshot of {wh.root} is older than the current one, {current}: "
+                             f"nothing to go back to (kept: {', '.join(kept)})")
+    return older[-1]
 
 
 def kept_snapshots(warehouse):

@@ -437,7 +437,7 @@ class RemoteWarehouse(Warehouse):
         """Remove from the store what no kept snapshot names: the snapshots the pointer lists
         (the last `keep` commits) stay for readers that opened them; anything else, and any
         staging batch no kept snapshot reads, goes once its run started more than GRACE ago."""
-        self.local.collect(keep=1)  # the mirror needs the current snapshot only
+        self.local.collect(keep=1, made_from=False)  # the mirror needs the current snapshot only
         if self._doc is None:
             return
         kept = list(dict.fromkeys([self._doc["snapshot"], *self._doc.get("history", [])]))

@@ -577,9 +577,10 @@ class Warehouse:
         fsync_path(self.root)
         return final
 
-    def collect(self, keep: int = KEEP_SNAPSHOTS) -> None:
+    def collect(self, keep: int = KEEP_SNAPSHOTS, made_from: bool = True) -> None:
         """Remove old snapshots, leftovers of killed runs and unreferenced staging batches:
-        only entries with newsetl's own names (anything else there is left as it is)."""
+        only entries with newsetl's own names (anything else there is left as it is). The newest
+        `keep` snapshots stay, the current one, and (`made_from`) the one it was made from."""
         cur = self.current()
         ours = [p for p in self.snapshots.iterdir() if SNAPSHOT_NAME.fullmatch(p.name) and p.is_dir()
                 and not p.is_symlink()]
@@ -587,6 +588,11 @@ class Warehouse:
         kept = done[-keep:]
         if cur is not None and cur not in kept:
             kept.append(cur)
+        if cur is not None and made_from:  # and the one it was made from, which `newsetl rollback` goes back to (after a rollback
+            # and a run, it is older than the snapshots rolled back from)
+            made_from = _made_from(cur)
+            if made_from is not None and self.snapshot_dir(made_from) in done and self.snapshot_dir(made_from) not in kept:
+                kept.append(self.snapshot_dir(made_from))
         for p in ours:
             if p not in kept:
                 remove_snapshot(p)
@@ -599,6 +605,16 @@ class Warehouse:
         for p in self.root.iterdir():
             if ROOT_TEMP.fullmatch(p.name) and not p.is_dir():
                 p.unlink(missing_ok=True)
+
+
+def _made_from(snapshot: Path) -> str | None:
+    """The snapshot `snapshot` was made from (the last run's, or the one a check recorded its results
+    on), as its snapshot.json says; None for a first run, or a snapshot written before it was recorded."""
+    try:
+        name = read_info(snapshot).get("previous")
+    except (OSError, ValueError):
+        return None
+    return name if isinstance(name, str) and SNAPSHOT_NAME.fullmatch(name) else None
 
 
 def _is_snapshot_link(target: str) -> bool:

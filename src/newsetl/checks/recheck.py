@@ -61,6 +61,7 @@ def recheck(warehouse, config: Config, *, as_of: dt.datetime | None = None, dry_
                 os.link(src, out / rel)
         info = read_info(current)
         info["checked"] = {"run_id": run_id, "at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        info["previous"] = current.name  # made from it (publish.rollback goes back to it)
         write_info(out, info)
         outcome = check_snapshot(out, run_id, as_of or run_as_of, config, write=True, explain=explain)
         final = wh.commit(out, name)
