@@ -129,7 +129,7 @@ def test_prefect_yaml_deploys_news_etl_every_30_minutes():
     assert d["name"] == "news-etl-every-30-min"
     assert d["entrypoint"] == "flows/etl.py:news_etl"
     assert (ROOT / d["entrypoint"].split(":")[0]).is_file()
-    assert d["parameters"] == {"inputs": ["data/demo"], "warehouse": "warehouse"}
+    assert d["parameters"] == {"inputs": ["data/demo"], "warehouse": "warehouse", "allow_deletes": False}
     assert [(s["cron"], s["timezone"]) for s in d["schedules"]] == [("*/30 * * * *", "UTC")]
     assert d["work_pool"]["name"] == "newsetl-pool"
     (pull,) = spec["pull"]

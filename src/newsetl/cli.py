@@ -602,7 +602,7 @@ def cmd_report(a) -> int:
     _outside_warehouse(a, "--html", a.html)
     source = a.warehouse
     if a.snapshot and not a.list:  # a kept snapshot: one connection to it serves every mode
-        source, _own = reports.open_connection(a.warehouse, a.snapshot)
+        source = reports.open_connection(a.warehouse, a.snapshot)[0]
     try:
         if a.list:
             if given or a.out or a.format:
