@@ -138,7 +138,7 @@ def test_flow_sends_an_event_per_alert_and_a_checks_artifact(harness, tmp_path):
     news_etl(inputs=[str(site)], warehouse=str(wh))
     for i in range(20):  # 20 of 30 articles gone: two thirds, past the fail share (a half)
         shutil.move(site / f"a{i:02d}.md", stash / f"a{i:02d}.md")
-    out = news_etl(inputs=[str(site)], warehouse=str(wh))
+    out = news_etl(inputs=[str(site)], warehouse=str(wh), allow_deletes=True)  # more than max_delete_share
     for f in stash.iterdir():
         shutil.move(f, site / f.name)
     back = news_etl(inputs=[str(site)], warehouse=str(wh))

@@ -489,8 +489,9 @@ def test_a_warehouse_without_dates_or_articles_still_makes_a_page(tmp_path):
     assert p.cards()["articles in this report"] == ("1", "0 with a publication date")
     assert p.cards()["input files rejected (whole warehouse)"][0] == "1 of 2"
     assert "No dated article in scope." in p.section_text("months")
-    empty = tmp_path / "empty"
+    empty = tmp_path / "empty"  # no article: its one file is no record (an input without a file is refused)
     empty.mkdir()
+    (empty / "notes.md").write_text("no front matter\n")
     pipeline.run([empty], tmp_path / "wh0", workers=1)
     md = html_report.summary_markdown(tmp_path / "wh0")
     assert "**0 articles** from **0 providers**" in md and "No article with a provider." in md

@@ -32,7 +32,7 @@ def test_readme_shows_the_two_commands():
 
 
 @pytest.mark.parametrize("command", ["", "run", "demo", "sql", "report", "runs", "status", "serve", "tables",
-                                     "describe", "check"])
+                                     "describe", "check", "rollback"])
 def test_every_command_has_help_with_examples(command, capsys):
     from newsetl import cli
 

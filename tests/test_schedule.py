@@ -82,8 +82,9 @@ def test_parameters_are_absolute(tmp_path, monkeypatch):
     (tmp_path / "posts").mkdir()
     p = S.deployment_parameters(["posts"], "wh", 30, "out/reports")
     assert p == {"inputs": [f"posts={tmp_path.resolve() / 'posts'}"], "warehouse": str(tmp_path / "wh"),
-                 "lock_timeout": 30.0, "reports_dir": str(tmp_path / "out" / "reports")}
+                 "lock_timeout": 30.0, "reports_dir": str(tmp_path / "out" / "reports"), "allow_deletes": False}
     assert S.deployment_parameters("posts", "wh")["reports_dir"] is None
+    assert S.deployment_parameters("posts", "wh", allow_deletes=True)["allow_deletes"] is True
 
 
 def test_no_prefect_server_says_what_to_do(folder):
@@ -128,7 +129,7 @@ def test_prefect_yaml_deploys_news_etl_every_30_minutes():
     assert d["name"] == "news-etl-every-30-min"
     assert d["entrypoint"] == "flows/etl.py:news_etl"
     assert (ROOT / d["entrypoint"].split(":")[0]).is_file()
-    assert d["parameters"] == {"inputs": ["data/demo"], "warehouse": "warehouse"}
+    assert d["parameters"] == {"inputs": ["data/demo"], "warehouse": "warehouse", "allow_deletes": False}
     assert [(s["cron"], s["timezone"]) for s in d["schedules"]] == [("*/30 * * * *", "UTC")]
     assert d["work_pool"]["name"] == "newsetl-pool"
     (pull,) = spec["pull"]
@@ -193,7 +194,7 @@ def test_served_deployment_has_its_schedule_and_runs_once(prefect_server, tmp_pa
             assert sched.schedule.timezone == "UTC"
             assert deployment.parameters == {
                 "inputs": [f"demo={(tmp_path / 'demo').resolve()}"], "warehouse": str(tmp_path / "wh"),
-                "lock_timeout": 60.0, "reports_dir": None}
+                "lock_timeout": 60.0, "reports_dir": None, "allow_deletes": False}
 
             # the server plans runs from that schedule: the next one is at the cron's time
             deadline = time.monotonic() + 30

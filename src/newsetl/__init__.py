@@ -45,15 +45,16 @@ def _warehouse(warehouse):
     return warehouse if warehouse is not None else (os.environ.get(WAREHOUSE_ENV) or "warehouse")
 
 
-def connect(warehouse=None):
-    """A DuckDB connection with every table and analytics view of the warehouse ready.
+def connect(warehouse=None, *, snapshot: str | None = None):
+    """A DuckDB connection with every table and analytics view of the warehouse ready: of its
+    current snapshot, or of the kept snapshot `snapshot` (`newsetl rollback --list` lists them).
 
     >>> con = newsetl.connect("warehouse")
     >>> con.sql("SELECT count(*) FROM articles").fetchall()
     """
     from .catalog import connect as _connect
 
-    return _connect(_warehouse(warehouse))
+    return _connect(_warehouse(warehouse), snapshot=snapshot)
 
 
 def _frame(table, arrow: bool):
@@ -68,14 +69,14 @@ def _frame(table, arrow: bool):
     return table.to_pandas(types_mapper=nullable.get)
 
 
-def query(sql: str, warehouse=None, *, params=None, arrow: bool = False):
+def query(sql: str, warehouse=None, *, params=None, arrow: bool = False, snapshot: str | None = None):
     """The result of `sql` over the warehouse's tables and views (bind values with `params`).
     As `newsetl sql`, it reads the snapshot's files only and writes nothing (catalog.connect
-    sealed); `connect()` gives a DuckDB connection to do more with."""
+    sealed); `connect()` gives a DuckDB connection to do more with. `snapshot`: a kept snapshot's id."""
     from .catalog import check_read_only
     from .catalog import connect as _connect
 
-    con = _connect(_warehouse(warehouse), sealed=True, for_sql=sql)  # only the analytics views it can use
+    con = _connect(_warehouse(warehouse), snapshot=snapshot, sealed=True, for_sql=sql)  # only the analytics views it can use
     try:
         check_read_only(con, sql)
         return _frame(con.sql(sql, params=params).to_arrow_table(), arrow)
@@ -83,7 +84,7 @@ def query(sql: str, warehouse=None, *, params=None, arrow: bool = False):
         con.close()
 
 
-def table(name: str, warehouse=None, *, arrow: bool = False):
+def table(name: str, warehouse=None, *, arrow: bool = False, snapshot: str | None = None):
     """A whole table or analytics view (`newsetl tables` lists them)."""
     from .schema import BY_NAME, VIEWS_BY_NAME
 
@@ -92,15 +93,15 @@ def table(name: str, warehouse=None, *, arrow: bool = False):
 
         known = [*BY_NAME, *VIEWS_BY_NAME]
         raise ValueError(f"no table or view {name!r}{close_match(name, known)}: the warehouse has {', '.join(known)}")
-    return query(f'SELECT * FROM "{name}"', warehouse, arrow=arrow)
+    return query(f'SELECT * FROM "{name}"', warehouse, arrow=arrow, snapshot=snapshot)
 
 
-def report(name: str, warehouse=None, *, arrow: bool = False, **filters):
+def report(name: str, warehouse=None, *, arrow: bool = False, snapshot: str | None = None, **filters):
     """A named report (`newsetl report --list`), with its filters: since, until, provider, topic,
-    min_articles, limit."""
+    min_articles, limit; of a kept snapshot with `snapshot`."""
     from . import reports
 
-    return _frame(reports.run(_warehouse(warehouse), name, **filters), arrow)
+    return _frame(reports.run(_warehouse(warehouse), name, snapshot=snapshot, **filters), arrow)
 
 
 __all__ = ["connect", "query", "report", "table", "__version__"]

@@ -219,6 +219,8 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "batches": batches,
         "counts": counts,
         "inputs": p.inputs,
+        "input_roots": p.roots,  # what the next run compares its inputs with (plan.check_deletes)
+        "previous": previous.name if previous is not None else None,  # made from it: `newsetl rollback` goes back to it
         # every file of every table, in order (parts, and the delete files that apply to the parts
         # before them: newsetl.parts): readers read these and nothing else (store.table_files)
         "files": {t.name: files.get(t.name, []) for t in S.WAREHOUSE_TABLES},

@@ -520,7 +520,8 @@ class UnreadableSnapshot(WarehouseError):
 def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False,
             for_sql: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view of the warehouse's current snapshot
-    (a folder, or a URL: s3://bucket/prefix).
+    (a folder, or a URL: s3://bucket/prefix), or of the kept snapshot named `snapshot` (its
+    id, as `newsetl rollback --list` shows it; store.NoSuchSnapshot names the kept ones).
 
     `sealed`: for SQL that someone typed (newsetl sql): in UTC, and able to read the
     snapshot's files only, write no file, attach no database and change no setting.
@@ -529,11 +530,13 @@ def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False,
     wh = open_warehouse(warehouse)
     con = duckdb.connect()
     try:
+        if snapshot is None or isinstance(snapshot, str):
+            snapshot = wh.snapshot(snapshot)  # a folder, or in object storage the pointer's document
         if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
             files = wh.reader_files(snapshot)
             wh.register(con, files)
         else:
-            files = table_files(snapshot or wh.require_current())
+            files = table_files(snapshot)
         try:
             create_views(con, None, files, analytics=True if for_sql is None else for_sql)
         except (duckdb.IOException, duckdb.InvalidInputException) as e:  # a file missing or damaged
@@ -591,14 +594,14 @@ def _first_sentence(text: str) -> str:
     return text if end < 0 else text[: end + 1]
 
 
-def tables(warehouse):
+def tables(warehouse, snapshot: str | None = None):
     """Every table and analytics view: its kind, its row count and what a row is (export.Rows).
     A view's count is kept in the user's cache (`_view_keys`): counting runs the view."""
     from .export import Rows
 
     wh = open_warehouse(warehouse)
-    snapshot = None if wh.remote else wh.require_current()  # one snapshot for the keys and the counts
-    keys = {} if snapshot is None else _view_keys(table_files(snapshot))
+    snapshot = wh.snapshot(snapshot)  # one snapshot for the keys and the counts (in a bucket: the pointer's)
+    keys = {} if wh.remote else _view_keys(table_files(snapshot))
     base = _cache_dir("view-rows")
     view_rows = {name: _read_json(base / f"{key}.json") for name, key in keys.items()}
     missing = [v.name for v in VIEWS if not isinstance(view_rows.get(v.name), int)]
@@ -684,7 +687,7 @@ def _write_json(path: Path, value) -> None:
         pass
 
 
-def describe(warehouse, name: str):
+def describe(warehouse, name: str, snapshot: str | None = None):
     """The columns of a table or view: name, DuckDB type, and the data dictionary's meaning (export.Rows)."""
     from .export import Rows
 
@@ -695,7 +698,7 @@ def describe(warehouse, name: str):
 
         known = [t.name for t in WAREHOUSE_TABLES] + [v.name for v in VIEWS]
         raise ValueError(f"no table or view {name!r}{close_match(name, known)}: the warehouse has {', '.join(known)}")
-    con = connect(warehouse, for_sql=f'"{name}"')
+    con = connect(warehouse, snapshot=snapshot, for_sql=f'"{name}"')
     try:
         cols = con.execute(f'DESCRIBE "{name}"').fetchall()
     finally:

@@ -136,6 +136,11 @@ def _alert_lines(outcome, stream=None) -> None:
               f"{al['resolved_message']}", file=stream)
 
 
+def _snapshot_option(p) -> None:
+    p.add_argument("--snapshot", default=None, metavar="ID",
+                   help="read the kept snapshot ID instead of the current one (newsetl rollback --list shows them)")
+
+
 def _quiet_option(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="errors only: no progress, no summary")
 
@@ -290,7 +295,7 @@ def cmd_run(a) -> int:
         from . import pipeline
 
         result = pipeline.run(a.inputs, a.warehouse, workers=a.workers, lock_timeout=a.lock_timeout,
-                              progress=progress, as_of=a.as_of, config=config)
+                              progress=progress, as_of=a.as_of, config=config, allow_deletes=a.allow_deletes)
         out = {"run_id": result.run_id, "counts": result.counts, "run": result.run, "checks": result.checks}
         if a.reports:
             from .bundle import export_all
@@ -397,7 +402,8 @@ def _run_flow(a, progress) -> dict:
     try:
         return flows.news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
                               lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
-                              as_of=a.as_of, dask_address=a.dask, config=a.config, return_checks=True)
+                              as_of=a.as_of, dask_address=a.dask, config=a.config, return_checks=True,
+                              allow_deletes=a.allow_deletes)
     except Exception as e:
         err = write_failure(e, open_warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
         if err is None:
@@ -469,7 +475,7 @@ def cmd_sql(a) -> int:
             raise CliError(f"-p {name}: given twice", EXIT_USAGE)
         params[name] = value
     # in UTC, reading the snapshot's files only: ad-hoc SQL cannot change the warehouse or its catalog
-    con = connect(a.warehouse, sealed=True, for_sql=query)
+    con = connect(a.warehouse, snapshot=a.snapshot, sealed=True, for_sql=query)
     try:
         check_read_only(con, query)
         table = con.sql(query, params=params) if params else con.sql(query)
@@ -533,7 +539,7 @@ def cmd_runs(a) -> int:
     from .catalog import connect
 
     ui = prefect_ui()  # where each flow run is in the Prefect UI, when there is one
-    con = connect(a.warehouse, for_sql="")  # the runs table only: no analytics view
+    con = connect(a.warehouse, snapshot=a.snapshot, for_sql="")  # the runs table only: no analytics view
     try:
         con.execute("SET TimeZone = 'UTC'")
         # what people look for first; the rest of the row after it
@@ -554,23 +560,26 @@ def cmd_runs(a) -> int:
 def cmd_tables(a) -> int:
     from .catalog import tables
 
-    _write(tables(a.warehouse), a, wrap=("about",))  # what a row is, whole
+    _write(tables(a.warehouse, a.snapshot), a, wrap=("about",))  # what a row is, whole
     return 0
 
 
 def cmd_describe(a) -> int:
     from .catalog import describe
 
-    _write(describe(a.warehouse, a.name), a, wrap=("meaning",))  # the whole meaning, over lines
+    _write(describe(a.warehouse, a.name, a.snapshot), a, wrap=("meaning",))  # the whole meaning, over lines
     return 0
 
 
 def cmd_check(a) -> int:
+    if a.snapshot and not a.dry_run:
+        raise CliError("--snapshot goes with --dry-run: a check records its results in a new snapshot made "
+                       "from the current one", EXIT_USAGE)
     config = _load_config(a)
     from .checks.recheck import recheck
 
     outcome = recheck(a.warehouse, config, as_of=a.as_of, dry_run=a.dry_run, explain=a.explain,
-                      lock_timeout=a.lock_timeout)
+                      lock_timeout=a.lock_timeout, snapshot=a.snapshot)
     if a.explain:
         for note in outcome.explain:
             print(f"-- {note['check']}: {plural(note['rows'], 'row')} measured; parameters "
@@ -619,9 +628,29 @@ def _emit_if_api(outcome, warehouse) -> None:
 def cmd_status(a) -> int:
     from .status import status
 
-    report = status(a.warehouse)
+    report = status(a.warehouse, a.snapshot)
     print(report)
     return 0 if report.healthy else EXIT_ERROR  # a view the DuckDB shell cannot read: said above
+
+
+def cmd_rollback(a) -> int:
+    from .publish import kept_snapshots, rollback
+
+    if a.list:
+        if a.snapshot:
+            raise CliError("--list takes no SNAPSHOT", EXIT_USAGE)
+        _write(kept_snapshots(a.warehouse), a)
+        return 0
+    if a.out or a.format or a.max_width:
+        raise CliError("--out, --format and --max-width go with --list", EXIT_USAGE)
+    before, now = rollback(a.warehouse, a.snapshot, lock_timeout=a.lock_timeout)
+    if not a.quiet:
+        if before == now:
+            print(f"snapshot {now} is already current in {a.warehouse}: nothing changed", file=sys.stderr)
+        else:
+            print(f"rolled back {a.warehouse}: snapshot {now} is current again (it was {before}, which stays kept: "
+                  f"`newsetl rollback {before}` undoes this); the next run loads on top of {now}")
+    return 0
 
 
 def _list(stream=None) -> None:
@@ -657,6 +686,9 @@ def cmd_report(a) -> int:
     _outside_warehouse(a, "--out-dir", a.out_dir)
     if a.html != "-":
         _outside_warehouse(a, "--html", a.html)
+    source = a.warehouse
+    if a.snapshot and not a.list:  # a kept snapshot: one connection to it serves every mode
+        source = reports.open_connection(a.warehouse, a.snapshot)[0]
     try:
         if a.list:
             if given or a.out or a.format:
@@ -670,9 +702,9 @@ def cmd_report(a) -> int:
 
             extra = {"changes_since": a.changes_since} if a.changes_since else {}
             if a.html == "-":  # standard output, as everywhere a file is taken
-                sys.stdout.write(html_report.page(a.warehouse, **filters, **extra))
+                sys.stdout.write(html_report.page(source, **filters, **extra))
                 return 0
-            path = html_report.write(a.warehouse, a.html, **filters, **extra)
+            path = html_report.write(source, a.html, **filters, **extra)
             print(f"wrote {path}", file=sys.stderr)
             return 0
         if a.all:
@@ -686,14 +718,17 @@ def cmd_report(a) -> int:
                 if skipped:
                     print(f"note: {name} does not take {', '.join(reports.flag(k) for k in skipped)}; "
                           "written without", file=sys.stderr)
-            written = bundle.export_all(a.warehouse, a.out_dir, fmt, **filters)
+            written = bundle.export_all(source, a.out_dir, fmt, **filters)
             rows = sum(w["rows"] or 0 for w in written.values())
             print(f"wrote {plural(len(written), 'file')} ({plural(rows, 'row')}) to {a.out_dir}", file=sys.stderr)
             return 0
-        _write(reports.run(a.warehouse, a.name, **filters), a)
+        _write(reports.run(source, a.name, **filters), a)
         return 0
     except reports.ReportError as e:
         raise usage(str(e)) from None
+    finally:
+        if source is not a.warehouse:
+            source.close()
 
 
 def cmd_serve(a) -> int:
@@ -704,7 +739,8 @@ def cmd_serve(a) -> int:
 
     open_warehouse(a.warehouse).recognise()  # its runs would write there: a folder of other things is refused now
     serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
-          lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None, quiet=a.quiet)
+          lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None, quiet=a.quiet,
+          allow_deletes=a.allow_deletes)
     return 0
 
 
@@ -718,12 +754,14 @@ REPORT_EXAMPLES = """examples:
   newsetl report --all --out-dir out/reports              # every report as CSV + report.html
   newsetl report --html report.html --since 2021-01-01    # charts on one self-contained page
   newsetl report --html report.html --changes-since 2021-01-15   # quality and heat moves since then
+  newsetl report top_providers --snapshot ID              # as a kept snapshot had it (newsetl rollback --list)
 """
 
 SERVE_EXAMPLES = """examples:
   newsetl serve data/demo --cron "*/30 * * * *"              # every 30 minutes (UTC)
   newsetl serve /srv/site/_posts --interval 900 --warehouse /data/news
   newsetl serve data/demo --cron "0 6 * * *" --name daily --reports out/reports
+  newsetl serve site-b/_posts --cron "0 * * * *" --allow-deletes   # its runs may delete most files
 
   # a Prefect server is needed (the schedule lives there); in another terminal:
   prefect server start
@@ -770,6 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl run data/demo --reports out/reports  # and export every report as CSV\n"
             "  newsetl run data/demo --prefect              # a Prefect flow run, on a temporary server if none\n"
             "  newsetl run data/demo --fail-on fail         # exit 1 when a data check fails (newsetl check)\n"
+            "  newsetl run site-b/_posts --allow-deletes    # the files of other inputs may go (exit 2 otherwise)\n"
         ),
     )
     r.add_argument("inputs", nargs="+", metavar="INPUT",
@@ -786,6 +825,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="when the files were observed (ISO 8601, UTC if no offset; default: now; "
                         "at most 5 minutes ahead of this machine's clock, for clock skew); "
                         "sets valid_from in article_versions, for backfills and replays")
+    r.add_argument("--allow-deletes", action="store_true",
+                   help="let the run delete more than max_delete_share of the warehouse's files (default 0.5, "
+                        "[run] in newsetl.toml); without it such a run stops with exit code 2, writing nothing")
     where = r.add_mutually_exclusive_group()
     where.add_argument("--prefect", action="store_true",
                        help="run as a Prefect flow run even without a configured API (then on a temporary "
@@ -837,6 +879,7 @@ def build_parser() -> argparse.ArgumentParser:
             "  newsetl sql 'SELECT title, quality FROM articles WHERE provider_domain = $p AND quality > $q' "
             "-p p example.com -p q 150   # single quotes: the shell leaves $p alone\n"
             "  newsetl sql \"SELECT * FROM articles LIMIT 3\" --format line   # one field a line\n"
+            "  newsetl sql \"SELECT count(*) FROM articles\" --snapshot 20261207T101500.123456Z-a1b2c3  # a kept one\n"
         ),
     )
     s.add_argument("query", help="SQL text, or - to read it from stdin")
@@ -845,6 +888,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "the SQL, as text that DuckDB casts where the query compares or computes it with a typed "
                         "value (quality > $q: a number); CAST($NAME AS TYPE) says the type where nothing else does")
     _warehouse_option(s)
+    _snapshot_option(s)
     _output_options(s)
     s.set_defaults(func=cmd_sql)
 
@@ -853,9 +897,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="The runs table, newest first: what each run found and loaded, how long it took, and "
                     "the Prefect flow run it was (flow_run_id; flow_run_url, its page in the Prefect UI, when "
                     "PREFECT_UI_URL or PREFECT_API_URL is set). A run killed before publishing shows as failed.",
-        **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n  newsetl runs --limit 1 --format line\n"),
+        **_fmt("  newsetl runs\n  newsetl runs --limit 100 --out runs.csv\n  newsetl runs --limit 1 --format line\n"
+               "  newsetl runs --snapshot ID        # the runs as a kept snapshot recorded them\n"),
     )
     _warehouse_option(ru)
+    _snapshot_option(ru)
     ru.add_argument("--limit", action=_number(int, 1, "a whole number"), default=20, metavar="N",
                     help="how many runs (default: 20)")
     _output_options(ru)
@@ -865,17 +911,21 @@ def build_parser() -> argparse.ArgumentParser:
         "status", help="what the warehouse holds and when it last changed",
         description="Rows per table, files by status, the last run and the last run that changed data, "
                     "and whether a run is in progress or died before publishing.",
-        **_fmt("  newsetl status\n  newsetl status --warehouse /data/news\n"),
+        **_fmt("  newsetl status\n  newsetl status --warehouse /data/news\n"
+               "  newsetl status --snapshot ID      # a kept snapshot (newsetl rollback --list)\n"),
     )
     _warehouse_option(st)
+    _snapshot_option(st)
     st.set_defaults(func=cmd_status)
 
     t = sub.add_parser(
         "tables", help="every table and view, with its row count",
         description="List the warehouse's tables and analytics views: their kind, row count and what a row is.",
-        **_fmt("  newsetl tables\n  newsetl tables --format markdown\n  NEWSETL_WAREHOUSE=/data/news newsetl tables\n"),
+        **_fmt("  newsetl tables\n  newsetl tables --format markdown\n  NEWSETL_WAREHOUSE=/data/news newsetl tables\n"
+               "  newsetl tables --snapshot ID      # row counts of a kept snapshot\n"),
     )
     _warehouse_option(t)
+    _snapshot_option(t)
     _output_options(t)
     t.set_defaults(func=cmd_tables)
 
@@ -883,10 +933,12 @@ def build_parser() -> argparse.ArgumentParser:
         "describe", help="the columns of a table or view, with their types and meaning",
         description="Show the columns of a table or analytics view: name, type and what it means "
                     "(the data dictionary, docs/data-dictionary.md).",
-        **_fmt("  newsetl describe articles\n  newsetl describe provider_stats --format csv\n"),
+        **_fmt("  newsetl describe articles\n  newsetl describe provider_stats --format csv\n"
+               "  newsetl describe articles --snapshot ID\n"),
     )
     de.add_argument("name", metavar="NAME", help="a table or view (newsetl tables lists them)")
     _warehouse_option(de)
+    _snapshot_option(de)
     _output_options(de)
     de.set_defaults(func=cmd_describe)
 
@@ -904,9 +956,11 @@ def build_parser() -> argparse.ArgumentParser:
                "  newsetl check --fail-on warn || notify-team   # for cron\n"
                "  newsetl check --all --format csv > checks.csv\n"
                "  newsetl check --as-of now                    # freshness judged at this moment\n"
-               "  newsetl check --config ops/newsetl.toml\n"),
+               "  newsetl check --config ops/newsetl.toml\n"
+               "  newsetl check --dry-run --snapshot ID         # the checks of a kept snapshot's last run\n"),
     )
     _warehouse_option(ch)
+    _snapshot_option(ch)
     _config_option(ch)
     _fail_on_option(ch, "fail")
     ch.add_argument("--dry-run", action="store_true", help="evaluate and print; write nothing, emit no event")
@@ -919,6 +973,28 @@ def build_parser() -> argparse.ArgumentParser:
     _output_options(ch)
     _quiet_option(ch)
     ch.set_defaults(func=cmd_check)
+
+    rb = sub.add_parser(
+        "rollback", help="make a kept snapshot current again",
+        description="Make a kept snapshot current again, atomically and under the run lock (as a run "
+                    "publishes: the `current` link, or in object storage the pointer). Without SNAPSHOT, "
+                    "the snapshot the current one was made from: the last run is undone. Nothing is deleted: the snapshot "
+                    "rolled back from stays kept, so a rollback is undone by naming it. The next run compares "
+                    "the files with the rolled-back snapshot and loads on top of it. The newest three "
+                    "snapshots are kept (in object storage, the last three made current).",
+        **_fmt("  newsetl rollback --list                     # the kept snapshots, newest first\n"
+               "  newsetl rollback                            # back one: undo the last run\n"
+               "  newsetl rollback 20261207T101500.123456Z-a1b2c3 --warehouse /data/news\n"
+               "  newsetl sql \"SELECT count(*) FROM articles\" --snapshot ID   # look before rolling back\n"),
+    )
+    rb.add_argument("snapshot", nargs="?", default=None, metavar="SNAPSHOT",
+                    help="the kept snapshot to make current (default: the one the current snapshot was made from)")
+    rb.add_argument("--list", action="store_true", help="list the kept snapshots instead")
+    _warehouse_option(rb)
+    _lock_timeout_option(rb)
+    _output_options(rb)
+    _quiet_option(rb)
+    rb.set_defaults(func=cmd_rollback)
 
     _add_report(sub)
     _add_serve(sub)
@@ -959,6 +1035,7 @@ def _add_report(sub) -> None:
     _output_options(out, "; csv for --all")
     out.add_argument("--out-dir", metavar="DIR", default=None, help="folder for --all")
     _warehouse_option(out)
+    _snapshot_option(out)
     flt = p.add_argument_group("filters (validated, then bound as query parameters)")
     from .filters import FILTERS
 
@@ -995,6 +1072,9 @@ def _add_serve(sub) -> None:
     p.add_argument("--reports", type=Path, default=None, metavar="DIR",
                    help="export every report to DIR after each run")
     _quiet_option(p)
+    p.add_argument("--allow-deletes", action="store_true",
+                   help="store allow_deletes in the deployment: its runs may delete more than max_delete_share "
+                        "of the warehouse's files (otherwise such a run fails, writing nothing)")
     p.set_defaults(func=cmd_serve)
 
 

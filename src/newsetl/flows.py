@@ -188,11 +188,14 @@ def parse_runner(dask_address: str | None, inputs, warehouse) -> PrefectRunner:
       description="Front-matter records -> Parquet tables -> DuckDB catalog")
 def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = LOCK_TIMEOUT,
              reports_dir: str | None = None, as_of: dt.datetime | None = None,
-             dask_address: str | None = None, config: str | None = None, return_checks: bool = False) -> dict:
+             dask_address: str | None = None, config: str | None = None, return_checks: bool = False,
+             allow_deletes: bool = False) -> dict:
     """Run the ETL over `inputs` (folders or URLs of Markdown records) into `warehouse` (a folder
     or a URL); with `dask_address` (tcp://scheduler:8786, or local:N) the parse runs on that Dask cluster.
     `config` is the checks' newsetl.toml (default: $NEWSETL_CONFIG, else ./newsetl.toml): each
-    alert that opens or resolves is a Prefect event (newsetl.check.*), and the checks a table artifact."""
+    alert that opens or resolves is a Prefect event (newsetl.check.*), and the checks a table artifact.
+    A run that would delete more than [run] max_delete_share of the warehouse's files fails before
+    writing anything (plan.TooManyDeletes) unless `allow_deletes`."""
     if as_of is not None:
         as_of = check_as_of(as_of)  # a bad parameter fails the flow run before anything is written
     settings = load_config(config)  # and so does a wrong configuration
@@ -205,7 +208,7 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
         result = pipeline.run(inputs, warehouse, lock_timeout=lock_timeout, as_of=as_of,
                               log=lambda text: log.info(text, extra={PHASE: True}), progress=_progress,
                               runner=parse_runner(dask_address, inputs, warehouse), flow_run_id=str(ctx.flow_run.id),
-                              config=settings)
+                              config=settings, allow_deletes=allow_deletes)
     row = result.run
     if row["files_rejected"]:
         log.warning("%s rejected: see source_files (status = 'rejected') for each error",

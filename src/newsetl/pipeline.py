@@ -27,7 +27,7 @@ from . import publish
 from .build import build, check_build_memory
 from .checks import Config, Outcome, check_snapshot, load_config
 from .catalog import ensure_catalog
-from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, make_batches, plan
+from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, check_deletes, make_batches, plan
 from .remote import open_warehouse
 from .store import LOCK_TIMEOUT, Warehouse, WarehouseError, write_failure, write_failures_in_one_line
 from .words import plural, run_summary
@@ -129,14 +129,17 @@ def _parse(runner: Runner, batches: list, wh: Warehouse, progress) -> list[Batch
 def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeout: float = LOCK_TIMEOUT,
         progress=None, log=None, runner: Runner | None = None, run_id: str | None = None,
         flow_run_id: str | None = None, as_of: dt.datetime | None = None, batch_files: int = BATCH_FILES,
-        batch_bytes: int = BATCH_BYTES, parser: str = "fast", config: Config | str | None = None) -> RunResult:
+        batch_bytes: int = BATCH_BYTES, parser: str = "fast", config: Config | str | None = None,
+        allow_deletes: bool = False) -> RunResult:
     """Run the ETL on `inputs` (folders or URLs) into `warehouse` (a folder or a URL).
 
     `runner` maps the parse batches (default: `runners.Local(workers)`, this
     machine's cores). `parser="pyyaml"` parses every file with PyYAML's meaning
     alone: slower, and the reference the fast parser's tables are tested against. `config` is
     the checks' settings (newsetl.checks.config: a Config, a newsetl.toml path, or None for
-    $NEWSETL_CONFIG, else ./newsetl.toml, else the defaults)."""
+    $NEWSETL_CONFIG, else ./newsetl.toml, else the defaults). A run that would delete more than
+    `config.max_delete_share` of the warehouse's files raises plan.TooManyDeletes before it writes
+    anything, unless `allow_deletes`."""
     if parser not in ("fast", "pyyaml"):
         raise ValueError(f"unknown parser {parser!r}: fast or pyyaml")
     if not isinstance(config, Config):
@@ -157,6 +160,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
                 runner.start()  # a first run parses every file: workers warm up while this process lists
             ensure_catalog(wh)
             p = plan(inputs, warehouse, run_id, as_of)
+            check_deletes(p, config.max_delete_share, allow_deletes)  # before anything is written
             begin(wh, p)
             say(f"run {p.run_id}: {plural(p.files_seen, 'file')} seen, {len(p.to_read):,} to read ({p.files_new:,} new), "
                 f"{len(p.unchanged):,} unchanged, {len(p.deleted):,} deleted")

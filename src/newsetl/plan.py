@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from . import limits
-from .sources import Listing, SourceFile, list_inputs, rejection_key
+from .sources import InputError, Listing, SourceFile, list_inputs, rejection_key
 from .remote import open_warehouse
 from .store import STATE, Warehouse, read_info
 
@@ -59,6 +59,9 @@ class Plan:
     abandoned: list[dict] = field(default_factory=list)  # runs that died before publishing
     reading: int = 0  # len(to_read), kept after the run lets go of the files it parsed
     idle: bool = False  # nothing to read and nothing gone: the run publishes the last snapshot's tables again
+    held: int = 0  # files the last snapshot's manifest holds (what `deleted` is a share of)
+    roots: dict[str, str] = field(default_factory=dict)  # input name -> folder or URL, this run's
+    roots_before: dict[str, str] | None = None  # ... and the last run's (None: not recorded, or a first run)
 
     def __post_init__(self) -> None:
         self.reading = len(self.to_read)
@@ -86,8 +89,9 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
     listing = list_inputs(inputs)
     previous = wh.current()
     as_of, racy_ns = _check_as_of(as_of or started, previous)
-    manifest, reuse = None, False
+    manifest, reuse, roots_before = None, False, None
     if previous is not None:
+        roots_before = _roots(previous)
         reuse = _parse_version(previous) == PARSE_VERSION  # parsed by another version: every old row goes
         # only the columns compared, as Arrow (ParquetFile: pq.read_table imports pyarrow.dataset, and pandas)
         manifest = pq.ParquetFile(previous / STATE / "manifest.parquet").read(
@@ -103,7 +107,39 @@ def plan(inputs, warehouse, run_id: str | None = None, as_of: dt.datetime | None
                      key=lambda item: item[0].source_path)
     return Plan(run_id, started, as_of, [str(i) for i in ([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs)],
                 str(wh.root), str(previous) if previous else None, len(listing), to_read, d.unchanged, d.deleted,
-                d.new)
+                d.new, held=manifest.num_rows if manifest is not None else 0, roots=dict(listing.roots),
+                roots_before=roots_before)
+
+
+def _roots(snapshot: Path) -> dict[str, str] | None:
+    try:
+        roots = read_info(snapshot).get("input_roots")
+    except (FileNotFoundError, ValueError):
+        return None
+    return roots if isinstance(roots, dict) else None
+
+
+class TooManyDeletes(InputError):
+    """A run would delete more of the warehouse's files than it may (`check_deletes`): nothing was written."""
+
+
+def check_deletes(p: Plan, max_share: float, allow: bool = False) -> None:
+    """Stop a run that would delete more than `max_share` of the files the last snapshot holds
+    (an unmounted share, a typo in a deployment, another set of inputs), before it writes
+    anything; `allow` lets it through. A first run deletes nothing; a re-run with some of the
+    inputs deletes the others' files, and stops too when they are more than the share."""
+    if allow or not p.deleted or len(p.deleted) <= max_share * p.held:
+        return
+    why = ""
+    if p.roots_before is not None and p.roots_before != p.roots:
+        def show(roots: dict) -> str:
+            return ", ".join(f"{n}={r}" for n, r in sorted(roots.items())) or "none"
+        why = f"; its inputs differ from the last run's ({show(p.roots_before)} before, {show(p.roots)} now)"
+    raise TooManyDeletes(
+        f"this run would delete {len(p.deleted):,} of the {p.held:,} files in {p.warehouse} "
+        f"({len(p.deleted) / p.held:.0%}, more than max_delete_share {max_share:g}){why}: nothing was written; "
+        "if that is meant, run again with --allow-deletes (pipeline.run(allow_deletes=True), the flow's "
+        "allow_deletes), or set max_delete_share under [run] in newsetl.toml")
 
 
 def _false() -> pa.Scalar:

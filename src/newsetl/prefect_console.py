@@ -4,8 +4,8 @@ Prefect logs every task run's start and end, in the flow's process and in its
 workers, and a failed task or flow with its traceback. Run from the command
 line, a user sees one line per phase of the run (the records the flow marks
 with `flows.PHASE`), warnings and errors, without the tracebacks of expected
-failures (a full disk, a locked or unwritable warehouse: newsetl's own
-one-line error follows). `newsetl run` selects this class through Prefect's
+failures (a full disk, a locked or unwritable warehouse, an empty input, a run
+that would delete too much: newsetl's own one-line error follows). `newsetl run` selects this class through Prefect's
 own override of its logging config (PREFECT_LOGGING_HANDLERS_CONSOLE_CLASS, an
 environment variable, so task workers use it too). With `newsetl run -q` (QUIET,
 also an environment variable) it prints errors only: no phase line, no warning
@@ -33,8 +33,10 @@ class ConsoleHandler(PrefectConsoleHandler):
         exc = record.exc_info[1] if record.exc_info else None
         if exc is not None:
             # imported here: the API server process logs through this class too, and never needs pyarrow
+            from .sources import InputError
             from .store import WarehouseError, disk_full
 
-            if isinstance(exc, WarehouseError) or disk_full(exc):
+            # an input or a run refused in one line (plan.TooManyDeletes is an InputError) is said without it too
+            if isinstance(exc, (WarehouseError, InputError)) or disk_full(exc):
                 record = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
         super().emit(record)

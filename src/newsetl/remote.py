@@ -36,10 +36,11 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+from .parts import DELETES
 from .objectstore import (check_bucket, delete_literal, delete_prefixes, errors_as, exception_chain, filesystem,
                           fs_path, is_s3, is_url, normalize)
-from .store import (KEEP_SNAPSHOTS, OBJECTS, SNAPSHOT_NAME, STAGING_NAME, STATE, NotAWarehouse, Warehouse,
-                    WarehouseError, read_batches, read_info)
+from .store import (KEEP_SNAPSHOTS, OBJECTS, SNAPSHOT_NAME, STAGING_NAME, STATE, NoSuchSnapshot, NotAWarehouse,
+                    Warehouse, WarehouseError, not_kept, read_batches, read_info)
 
 
 def _common_folder(folders) -> str:
@@ -436,7 +437,7 @@ class RemoteWarehouse(Warehouse):
         """Remove from the store what no kept snapshot names: the snapshots the pointer lists
         (the last `keep` commits) stay for readers that opened them; anything else, and any
         staging batch no kept snapshot reads, goes once its run started more than GRACE ago."""
-        self.local.collect(keep=1)  # the mirror needs the current snapshot only
+        self.local.collect(keep=1, made_from=False)  # the mirror needs the current snapshot only
         if self._doc is None:
             return
         kept = list(dict.fromkeys([self._doc["snapshot"], *self._doc.get("history", [])]))
@@ -473,6 +474,55 @@ class RemoteWarehouse(Warehouse):
                         gone.append(self.key(folder, n))
             if gone:
                 delete_prefixes(self.fs, gone)
+
+    # -- kept snapshots -----------------------------------------------------------------
+    def kept(self) -> list[str]:
+        """The snapshots the pointer keeps (the current one and the last few made current), oldest first."""
+        doc, _ = self.read_pointer()
+        if doc is None:
+            return []
+        return sorted(set([doc["snapshot"], *doc.get("history", [])]))
+
+    def snapshot(self, name: str | None = None):
+        """The pointer's document (None), or one of the same form for the kept snapshot `name`:
+        its files from its snapshot.json, where each is from its objects.json (no listing)."""
+        doc = self.require_current()
+        if name is None or name == doc["snapshot"]:
+            return doc
+        kept = sorted(set([doc["snapshot"], *doc.get("history", [])]))
+        if name not in kept:
+            raise NoSuchSnapshot(not_kept(name, self.url, kept))
+        return self._snapshot_doc(name)
+
+    def snapshot_info(self, name: str) -> dict:
+        """A kept snapshot's snapshot.json."""
+        with errors_as(WarehouseError, self.url):
+            try:
+                return json.loads(self.fs.cat_file(self.key("snapshots", name, STATE, "snapshot.json")))
+            except FileNotFoundError:
+                raise WarehouseError(f"{self.url}: kept snapshot {name} is missing from the store") from None
+
+    def _snapshot_doc(self, name: str) -> dict:
+        info = self.snapshot_info(name)
+        with errors_as(WarehouseError, self.url):
+            try:
+                refs = json.loads(self.fs.cat_file(self.key("snapshots", name, STATE, OBJECTS)))
+            except FileNotFoundError:
+                refs = {}
+        files = info["files"]
+        objects = {t: [refs.get(f"{t}/{n}", f"snapshots/{name}/{t}/{n}") for n in names] for t, names in files.items()}
+        return {"format": POINTER_FORMAT, "snapshot": name, "files": files, "objects": objects}
+
+    def make_current(self, name: str) -> Path:
+        """Make the kept snapshot `name` current again (rollback): one conditional put of the pointer,
+        as a run commits (CommitConflict if another run committed meanwhile); then the mirror. Under
+        the lock (which read the pointer)."""
+        doc = self.snapshot(name)
+        history = [name, *[s for s in (self._doc or {}).get("history", []) if s != name]][:KEEP_SNAPSHOTS]
+        doc = {**doc, "history": history, "committed_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        self._swap_pointer(doc)
+        self._sync()  # the mirror's current becomes it
+        return self.local.current()
 
     # -- readers -------------------------------------------------------------------
     def require_current(self):

@@ -212,20 +212,22 @@ def params_for(report: Report, filters: dict, *, strict: bool = True) -> dict:
 
 # -- running --------------------------------------------------------------------------------
 
-def open_connection(source) -> tuple[duckdb.DuckDBPyConnection, bool]:
-    """(a connection, whether the caller owns it): `source` is a warehouse, or an open connection."""
+def open_connection(source, snapshot: str | None = None) -> tuple[duckdb.DuckDBPyConnection, bool]:
+    """(a connection, whether the caller owns it): `source` is a warehouse (its current snapshot, or
+    the kept one named `snapshot`), or an open connection."""
     if isinstance(source, duckdb.DuckDBPyConnection):
         return source, False
-    con = connect(source)
+    con = connect(source, snapshot=snapshot)
     con.execute("SET TimeZone = 'UTC'")  # terminal output shows UTC whatever the machine's zone
     return con, True
 
 
-def run(source, name: str, *, strict: bool = True, **filters) -> pa.Table:
-    """Run report `name` over `source` (a warehouse folder or an open connection); an Arrow table."""
+def run(source, name: str, *, strict: bool = True, snapshot: str | None = None, **filters) -> pa.Table:
+    """Run report `name` over `source` (a warehouse folder or an open connection; `snapshot`: a kept
+    snapshot's id); an Arrow table."""
     report = get(name)
     params = params_for(report, filters, strict=strict)
-    con, own = open_connection(source)
+    con, own = open_connection(source, snapshot)
     try:
         return con.sql(report.sql, params=params).to_arrow_table()
     finally:

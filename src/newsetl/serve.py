@@ -66,12 +66,15 @@ def check_schedule(cron: str | None, interval: float | None) -> dict:
     return {"interval": dt.timedelta(seconds=seconds)}
 
 
-def deployment_parameters(inputs, warehouse, lock_timeout: float = LOCK_TIMEOUT, reports_dir=None) -> dict:
+def deployment_parameters(inputs, warehouse, lock_timeout: float = LOCK_TIMEOUT, reports_dir=None,
+                          allow_deletes: bool = False) -> dict:
     """The flow parameters stored with the deployment, with every path made absolute.
 
     The served process runs each flow run in a subprocess, and a run may be
     triggered from the UI or `prefect deployment run` long after `serve` was
-    started: relative paths would depend on where that happened.
+    started: relative paths would depend on where that happened. `allow_deletes` is stored too:
+    a scheduled run that would delete more than [run] max_delete_share of the warehouse's files
+    fails before writing anything unless it is true.
     """
     try:  # named: each input keeps the name its files' source_path starts with, whatever comes later
         absolute = [f"{name}={path}" for name, path in resolve_inputs(inputs).items()]
@@ -84,6 +87,7 @@ def deployment_parameters(inputs, warehouse, lock_timeout: float = LOCK_TIMEOUT,
         "warehouse": str(open_warehouse(warehouse).root),  # a URL stays a URL
         "lock_timeout": float(lock_timeout),
         "reports_dir": str(Path(reports_dir).expanduser().absolute()) if reports_dir else None,
+        "allow_deletes": bool(allow_deletes),
     }
 
 
@@ -125,7 +129,7 @@ def require_server() -> str:
 
 def serve(inputs: list[str], warehouse: str = "warehouse", *, cron: str | None = None,
           interval: float | None = None, name: str = DEFAULT_NAME, lock_timeout: float = LOCK_TIMEOUT,
-          reports_dir: str | None = None, quiet: bool = False) -> None:
+          reports_dir: str | None = None, quiet: bool = False, allow_deletes: bool = False) -> None:
     """Serve `news-etl` as the deployment `news-etl/<name>` on a cron or interval schedule.
 
     Exactly one of `cron` (5-field cron expression, UTC) and `interval`
@@ -137,7 +141,7 @@ def serve(inputs: list[str], warehouse: str = "warehouse", *, cron: str | None =
     """
     schedule = check_schedule(cron, interval)
     name = check_name(name)
-    parameters = deployment_parameters(inputs, warehouse, lock_timeout, reports_dir)
+    parameters = deployment_parameters(inputs, warehouse, lock_timeout, reports_dir, allow_deletes)
     url = require_server()
     if not quiet:
         print(f"newsetl serve: news-etl/{name} ({describe_schedule(schedule)}) on {url}: "

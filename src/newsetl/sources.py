@@ -441,7 +441,7 @@ class Listing:
     in Arrow: plan.plan); an entry with a problem, a followed link and an object in storage
     keep their SourceFile (`extra`). `file(i)` makes the SourceFile of any row."""
 
-    __slots__ = ("rel", "size", "mtime_ns", "where", "dirs", "inputs", "extra")
+    __slots__ = ("rel", "size", "mtime_ns", "where", "dirs", "inputs", "extra", "roots")
 
     def __init__(self):
         self.rel: list[str] = []  # path inside its input, as the OS gives it
@@ -451,6 +451,7 @@ class Listing:
         self.dirs: list[tuple[str, int]] = []  # (OS path of a listed folder, length of its relative path)
         self.inputs: list[tuple[int, str]] = []  # (first row, input name as in source_path)
         self.extra: dict[int, SourceFile] = {}
+        self.roots: dict[str, str] = {}  # input name -> its folder or URL (list_inputs)
 
     def __len__(self) -> int:
         return len(self.rel)
@@ -499,20 +500,32 @@ def list_inputs(inputs) -> Listing:
     Listing: files to read, and the entries that cannot be read as files, with their problem."""
     roots = resolve_inputs(inputs)
     listing = Listing()
+    listing.roots = {name: str(root) for name, root in roots.items()}
     for name, root in roots.items():
+        first = len(listing)
         listing.start_input(display_name(name))
         if isinstance(root, str):
             for f in list_records(root, display_name(name)):
                 listing.add_file(f)
-            continue
-        name = display_name(name)
-        for rel, path, st, problem in _walk(str(root), listing):
-            if os.sep != "/":
-                rel = rel.replace(os.sep, "/")
-            rel = display_name(rel)
-            size, mtime = (st.st_size, st.st_mtime_ns) if st is not None and problem is None else (0, 0)
-            listing.add_file(SourceFile(f"{name}/{rel}", path, rel, size, mtime, problem))
+        else:
+            name = display_name(name)
+            for rel, path, st, problem in _walk(str(root), listing):
+                if os.sep != "/":
+                    rel = rel.replace(os.sep, "/")
+                rel = display_name(rel)
+                size, mtime = (st.st_size, st.st_mtime_ns) if st is not None and problem is None else (0, 0)
+                listing.add_file(SourceFile(f"{name}/{rel}", path, rel, size, mtime, problem))
+        if len(listing) == first:
+            raise InputError(no_records(root))
     return listing
+
+
+def no_records(root: Path | str) -> str:
+    """The error of an input that holds no record: an unmounted share, a typo or an emptied
+    prefix must not read as 'every record deleted' (a run would publish an empty warehouse)."""
+    if isinstance(root, str):
+        return f"input holds no record object (*.md, *.markdown) under {root}"
+    return f"input folder holds no record file (*.md, *.markdown): {root}"
 
 
 def discover(inputs) -> list[SourceFile]:

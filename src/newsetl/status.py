@@ -123,9 +123,16 @@ def _missing_fix(snap) -> str | None:
             "the warehouse was copied in part; copy the whole folder again (`cp -a` or `rsync -a`)")
 
 
-def status(warehouse) -> Report:
+def status(warehouse, snapshot: str | None = None) -> Report:
+    """What the warehouse holds; with `snapshot`, what that kept snapshot holds (the catalog file,
+    which shows the current one, is then left out)."""
     wh = open_warehouse(warehouse)
-    if wh.remote:
+    if snapshot is not None:
+        current = wh.require_current()
+        current = current["snapshot"] if isinstance(current, dict) else current.name
+        con = connect(warehouse, snapshot=wh.snapshot(snapshot), for_sql="")  # tables only
+        head = [f"warehouse {wh.url if wh.remote else wh.root}", f"snapshot  {snapshot} ({'the current one' if snapshot == current else f'kept; the current one is {current}'})"]
+    elif wh.remote:
         doc = wh.require_current()
         con = connect(warehouse, snapshot=doc, for_sql="")  # tables only
         broken: list[str] = []

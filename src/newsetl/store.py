@@ -91,6 +91,15 @@ class WarehouseError(Exception):
     """The warehouse cannot be used (unwritable, locked, damaged)."""
 
 
+class NoSuchSnapshot(ValueError):
+    """A snapshot asked for by name (--snapshot, rollback) is not one the warehouse keeps."""
+
+
+def not_kept(name: str, root, kept: list[str]) -> str:
+    return (f"snapshot {name!r} is not kept in {root}: the kept snapshots are {', '.join(kept) or 'none'} "
+            "(newsetl rollback --list describes them)")
+
+
 class NotAWarehouse(WarehouseError):
     """The folder holds things newsetl did not write: it is not used as a warehouse."""
 
@@ -269,6 +278,38 @@ class Warehouse:
                 f"no warehouse at {self.root}: run `newsetl run INPUT --warehouse {self.root}` first"
             )
         return cur
+
+    # -- kept snapshots: what readers may read (--snapshot) and rollback may make current --------
+    def kept(self) -> list[str]:
+        """The names of the complete snapshots kept, oldest first (a snapshot is named by its run)."""
+        try:
+            entries = list(self.snapshots.iterdir())
+        except FileNotFoundError:
+            return []
+        return sorted(p.name for p in entries if SNAPSHOT_NAME.fullmatch(p.name) and not p.name.endswith(".partial")
+                      and p.is_dir() and not p.is_symlink() and (p / STATE / "snapshot.json").is_file())
+
+    def snapshot(self, name: str | None = None):
+        """What readers read: the current snapshot (None), or the kept snapshot `name`, else a
+        one-line NoSuchSnapshot naming the kept ones. A folder here (a document in object storage)."""
+        if name is None:
+            return self.require_current()
+        kept = self.kept()
+        if name not in kept:
+            self.require_current()  # an empty or foreign folder is named as such
+            raise NoSuchSnapshot(not_kept(name, self.root, kept))
+        return self.snapshot_dir(name)
+
+    def snapshot_info(self, name: str) -> dict:
+        """A kept snapshot's snapshot.json."""
+        return read_info(self.snapshot_dir(name))
+
+    def make_current(self, name: str) -> Path:
+        """Make the kept snapshot `name` current again (rollback): the commit's atomic swap of
+        `current`, nothing copied. Under the run lock."""
+        if name not in self.kept():
+            raise NoSuchSnapshot(not_kept(name, self.root, self.kept()))
+        return Warehouse.commit(self, self.snapshots / f"{name}.partial", name)
 
     def foreign(self) -> list[str]:
         """What this folder holds that newsetl did not write (empty for a new or a newsetl warehouse).
@@ -556,9 +597,10 @@ class Warehouse:
         fsync_path(self.root)
         return final
 
-    def collect(self, keep: int = KEEP_SNAPSHOTS) -> None:
+    def collect(self, keep: int = KEEP_SNAPSHOTS, made_from: bool = True) -> None:
         """Remove old snapshots, leftovers of killed runs and unreferenced staging batches:
-        only entries with newsetl's own names (anything else there is left as it is)."""
+        only entries with newsetl's own names (anything else there is left as it is). The newest
+        `keep` snapshots stay, the current one, and (`made_from`) the one it was made from."""
         cur = self.current()
         ours = [p for p in self.snapshots.iterdir() if SNAPSHOT_NAME.fullmatch(p.name) and p.is_dir()
                 and not p.is_symlink()]
@@ -566,6 +608,11 @@ class Warehouse:
         kept = done[-keep:]
         if cur is not None and cur not in kept:
             kept.append(cur)
+        if cur is not None and made_from:  # and the one it was made from, which `newsetl rollback` goes back to (after a rollback
+            # and a run, it is older than the snapshots rolled back from)
+            made_from = _made_from(cur)
+            if made_from is not None and self.snapshot_dir(made_from) in done and self.snapshot_dir(made_from) not in kept:
+                kept.append(self.snapshot_dir(made_from))
         for p in ours:
             if p not in kept:
                 remove_snapshot(p)
@@ -578,6 +625,16 @@ class Warehouse:
         for p in self.root.iterdir():
             if ROOT_TEMP.fullmatch(p.name) and not p.is_dir():
                 p.unlink(missing_ok=True)
+
+
+def _made_from(snapshot: Path) -> str | None:
+    """The snapshot `snapshot` was made from (the last run's, or the one a check recorded its results
+    on), as its snapshot.json says; None for a first run, or a snapshot written before it was recorded."""
+    try:
+        name = read_info(snapshot).get("previous")
+    except (OSError, ValueError):
+        return None
+    return name if isinstance(name, str) and SNAPSHOT_NAME.fullmatch(name) else None
 
 
 def _is_snapshot_link(target: str) -> bool:

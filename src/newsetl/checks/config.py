@@ -18,6 +18,9 @@ A file of its own is found the same way everywhere (`--config`, `$NEWSETL_CONFIG
     [checks.volume.providers."weekly.example"]
     enabled = false
 
+    [run]
+    max_delete_share = 0.5        # a run that would delete more of the warehouse's files stops (0..1)
+
     [[checks.mute]]
     check = "freshness"
     provider = "paused.example"
@@ -69,6 +72,8 @@ DEFAULTS: dict[str, dict] = {
 }
 CHECKS = tuple(DEFAULTS)
 COMMON = {"enabled": True, "level": "auto"}
+MAX_DELETE_SHARE = 0.5
+RUN = {"max_delete_share": MAX_DELETE_SHARE}  # the [run] table's settings
 GLOBAL = {"enabled": True, "training_runs": 30, "min_history": 5, "fail_on": "never"}
 
 
@@ -91,6 +96,9 @@ class Config:
     checks: dict[str, dict] = field(default_factory=lambda: {c: {**COMMON, **d} for c, d in copy.deepcopy(DEFAULTS).items()})
     providers: dict[str, dict[str, dict]] = field(default_factory=dict)  # check -> domain -> overrides
     mutes: list[Mute] = field(default_factory=list)
+    # [run]: a run that would delete more than this share of the warehouse's files stops before
+    # writing anything, unless allowed (`newsetl run --allow-deletes`; pipeline.run(allow_deletes=True))
+    max_delete_share: float = MAX_DELETE_SHARE
 
     def setting(self, check: str, key: str, segment: str | None = None):
         """A check's setting for a provider: its override if any, else the check's."""
@@ -173,11 +181,25 @@ def parse_config(doc: dict, where: str = CONFIG_NAME) -> Config:
         else:
             raise bad(f"checks.{key}", f"unknown setting or check (checks: {', '.join(CHECKS)}; settings: "
                                        f"{', '.join(GLOBAL)}, mute)")
+    _run_table(doc.get("run", {}), cfg, bad)
     if cfg.training_runs < 3:
         raise bad("checks.training_runs", "must be at least 3")
     if cfg.min_history < 1 or cfg.min_history > cfg.training_runs:
         raise bad("checks.min_history", f"must be between 1 and training_runs ({cfg.training_runs})")
     return cfg
+
+
+def _run_table(run, cfg: Config, bad) -> None:
+    """`[run]`: the settings of the run itself (not the checks')."""
+    if not isinstance(run, dict):
+        raise bad("run", "expected a table ([run])")
+    for key, value in run.items():
+        if key not in RUN:
+            raise bad(f"run.{key}", f"unknown setting (run has: {', '.join(RUN)})")
+        value = _value(f"run.{key}", RUN[key], value, bad)
+        if value > 1:
+            raise bad(f"run.{key}", f"expected a share between 0 and 1, got {value!r}")
+        setattr(cfg, key, float(value))
 
 
 def _default(check: str, key: str, where: str, bad):

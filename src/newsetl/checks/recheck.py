@@ -31,7 +31,9 @@ def last_run(snapshot: Path) -> tuple[str, dt.datetime]:
 
 
 def recheck(warehouse, config: Config, *, as_of: dt.datetime | None = None, dry_run: bool = False,
-            explain: bool = False, lock_timeout: float | None = None) -> Outcome:
+            explain: bool = False, lock_timeout: float | None = None, snapshot: str | None = None) -> Outcome:
+    """The checks of the current snapshot's last run, evaluated again; a dry run may name a kept
+    `snapshot` instead (its id)."""
     from .. import publish
     from ..build import carry_over
     from ..plan import new_run_id
@@ -39,8 +41,10 @@ def recheck(warehouse, config: Config, *, as_of: dt.datetime | None = None, dry_
     from ..store import LOCK_TIMEOUT, STATE, STATE_FILES, read_info, write_info
 
     wh = open_warehouse(warehouse)
+    if snapshot is not None and not dry_run:
+        raise ValueError("a check of a kept snapshot is a dry run: its results are recorded for the current one only")
     if dry_run:
-        current = wh.require_current()
+        current = wh.snapshot(snapshot)
         run_id, run_as_of = last_run(current)
         return check_snapshot(current, run_id, as_of or run_as_of, config, write=False, explain=explain)
     wh.prepare()
@@ -57,6 +61,7 @@ def recheck(warehouse, config: Config, *, as_of: dt.datetime | None = None, dry_
                 os.link(src, out / rel)
         info = read_info(current)
         info["checked"] = {"run_id": run_id, "at": dt.datetime.now(dt.timezone.utc).isoformat()}
+        info["previous"] = current.name  # made from it (publish.rollback goes back to it)
         write_info(out, info)
         outcome = check_snapshot(out, run_id, as_of or run_as_of, config, write=True, explain=explain)
         final = wh.commit(out, name)
