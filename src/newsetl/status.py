@@ -127,6 +127,7 @@ def status(warehouse, snapshot: str | None = None) -> Report:
     """What the warehouse holds; with `snapshot`, what that kept snapshot holds (the catalog file,
     which shows the current one, is then left out)."""
     wh = open_warehouse(warehouse)
+    broken: list[str] = []  # what the DuckDB shell cannot read (the current snapshot's catalog file)
     if snapshot is not None:
         current = wh.require_current()
         current = current["snapshot"] if isinstance(current, dict) else current.name
@@ -135,7 +136,6 @@ def status(warehouse, snapshot: str | None = None) -> Report:
     elif wh.remote:
         doc = wh.require_current()
         con = connect(warehouse, snapshot=doc, for_sql="")  # tables only
-        broken: list[str] = []
         head = [f"warehouse {wh.url}", f"snapshot  {doc['snapshot']} (committed {doc.get('committed_at', '?')})",
                 "catalog   none in object storage (`newsetl run ... --catalog PATH` writes one for the DuckDB shell)"]
     else:
