@@ -226,6 +226,25 @@ def test_a_check_is_recorded_in_a_new_snapshot_without_counting_twice(wh_copy, s
     assert con.sql("SELECT alert_id, runs FROM check_alerts ORDER BY 1").fetchall() == alerts_before
 
 
+def test_a_check_leaves_every_file_of_the_earlier_snapshots_as_it_was(wh_copy):
+    """newsetl check makes its snapshot of hard links to the last one's files: nothing it writes
+    may reach them (its snapshot.json was once written through the link)."""
+    import hashlib
+
+    def contents():
+        return {p.relative_to(wh_copy).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in (wh_copy / "snapshots").rglob("*") if p.is_file()}
+
+    last = f"snapshots/{Path(current(wh_copy)).name}/"
+    before = contents()
+    assert check_cli(wh_copy).returncode == 1
+    after = contents()
+    kept = {k: v for k, v in before.items() if k in after}  # older snapshots may be collected, never changed
+    assert {k: after[k] for k in kept} == kept
+    assert all(k in after for k in before if k.startswith(last))  # the one it was made from is kept whole
+    assert any(k.startswith("snapshots/") and not k.startswith(last) and k not in before for k in after)
+
+
 def test_a_mute_with_an_expiry_silences_one_provider(wh_copy, tmp_path):
     cfg = tmp_path / "newsetl.toml"
     cfg.write_text('[[checks.mute]]\ncheck = "completeness"\nprovider = "news.bytepost.example"\n'

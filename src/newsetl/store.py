@@ -742,8 +742,13 @@ def read_manifest(snapshot: Path | None) -> pa.Table | None:
 
 
 def write_info(snapshot: Path, info: dict) -> None:
+    """Replace (never write through) the snapshot's snapshot.json: in a snapshot that `newsetl
+    check` made it starts as a hard link to the last snapshot's, which must stay as it was."""
     (snapshot / STATE).mkdir(exist_ok=True)
-    (snapshot / STATE / "snapshot.json").write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
+    target = snapshot / STATE / "snapshot.json"
+    tmp = target.with_name(f".snapshot.json.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(info, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, target)
 
 
 def read_info(snapshot: Path) -> dict:
