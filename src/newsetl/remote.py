@@ -38,6 +38,7 @@ from pathlib import Path
 
 from .objectstore import (check_bucket, delete_literal, delete_prefixes, errors_as, exception_chain, filesystem,
                           fs_path, is_s3, is_url, normalize)
+from .parts import DELETES
 from .store import (KEEP_SNAPSHOTS, OBJECTS, SNAPSHOT_NAME, STAGING_NAME, STATE, NotAWarehouse, Warehouse,
                     WarehouseError, read_batches, read_info)
 
@@ -279,13 +280,15 @@ class RemoteWarehouse(Warehouse):
         if not keys:
             raise WarehouseError(f"{self.url}/{POINTER} names snapshot {name}, which is missing from the store")
         # parts and delete files are named by the run that wrote them and never rewritten: one
-        # already in the mirror is linked, not downloaded again
+        # already in the mirror is linked, not downloaded again. Not `_state/`: its files
+        # (manifest.parquet...) have the same names in every snapshot and differ in each
         have = {}
         for snap in self.local.snapshots.iterdir():
             if snap.is_dir() and not snap.name.endswith(".partial"):
                 for f in [*snap.glob("*/*.parquet"), *snap.glob(f"*/{DELETES}/*.parquet")]:
-                    if f.name not in ("part-0.parquet", "empty.parquet"):
-                        have.setdefault(f.relative_to(snap).as_posix(), f)
+                    rel = f.relative_to(snap).as_posix()
+                    if f.name not in ("part-0.parquet", "empty.parquet") and not rel.startswith(f"{STATE}/"):
+                        have.setdefault(rel, f)
         wanted = {k[len(prefix):]: k for k in keys}
         if self._doc is not None and self._doc.get("snapshot") == name:  # files that stay in earlier snapshots
             for rel, k in self._locations(final).items():
