@@ -449,9 +449,11 @@ def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False) -> du
     wh = open_warehouse(warehouse)
     con = duckdb.connect()
     try:
-        if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
-            files = wh.reader_files(snapshot)
-            wh.register(con, files)
+        if wh.remote:  # the pointer names the files: on S3 read from this machine's cache of them
+            files = wh.local_files(snapshot)
+            if files is None:  # another store: DuckDB reads them through fsspec, no extension
+                files = wh.reader_files(snapshot)
+                wh.register(con, files)
         else:
             files = table_files(snapshot or wh.require_current())
         create_views(con, None, files)
