@@ -152,3 +152,13 @@ def test_the_cache_keeps_the_snapshots_the_pointer_lists(s3_server, bucket, tmp_
     named = {k for m in (root / "snapshots").glob("*.json") for k in readcache._read_sizes(m)}
     held = {f.relative_to(root / "objects").as_posix() for f in (root / "objects").rglob("*") if f.is_file()}
     assert held == named
+    # a snapshot no longer listed, and its file that no kept snapshot reads: gone after the next download
+    old = root / "snapshots" / "20000101T000000.000000Z-aaaaaa.json"
+    stray = root / "objects" / "snapshots" / "20000101T000000.000000Z-aaaaaa" / "articles" / "part-0.parquet"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"PAR1")
+    old.write_text('{"sizes": {"snapshots/20000101T000000.000000Z-aaaaaa/articles/part-0.parquet": 4}}')
+    write_records(site, 5, 6)
+    run_as(tmp_path / "writer", site, url, monkeypatch)
+    assert articles(url, reader, monkeypatch) == 6
+    assert not old.exists() and not stray.parent.parent.exists()  # no empty folders left either

@@ -227,14 +227,23 @@ class ReadCache:
                     continue
                 named.update(_read_sizes(m))
             objects = self.root / "objects"
-            for f in objects.rglob("*") if objects.is_dir() else ():
-                rel = f.relative_to(objects).as_posix()
-                try:
-                    if f.is_file() and rel not in named and (not f.name.endswith(".tmp")
-                                                             or now - f.stat().st_mtime > READ_GRACE):
-                        f.unlink()
-                except OSError:
-                    pass
+            if not objects.is_dir():
+                return
+            for folder_, _subs, names in os.walk(objects, topdown=False):
+                here = Path(folder_)
+                for n in names:
+                    f = here / n
+                    try:
+                        if f.relative_to(objects).as_posix() not in named and (
+                                not n.endswith(".tmp") or now - f.stat().st_mtime > READ_GRACE):
+                            f.unlink()
+                    except OSError:
+                        pass
+                if here != objects:
+                    try:
+                        here.rmdir()  # only if empty: a removed snapshot's folders go with it
+                    except OSError:
+                        pass
 
 
 def _read_sizes(manifest: Path) -> dict[str, int]:
