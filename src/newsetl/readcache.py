@@ -86,7 +86,7 @@ class ReadCache:
         return f"{self.prefix}/{rel}" if self.prefix else rel
 
     # -- the pointer: always asked for --------------------------------------------------------------
-    def pointer(self) -> tuple[bytes | None, str | None]:
+    def pointer(self, name: str = "_current.json") -> tuple[bytes | None, str | None]:
         """(the pointer's bytes, its ETag) from the store, or (None, None) if there is none: one GET,
         conditional on the cached copy's ETag (a 304 sends no body)."""
         cached = self.root / "pointer.json"
@@ -98,7 +98,7 @@ class ReadCache:
         client = s3_client()
         with errors_as(WarehouseError, self.url):
             try:
-                r = client.get_object(Bucket=self.bucket, Key=self._key("_current.json"),
+                r = client.get_object(Bucket=self.bucket, Key=self._key(name),
                                       **({"IfNoneMatch": etag} if etag else {}))
             except Exception as e:
                 code = _error_code(e)
@@ -108,11 +108,13 @@ class ReadCache:
                     return None, None
                 raise
             data = r["Body"].read()
-        try:
-            _write_atomic(cached, json.dumps({"etag": r["ETag"], "body": data.decode()}).encode())
-        except (OSError, UnicodeDecodeError):
-            pass  # a cache that cannot be written: the read goes on without it
-        return data, r["ETag"]
+        etag = r.get("ETag")
+        if etag:  # a store that gives none: asked for whole every time
+            try:
+                _write_atomic(cached, json.dumps({"etag": etag, "body": data.decode()}).encode())
+            except (OSError, UnicodeDecodeError):
+                pass  # a cache that cannot be written: the read goes on without it
+        return data, etag
 
     def list_keys(self, folder: str) -> list[str]:
         """The keys below `<url>/<folder>` (ListObjectsV2, a page of 1,000 a request)."""

@@ -512,7 +512,7 @@ class RemoteWarehouse(Warehouse):
 
     def require_current(self):
         if is_s3_url(self.url):  # the pointer asked for with its cached ETag: a 304 sends no body
-            doc = self._parse_pointer(self.read_cache().pointer()[0])
+            doc = self._parse_pointer(self.read_cache().pointer(POINTER)[0])
         else:
             doc, _ = self.read_pointer()
         if doc is None:
