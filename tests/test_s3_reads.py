@@ -123,6 +123,9 @@ def test_a_damaged_or_partly_written_cache_file_is_never_read(s3_server, bucket,
     # a pointer copy that is not JSON: asked for again, whole
     (root / "pointer.json").write_text("{not json")
     assert articles(url, reader, monkeypatch) == 6
+    # no cache can be written (a file where its folder would be): the store is read itself
+    (tmp_path / "not-a-folder").write_text("")
+    assert articles(url, tmp_path / "not-a-folder" / "cache", monkeypatch) == 6
 
 
 def test_concurrent_cold_readers_each_read_the_whole_snapshot(s3_server, bucket, tmp_path, monkeypatch):

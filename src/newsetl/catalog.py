@@ -451,7 +451,7 @@ def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False) -> du
     try:
         if wh.remote:  # the pointer names the files: on S3 read from this machine's cache of them
             files = wh.local_files(snapshot)
-            if files is None:  # another store: DuckDB reads them through fsspec, no extension
+            if files is None:  # another store, or no cache here: DuckDB reads them through fsspec, no extension
                 files = wh.reader_files(snapshot)
                 wh.register(con, files)
         else:

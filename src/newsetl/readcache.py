@@ -55,17 +55,21 @@ def s3_client():
         return _client[1]
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """`data` at `path`, never seen half-written: a temporary name in the same folder, then a rename."""
+def _write_atomic(path: Path, data) -> int:
+    """`data` (bytes, or an iterable of them) at `path`, never seen half-written: a temporary
+    name in the same folder, then a rename. Returns how many bytes were written."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    n = 0
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                n += f.write(chunk)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    return n
 
 
 def _error_code(e: Exception) -> str:
@@ -176,11 +180,17 @@ class ReadCache:
 
         def get(k: str) -> tuple[str, int]:
             r = client.get_object(Bucket=self.bucket, Key=self._key(k))
-            data = r["Body"].read()
-            if len(data) != r.get("ContentLength", len(data)):
-                raise OSError(f"{self.url}/{k}: {len(data)} of {r['ContentLength']} bytes read")
-            _write_atomic(paths[k], data)
-            return k, len(data)
+            expected = r.get("ContentLength")
+
+            def chunks():  # streamed to the file, not held in memory; a short body is no file
+                n = 0
+                for chunk in r["Body"].iter_chunks(1 << 20):
+                    n += len(chunk)
+                    yield chunk
+                if expected is not None and n != expected:
+                    raise OSError(f"{self.url}/{k}: {n} of {expected} bytes read")
+
+            return k, _write_atomic(paths[k], chunks())
 
         with errors_as(WarehouseError, self.url):
             if len(todo) == 1:

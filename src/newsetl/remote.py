@@ -547,7 +547,10 @@ class RemoteWarehouse(Warehouse):
         # where the mirror (a run's working copy) has each file, if it holds this snapshot
         mirror = {k: f"{t}/{n}" for t, names in doc["files"].items() for k, n in zip(keys.get(t, []), names)}
         keep = list(dict.fromkeys([snapshot, *doc.get("history", [])]))  # what the store keeps for readers
-        paths = self.read_cache().files(snapshot, [k for ks in keys.values() for k in ks], mirror, keep)
+        try:
+            paths = self.read_cache().files(snapshot, [k for ks in keys.values() for k in ks], mirror, keep)
+        except OSError:  # a cache folder that cannot be written (read-only, full): read the store itself
+            return None
         return {t: [str(paths[k]) for k in ks] for t, ks in keys.items()}
 
     def register(self, con, files: dict[str, list[str]] | None = None) -> None:
