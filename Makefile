@@ -17,7 +17,7 @@ help:
 	@echo "make test-fast the tests not marked slow, for the edit-test loop (under 2 minutes)"
 	@echo "make coverage  the whole suite under coverage.py, subprocesses included (htmlcov/index.html)"
 	@echo "make fuzz      the property tests and the replay of real history with a long budget (hours)"
-	@echo "make bench     benchmarks against the naive way, the core's distance to the limit, the scale-out, the scale sections and start-up (see bench/)"
+	@echo "make bench     benchmarks against the naive way, the core's distance to the limit, the scale-out, S3 reads, the scale sections and start-up (see bench/)"
 	@echo "make prefect-server   start a local Prefect server (then export PREFECT_API_URL=http://127.0.0.1:4200/api)"
 	@echo "make serve     serve news-etl on the demo data every 30 minutes (needs PREFECT_API_URL)"
 
@@ -78,6 +78,7 @@ bench: install-dev
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/core.py
 	$(BIN)/python bench/scaleout.py
+	$(BIN)/python bench/s3read.py
 	$(BIN)/python bench/scale.py --sizes $(BENCH_SCALE_SIZES)
 	$(BIN)/python bench/checks.py --sizes $(BENCH_SCALE_SIZES)
 	$(BIN)/python bench/startup.py

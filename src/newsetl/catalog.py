@@ -532,9 +532,11 @@ def connect(warehouse="warehouse", *, snapshot=None, sealed: bool = False,
     try:
         if snapshot is None or isinstance(snapshot, str):
             snapshot = wh.snapshot(snapshot)  # a folder, or in object storage the pointer's document
-        if wh.remote:  # the pointer names the files; DuckDB reads them through fsspec, no extension
-            files = wh.reader_files(snapshot)
-            wh.register(con, files)
+        if wh.remote:  # the pointer names the files: on S3 read from this machine's cache of them
+            files = wh.local_files(snapshot)
+            if files is None:  # another store, or no cache here: DuckDB reads them through fsspec, no extension
+                files = wh.reader_files(snapshot)
+                wh.register(con, files)
         else:
             files = table_files(snapshot)
         try:

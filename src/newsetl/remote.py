@@ -23,12 +23,17 @@ rewritten under the same key, so a copy never goes stale). Plan and build run
 on the mirror exactly as on a local warehouse; the commit uploads the new
 snapshot (parts kept from the last one are copied inside the store), then
 swaps the pointer.
+
+Readers of an S3 warehouse (`sql`, `status`, `newsetl.connect`) keep their own cache next
+to the mirror (newsetl.readcache): every read asks for the pointer, with its cached ETag, and
+reads the snapshot's files from local copies, downloading only those not cached yet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -38,7 +43,7 @@ from pathlib import Path
 
 from .parts import DELETES
 from .objectstore import (check_bucket, delete_literal, delete_prefixes, errors_as, exception_chain, filesystem,
-                          fs_path, is_s3, is_url, normalize)
+                          fs_path, is_s3, is_url, normalize, protocol)
 from .store import (KEEP_SNAPSHOTS, OBJECTS, SNAPSHOT_NAME, STAGING_NAME, STATE, NoSuchSnapshot, NotAWarehouse,
                     Warehouse, WarehouseError, not_kept, read_batches, read_info)
 
@@ -78,6 +83,10 @@ def _run_time(name: str) -> dt.datetime | None:
         return None
 
 
+def is_s3_url(url: str) -> bool:
+    return protocol(url) in ("s3", "s3a")
+
+
 def cache_dir() -> Path:
     base = os.environ.get("NEWSETL_CACHE_DIR") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "newsetl")
@@ -103,7 +112,11 @@ class RemoteWarehouse(Warehouse):
     def __init__(self, url: str):  # noqa: D107 - open_warehouse(url) lands here
         self.url = normalize(url)
         self.root = self.url
-        self.fs = filesystem(self.url)
+        self._fs = None
+        if is_s3_url(self.url) and importlib.util.find_spec("s3fs") is not None:
+            pass  # s3fs (1.5 s of imports) is loaded when a run needs it: reads go through readcache
+        else:
+            self._fs = filesystem(self.url)  # or the one line saying which extra to install
         self.local = Warehouse(mirror_dir(self.url))
         self._etag: str | None = None
         self._doc: dict | None = None
@@ -112,6 +125,13 @@ class RemoteWarehouse(Warehouse):
 
     def __repr__(self) -> str:
         return f"RemoteWarehouse({self.url!r})"
+
+    @property
+    def fs(self):
+        """The fsspec filesystem of the URL, made when first used (a read of S3 never uses it)."""
+        if self._fs is None:
+            self._fs = filesystem(self.url)
+        return self._fs
 
     def key(self, *parts: str) -> str:
         return fs_path(self.fs, "/".join([self.url, *parts]))
@@ -169,8 +189,11 @@ class RemoteWarehouse(Warehouse):
                 except FileNotFoundError:
                     data = None
                 etag = hashlib.sha256(data).hexdigest() if data is not None else None
+        return self._parse_pointer(data), (etag if data is not None else None)
+
+    def _parse_pointer(self, data: bytes | None) -> dict | None:
         if data is None:
-            return None, None
+            return None
         try:
             doc = json.loads(data)
             doc["snapshot"]
@@ -179,7 +202,7 @@ class RemoteWarehouse(Warehouse):
         if isinstance(doc.get("format"), int) and doc["format"] > POINTER_FORMAT:
             raise WarehouseError(f"{self.url}/{POINTER} was written by a newer newsetl (pointer format "
                                  f"{doc['format']}, this one reads up to {POINTER_FORMAT}): upgrade newsetl")
-        return doc, etag
+        return doc
 
     def _swap_pointer(self, doc: dict) -> None:
         """Write the pointer if nobody else did since this run read it; CommitConflict otherwise."""
@@ -280,13 +303,15 @@ class RemoteWarehouse(Warehouse):
         if not keys:
             raise WarehouseError(f"{self.url}/{POINTER} names snapshot {name}, which is missing from the store")
         # parts and delete files are named by the run that wrote them and never rewritten: one
-        # already in the mirror is linked, not downloaded again
+        # already in the mirror is linked, not downloaded again. Not `_state/`: its files
+        # (manifest.parquet...) have the same names in every snapshot and differ in each
         have = {}
         for snap in self.local.snapshots.iterdir():
             if snap.is_dir() and not snap.name.endswith(".partial"):
                 for f in [*snap.glob("*/*.parquet"), *snap.glob(f"*/{DELETES}/*.parquet")]:
-                    if f.name not in ("part-0.parquet", "empty.parquet"):
-                        have.setdefault(f.relative_to(snap).as_posix(), f)
+                    rel = f.relative_to(snap).as_posix()
+                    if f.name not in ("part-0.parquet", "empty.parquet") and not rel.startswith(f"{STATE}/"):
+                        have.setdefault(rel, f)
         wanted = {k[len(prefix):]: k for k in keys}
         if self._doc is not None and self._doc.get("snapshot") == name:  # files that stay in earlier snapshots
             for rel, k in self._locations(final).items():
@@ -355,6 +380,9 @@ class RemoteWarehouse(Warehouse):
 
     def running(self) -> list[str]:
         """The run ids of the markers in the store: runs in progress, or dead before publishing."""
+        if self._fs is None and is_s3_url(self.url):  # a reader (status): one LIST, without s3fs
+            return sorted(k.rsplit("/", 1)[-1][:-5] for k in self.read_cache().list_keys("_running/")
+                          if k.endswith(".json"))
         try:
             return sorted(k.rsplit("/", 1)[-1][:-5] for k in self.fs.find(self.key("_running") + "/"))
         except FileNotFoundError:
@@ -525,8 +553,17 @@ class RemoteWarehouse(Warehouse):
         return self.local.current()
 
     # -- readers -------------------------------------------------------------------
+    def read_cache(self):
+        """This machine's cache of the snapshots readers read (readcache.ReadCache), for S3."""
+        from .readcache import ReadCache
+
+        return ReadCache(self.url, cache_dir() / "reads" / self.local.root.name, self.local.root)
+
     def require_current(self):
-        doc, _ = self.read_pointer()
+        if is_s3_url(self.url):  # the pointer asked for with its cached ETag: a 304 sends no body
+            doc = self._parse_pointer(self.read_cache().pointer(POINTER)[0])
+        else:
+            doc, _ = self.read_pointer()
         if doc is None:
             check_bucket(self.fs, self.url, WarehouseError)  # a misspelled bucket is named as such
             self.recognise()  # a prefix of other things is named as such, not as an empty warehouse
@@ -541,6 +578,29 @@ class RemoteWarehouse(Warehouse):
             return {t: [f"{self.url}/{k}" for k in keys] for t, keys in doc["objects"].items()}
         base = f"{self.url}/snapshots/{doc['snapshot']}"
         return {t: [f"{base}/{t}/{n}" for n in names] for t, names in doc["files"].items()}
+
+    def local_files(self, doc: dict | None = None) -> dict[str, list[str]] | None:
+        """The local path of every Parquet file of each table of the current snapshot (or of the
+        pointer `doc`), from this machine's read cache: only what is not cached yet is downloaded.
+        None where there is no such cache (not S3): read `reader_files` through `register` then."""
+        if not is_s3_url(self.url):
+            return None
+        doc = doc or self.require_current()
+        urls = self.reader_files(doc)
+        base = self.url + "/"
+        keys = {t: [u[len(base):] for u in us] for t, us in urls.items()}
+        bad = [k for ks in keys.values() for k in ks if k.startswith("/") or ".." in k.split("/")]
+        if bad:  # a key that would land outside the cache folder
+            raise WarehouseError(f"{self.url}/{POINTER} names {bad[0]!r}, which is not a key below the warehouse")
+        snapshot = doc["snapshot"]
+        # where the mirror (a run's working copy) has each file, if it holds this snapshot
+        mirror = {k: f"{t}/{n}" for t, names in doc["files"].items() for k, n in zip(keys.get(t, []), names)}
+        keep = list(dict.fromkeys([snapshot, *doc.get("history", [])]))  # what the store keeps for readers
+        try:
+            paths = self.read_cache().files(snapshot, [k for ks in keys.values() for k in ks], mirror, keep)
+        except OSError:  # a cache folder that cannot be written (read-only, full): read the store itself
+            return None
+        return {t: [str(paths[k]) for k in ks] for t, ks in keys.items()}
 
     def register(self, con, files: dict[str, list[str]] | None = None) -> None:
         """Let DuckDB read this store's URLs through fsspec: no DuckDB extension is downloaded.
