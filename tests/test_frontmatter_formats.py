@@ -377,3 +377,28 @@ def test_the_sites_load_with_no_rejection(tmp_path):
     got = rows(wh, "SELECT source_path, status, error FROM source_files WHERE status <> 'loaded'")
     assert got == []
     assert rows(wh, "SELECT count(*) FROM source_files")[0][0] == len(SITE_FILES)
+
+
+# -- a TOML or JSON record near the size cap stays within memory ---------------------------------
+
+MEMORY_CASES = {  # each about 40 MB: a scan with a backtracking state per character took 2.5-4.8 GB
+    "json-escapes": "b'{\"x\": \"' + b'\\\\n' * 20_000_000 + b'\"}'",
+    "toml-string": "b'+++\\nx = \"' + b'a' * 40_000_000 + b'\"\\n+++\\n'",
+    "toml-escapes": "b'+++\\nx = \"' + b'\\\\n' * 20_000_000 + b'\"\\n+++\\n'",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MEMORY_CASES)
+def test_a_40_mb_toml_or_json_record_stays_under_700_mb(name):
+    import subprocess
+    import sys
+
+    code = ("import resource; from newsetl.frontmatter import extract_all; "
+            f"data = {MEMORY_CASES[name]}; "
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+            "ex = extract_all([('f', data)])[0]; assert ex.error is None, ex.error; "
+            "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) // 1024)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert int(proc.stdout) < 700, f"{name}: {proc.stdout.strip()} MB more than the data"

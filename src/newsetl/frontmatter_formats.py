@@ -41,10 +41,11 @@ NO_FRONT_MATTER = "no front matter: the first line is not '---' (YAML) or '+++' 
 _TOML_OPEN = re.compile(r"\+\+\+[ \t]*(\r?\n|\Z)")
 _TOML_CLOSE = re.compile(r"\n\+\+\+[ \t]*+(?:\r?\n|\r?\Z)")
 # what cannot hold a key, an item or a table in TOML text: strings and comments
-_TOML_TEXT = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'|#[^\n]*')
+# (possessive: a repeated alternation would keep a backtracking state per character)
+_TOML_TEXT = re.compile(r'"""[\s\S]*?"""|\'\'\'[\s\S]*?\'\'\'|"(?:[^"\\\n]++|\\.)*+"|\'[^\'\n]*+\'|#[^\n]*+')
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)$|\s*\(at end of document\)$")
 # a JSON string (skipped whole), or a character of the JSON object's structure
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|([\[\]{},])')
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]++|\\.)*+"|([\[\]{},])')
 _UTC = dt.timezone.utc
 
 
