@@ -1,12 +1,13 @@
 """Front matter: split a file into its front matter and body, and parse it safely.
 
 Front matter is YAML between `---` lines, TOML between `+++` lines (the
-standard library's tomllib) or a JSON object that starts the file (`{ ... }`,
-as Hugo writes them); see `frontmatter_formats` for how TOML and JSON values
-come out the same as YAML's and stay within the same caps. Nothing here knows about tables. A file either yields a mapping (the record)
-and its body, or an error in one line that names the problem (with line and
-column of the file for YAML errors): whatever happens to one file stays with
-that file. The fast parser (fastyaml) takes the records it can vouch for;
+standard library's tomllib) or a JSON object that starts the file (`{ ... }`),
+as Hugo writes them. TOML and JSON files are parsed one at a time by
+`frontmatter_formats`, into the values YAML would give, within the same caps;
+YAML files alone go to the batch below. Nothing here knows about tables. A
+file either yields a mapping (the record) and its body, or an error in one line
+that names the problem (with line and column of the file for YAML, TOML and
+JSON errors): whatever happens to one file stays with that file. The fast parser (fastyaml) takes the records it can vouch for;
 safeyaml, with PyYAML's meaning and bounded resources, takes the rest.
 """
 
