@@ -237,6 +237,25 @@ def test_the_same_record_in_yaml_toml_and_json_gives_the_same_record_and_rows(re
     assert _rows(j) == _rows(extract(as_yaml(json_form(record))))  # JSON dates are text, as quoted YAML ones
 
 
+def test_related_links_and_images_in_toml_and_json_give_the_yaml_rows():
+    """TOML and JSON records hand `related` to flatten as Python values (never as the fast
+    parser's JSON): the rows are YAML's."""
+    record = {"title": "R", "webUrl": "https://r.example/1", "publishedDateTime": dt.datetime(2024, 1, 2, 3, 4, tzinfo=UTC),
+              "images": [{"url": "https://r.example/i.jpg", "width": 640, "height": 480}],
+              "related": [{"webUrl": "https://o.example/a", "title": "A", "quality": 80,
+                           "provider": {"name": "O", "domain": "o.example"},
+                           "images": [{"url": "https://o.example/a.jpg", "width": 10}]},
+                          {"webUrl": "https://o.example/b", "title": "B", "quality": "high"}]}
+    toml = as_toml(record).replace(b"+++\nbody", b"[[more]]\nx = 1\n+++\nbody")  # and an array of tables
+    y, t, j = extract(as_yaml(record)), extract(toml), extract(as_json(record))
+    assert t.record == {**record, "more": [{"x": 1}]}
+    rows_y, rows_t, rows_j = _rows(y), _rows(t), _rows(extract(as_json(record)))
+    assert rows_y["stg_related_links"] and rows_y["stg_related_images"] and rows_y["stg_images"]
+    for name in ("stg_related_links", "stg_related_images", "stg_images", "stg_data_issues"):
+        assert rows_t[name] == rows_y[name] == rows_j[name], name
+    assert j.error is None
+
+
 # -- hostile TOML and JSON: one line naming the problem, beside a good record ------------------
 
 DEEP_JSON = '{"x": ' + "[" * 5000 + "]" * 5000 + "}\n"
