@@ -93,7 +93,7 @@ def test_dashes_inside_quoted_values_do_not_close_the_front_matter():
 @pytest.mark.parametrize(
     "name, message",
     [
-        ("no_front_matter.md", "no front matter: the first line is not '---'"),
+        ("no_front_matter.md", "no front matter: the first line is not '---' (YAML) or '+++' (TOML), nor a '{' (JSON)"),
         ("unclosed.md", "front matter is not closed"),
         ("top_level_list.md", "front matter is a list, not a mapping"),
         ("empty.md", "empty file"),

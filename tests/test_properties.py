@@ -44,7 +44,8 @@ CONTROLS = {
     "control-b.md": record("control b", "quality: 7\nheat: -1\npublishedDateTime: 2021-03-01T10:00:00Z"),
 }
 HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture]
-files_ = st.lists(st.one_of(yamlgen.front_matter().map(yamlgen.as_file), yamlgen.random_bytes), max_size=5)
+files_ = st.lists(st.one_of(yamlgen.front_matter().map(yamlgen.as_file), yamlgen.random_bytes, yamlgen.random_toml,
+                            yamlgen.random_json), max_size=5)
 
 
 def _fresh(base: Path, name: str) -> Path:

@@ -1,9 +1,13 @@
-"""Front matter: split a file into its YAML front matter and body, and parse the YAML safely.
+"""Front matter: split a file into its front matter and body, and parse it safely.
 
-Nothing here knows about tables. A file either yields a mapping (the record)
-and its body, or an error in one line that names the problem (with line and
-column of the file for YAML errors): whatever happens to one file stays with
-that file. The fast parser (fastyaml) takes the records it can vouch for;
+Front matter is YAML between `---` lines, TOML between `+++` lines (the
+standard library's tomllib) or a JSON object that starts the file (`{ ... }`),
+as Hugo writes them. TOML and JSON files are parsed one at a time by
+`frontmatter_formats`, into the values YAML would give, within the same caps;
+YAML files alone go to the batch below. Nothing here knows about tables. A
+file either yields a mapping (the record) and its body, or an error in one line
+that names the problem (with line and column of the file for YAML, TOML and
+JSON errors): whatever happens to one file stays with that file. The fast parser (fastyaml) takes the records it can vouch for;
 safeyaml, with PyYAML's meaning and bounded resources, takes the rest.
 """
 
@@ -13,7 +17,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from . import fastyaml, safeyaml
+from . import fastyaml, frontmatter_formats, safeyaml
+from .frontmatter_formats import NO_FRONT_MATTER
 from .sources import RejectedFile, SourceFile, read_error, read_file, rejected_size, unexpected
 
 _OPEN = re.compile(rb"---[ \t]*(\r?\n|$)")
@@ -60,7 +65,7 @@ def split_record(data: bytes) -> tuple[str, bytes, str]:
         if not m:
             if "\x00" in text[:4096]:
                 raise RejectedFile("binary content (NUL bytes), not a text record")
-            raise RejectedFile("no front matter: the first line is not '---'")
+            raise RejectedFile(NO_FRONT_MATTER)
         raise RejectedFile("front matter is not closed: no line '---' or '...' after the opening '---'")
     fm_bytes = data[m.end():close[0]]
     fm = _decode(fm_bytes, m.end())
@@ -69,6 +74,21 @@ def split_record(data: bytes) -> tuple[str, bytes, str]:
         fm = fm.replace("\r\n", "\n")
         fm_bytes = fm_bytes.replace(b"\r\n", b"\n")
     return fm, fm_bytes, body
+
+
+def split_any(data: bytes) -> tuple[str, str, bytes | None, str]:
+    """Bytes of a file -> (format, front matter text, its UTF-8 bytes or None, body). Raises RejectedFile.
+
+    `format` is "yaml", "toml" or "json". A YAML file costs two `startswith` more
+    than split_record."""
+    first = 3 if data.startswith(_BOM) else 0
+    if data.startswith(b"+++", first):
+        fm, body = frontmatter_formats.split_toml(_decode(data[first:], first))
+        return "toml", fm, None, body
+    if data.startswith(b"{", first):
+        fm, body = frontmatter_formats.split_json(_decode(data[first:], first))
+        return "json", fm, None, body
+    return ("yaml", *split_record(data))
 
 
 def split_front_matter(data: bytes) -> tuple[str, str]:
@@ -139,6 +159,7 @@ class Extracted:
     front_matter: str | None = None
     # (field path, raw text, problem) of values the warehouse cannot hold as written
     issues: list = None  # type: ignore[assignment]
+    format: str | None = None  # of the front matter: "yaml", "toml" or "json"; None: not split
 
     def __post_init__(self):
         if self.issues is None:
@@ -168,9 +189,16 @@ def extract_all(items: list[tuple], fast: bool = True, split_related: bool = Fal
         sha = known[0] if known and known[0] is not None else hashlib.sha256(data).hexdigest()
         out = Extracted(file, sha, len(data))
         try:
-            split.append((out, *split_record(data)))
+            out.format, fm, fm_bytes, body = split_any(data)
+            if out.format == "yaml":
+                split.append((out, fm, fm_bytes, body))
+            else:  # TOML and JSON: parsed here, one file at a time, never by the YAML parsers
+                out.record, out.issues = frontmatter_formats.load(out.format, fm)
+                out.body = body
         except RejectedFile as e:
             out.error = str(e)
+        except RecursionError:
+            out.error = frontmatter_formats.too_deep()
         except Exception as e:  # noqa: BLE001 - one file must never stop its batch
             out.error = unexpected("split", e)
         outs.append(out)

@@ -6,6 +6,8 @@ a few thousand keys and items, nested 5 deep and without aliases; a record of
 file past a cap is rejected with an error that names the cap; the run goes on.
 The caps keep one record's parse under about 700 MB, so that a run with any
 single hostile file stays under 1 GB (tests/test_hostile.py measures it).
+The same caps hold for TOML and JSON front matter (frontmatter_formats), which
+have no aliases: there the text is as large as it is written.
 """
 
 from __future__ import annotations

@@ -177,6 +177,20 @@ def as_file(fm: str, title: str = "t") -> bytes:
 
 
 random_bytes = st.binary(max_size=400).map(lambda b: b"---\n" + b + b"\n---\n")
+# TOML and JSON front matter (frontmatter_formats): random bytes, and text made of their syntax
+_TOML_BITS = ['+++', '\n', '\r\n', '=', '"', "'", '"""', '[', ']', '[[', ']]', '{', '}', ',', '.', '#', 'a', 'title',
+              '1', '-', ':', 'T', 'Z', '2021-02-30', '2024-01-02T03:04:05+02:00', '12:30:00', 'nan', 'inf', 'true',
+              '0x', '\\', '\ufeff', '\x00', 'é', ' ']
+_JSON_BITS = ['{', '}', '[', ']', ',', ':', '"', '\\', '"a"', '"title"', '1', '-', '1e400', 'NaN', '-Infinity',
+              'true', 'null', '\n', '\r\n', ' ', '\x00', 'é', '99999999999999999999']
+random_toml = st.one_of(
+    st.binary(max_size=400).map(lambda b: b"+++\n" + b + b"\n+++\n"),
+    st.lists(st.sampled_from(_TOML_BITS), max_size=60).map(lambda p: ("+++\n" + "".join(p) + "\n+++\nbody\n").encode()),
+)
+random_json = st.one_of(
+    st.binary(max_size=400).map(lambda b: b"{" + b),
+    st.lists(st.sampled_from(_JSON_BITS), max_size=60).map(lambda p: ("{" + "".join(p) + "\nbody\n").encode()),
+)
 
 
 @st.composite
