@@ -19,6 +19,7 @@ from .helpers.readme import README, blocks as _blocks, commands as _commands
 @pytest.mark.parametrize("marker, generated, command", [
     ("data-dictionary", schema.markdown, "python -m newsetl.schema"),
     ("views", schema.views_markdown, "python -m newsetl.schema views"),
+    ("mapping", schema.mapping_markdown, "python -m newsetl.schema mapping"),
 ])
 def test_data_dictionary_is_generated_from_the_schema(marker, generated, command):
     text = (ROOT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
