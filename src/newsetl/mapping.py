@@ -26,7 +26,8 @@ The rules (docs/data-dictionary.md, "Generator front matter", says the same):
 - images: the first of `images`, `image`, `cover`, `heroImage`, `featured_image`; a string
   is one image, a list is several, a mapping is one with its URL under `url`, `src`,
   `image` (Hugo's `cover.image`) or `path` (jekyll-seo's `image.path`); a relative image URL is joined to the base URL when set.
-- author, authors: no column yet; they stay in `extra`.
+- author, authors: they stay in `extra`, where the views article_authors and authors read
+  them (sql/views/44_article_authors.sql), whatever the preset.
 - excerpt: `excerpt`, else `description`, else `summary`.
 - is_published: `published` when it is true/false; else `draft: true` -> false, `draft:
   false` -> true; else NULL.
