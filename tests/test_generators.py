@@ -168,6 +168,25 @@ def test_the_news_demo_is_detected_as_news_and_unchanged(tmp_path):
     assert result.mapping is mapping.NEWS and result.keys.startswith("preset news")
 
 
+def test_news_records_in_a_jekyll_posts_folder_stay_news(tmp_path):
+    from newsetl.demo import generate
+
+    root = tmp_path / "site"
+    generate(root / "_posts", 10)
+    (root / "_config.yml").write_text("url: https://site.example\n", encoding="utf-8")
+    m, why = mapping.resolve([root / "_posts"], config=parse_config({}),
+                             sample=lambda: mapping.sample_folders([root / "_posts"]))
+    assert m is mapping.NEWS and ("publishedDateTime" in why or "webUrl" in why)
+
+
+def test_keys_on_the_news_preset_map_only_those_columns():
+    m = mapping.Mapping("news", {"topics": ("tags",)})
+    rec = {"webUrl": "https://n.example/a", "tags": ["x"], "date": "2024-01-01", "image": "/i.jpg"}
+    out, moved, issues = mapping.apply(rec, m, "a.md")
+    assert out == {"webUrl": "https://n.example/a", "topics": ["x"], "date": "2024-01-01", "image": "/i.jpg"}
+    assert moved == {} and issues == []
+
+
 def _site(tmp_path, files: dict) -> Path:
     root = tmp_path / "site"
     for name, text in files.items():

@@ -49,7 +49,7 @@ def test_every_command_has_help_with_examples(command, capsys):
 @pytest.fixture(scope="module")
 def readme_folder(demo_dir, demo_wh, tmp_path_factory) -> Path:
     """A folder laid out as the README assumes after `make run`: data/demo, warehouse/,
-    and the sites of "Your own records" (a few demo records each)."""
+    and the sites of "Your own records" (a few demo records each, and the Hugo post)."""
     import shutil
 
     here = tmp_path_factory.mktemp("readme")
@@ -61,6 +61,10 @@ def readme_folder(demo_dir, demo_wh, tmp_path_factory) -> Path:
         (here / site / "_posts").mkdir(parents=True)
         for path in records[start:start + 40]:
             shutil.copy(path, here / site / "_posts" / path.name)
+    # the Hugo post the README shows (```markdown), where it says it is
+    post = here / "blog" / "content" / "posts" / "hello.md"
+    post.parent.mkdir(parents=True)
+    post.write_text(_blocks("markdown")[0], encoding="utf-8")
     return here
 
 

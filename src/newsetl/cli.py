@@ -116,7 +116,7 @@ def _keys_options(p) -> None:
     p.add_argument("--preset", choices=PRESETS, default=None,
                    help="whose front-matter keys the records use: news (publishedDateTime, webUrl, ...) or a "
                         "generator's (date, tags, url, image, ...). Default: [site] preset in newsetl.toml, else "
-                        "detected from the site's files (hugo.toml, _config.yml or _posts, eleventy.config.*, "
+                        "news when the first records hold publishedDateTime or webUrl, else detected from the site's files (hugo.toml, _config.yml or _posts, eleventy.config.*, "
                         "astro.config.* or src/content, in the input folder or up to 3 above it), else from "
                         "the first records' keys (docs/data-dictionary.md, \"Generator front matter\")")
     p.add_argument("--base-url", default=None, metavar="URL",

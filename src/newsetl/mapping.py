@@ -75,7 +75,8 @@ class Mapping:
                 "base_url": self.base_url}
 
     def generator_keys(self, column: str) -> tuple[str, ...]:
-        return tuple(self.keys.get(column, DEFAULT_KEYS[column][1]))
+        """The keys tried for `column`: [keys]' own, else the preset's (the news preset has none)."""
+        return tuple(self.keys.get(column, () if self.preset == "news" else DEFAULT_KEYS[column][1]))
 
 
 NEWS = Mapping()
@@ -282,6 +283,7 @@ def apply(rec: dict, m: Mapping, rel_path: str) -> tuple[dict, dict, list]:
     moved: dict = {}
     issues: list = []
     base = m.base_url
+    news_preset = m.preset == "news"  # [keys] only: no file-name dates, built URLs or date issues
 
     def take(column: str) -> list[tuple[str, object]]:
         """The generator keys present for `column`, (key, value), removed from `out`
@@ -319,6 +321,8 @@ def apply(rec: dict, m: Mapping, rel_path: str) -> tuple[dict, dict, list]:
             consume("published_at", pairs[:1])
             if pairs[0][0] == "published":
                 out.pop("published", None)
+        elif news_preset:
+            pass
         elif name_day is not None:
             out["publishedDateTime"] = name_day
         else:
@@ -345,7 +349,7 @@ def apply(rec: dict, m: Mapping, rel_path: str) -> tuple[dict, dict, list]:
         if pairs:
             out["webUrl"] = _abs(pairs[0][1], base)
             consume("url", pairs[:1])
-        else:  # the page's path on the site, made absolute by the base URL when there is one
+        elif not news_preset:  # the page's path on the site, made absolute by the base URL when there is one
             day = out.get("publishedDateTime")
             if isinstance(day, str):
                 try:
@@ -357,7 +361,7 @@ def apply(rec: dict, m: Mapping, rel_path: str) -> tuple[dict, dict, list]:
     # images: `images` (a list of mappings in the news format) made a list of mappings;
     # else the first other image key present
     pairs = [(k, v) for k, v in take("images") if v is not None]
-    if rec.get("images") is not None and "images" in m.generator_keys("images"):
+    if rec.get("images") is not None and "images" in m.generator_keys("images") and not news_preset:
         pairs = [("images", rec["images"])]
     if pairs:
         k, v = pairs[0]
@@ -389,9 +393,11 @@ SAMPLE = 20  # records read to detect the preset by their keys, when the site's 
 def resolve(inputs, preset: str | None = None, keys: dict | None = None, base_url: str | None = None,
             config=None, sample=None) -> tuple[Mapping, str]:
     """(the run's Mapping, why that preset). Each of preset, keys and base_url: the argument,
-    else the configuration's ([site], [keys]), else for the preset: detected from the site's
-    files (`detect_files`, each local input in turn), else from the keys of the first records
-    (`sample()`: (relative path, record) pairs; `detect_records`), else news."""
+    else the configuration's ([site], [keys]), else for the preset: news when the first records
+    (`sample()`: (relative path, record) pairs) hold `publishedDateTime` or `webUrl` (the news
+    format in a Jekyll `_posts` folder stays news), else detected from the site's files
+    (`detect_files`, each local input in turn), else from the records' generator keys
+    (`detect_records`), else news."""
     why = "given"
     site = None  # the site's folder, when its files told the preset
     if preset is None and config is not None and getattr(config, "preset", None):
@@ -402,6 +408,10 @@ def resolve(inputs, preset: str | None = None, keys: dict | None = None, base_ur
         roots = list(resolve_inputs(inputs).values())
     except Exception:  # noqa: BLE001 - the plan says what is wrong with the inputs
         roots = []
+    records = sample() if sample is not None and preset is None else []
+    found = detect_records(records)
+    if preset is None and found and found[0] == "news":  # news records in a Jekyll _posts folder stay news
+        preset, why = "news", f"detected: {found[1]}"
     for root in roots:
         found = detect_files(root) if not isinstance(root, str) or "://" not in root else None
         if found:
@@ -409,8 +419,8 @@ def resolve(inputs, preset: str | None = None, keys: dict | None = None, base_ur
             if preset is None:
                 preset, why = found[0], f"detected: {found[1]}"
             break
-    if preset is None and sample is not None:
-        found = detect_records(sample())
+    if preset is None:
+        found = detect_records(records)
         if found:
             preset, why = found[0], f"detected: {found[1]}"
     if preset is None:
@@ -426,7 +436,7 @@ def resolve(inputs, preset: str | None = None, keys: dict | None = None, base_ur
         keys = check_keys(keys, "keys", bad)
     if base_url is None:
         base_url = getattr(config, "base_url", None)
-        if base_url is None and site is not None:
+        if base_url is None and site is not None and preset != "news":
             base_url = site_base_url(site)
     else:
         base_url = check_base_url(base_url, "base_url", lambda name, problem: ValueError(f"--base-url: {problem}"))
