@@ -187,6 +187,17 @@ def test_keys_on_the_news_preset_map_only_those_columns():
     assert moved == {} and issues == []
 
 
+def test_a_date_under_published_is_a_date_not_the_flag():
+    m = mapping.Mapping("hugo")
+    out, moved, _ = mapping.apply({"published": dt.date(2024, 1, 2), "draft": True}, m, "a.md")
+    assert out == {"publishedDateTime": dt.date(2024, 1, 2), "published": False, "webUrl": "/a/"} and moved == {}
+    out, moved, _ = mapping.apply({"date": "2024-01-01", "published": dt.date(2024, 1, 2)}, m, "a.md")
+    assert out["publishedDateTime"] == "2024-01-01" and "published" not in out
+    assert moved == {"published": dt.date(2024, 1, 2)}  # kept, in extra
+    out, moved, _ = mapping.apply({"published": True, "date": "2024-01-01"}, m, "a.md")
+    assert out["published"] is True and moved == {}
+
+
 def _site(tmp_path, files: dict) -> Path:
     root = tmp_path / "site"
     for name, text in files.items():

@@ -327,7 +327,9 @@ def apply(rec: dict, m: Mapping, rel_path: str) -> tuple[dict, dict, list]:
             out["publishedDateTime"] = name_day
         else:
             issues.append(("published_at", "", NO_DATE.format(keys=", ".join(m.generator_keys("published_at")))))
-    elif any(k == "published" for k, _ in pairs):  # a date under `published`, a news date beside it
+    if "published" in out and any(k == "published" for k, _ in pairs):
+        # a date under `published` that another key's date (or the news one) won over: to extra,
+        # not typed as the news format's true/false flag
         moved["published"] = out.pop("published")
 
     # topics: merged
