@@ -352,12 +352,48 @@ def test_news_keys_win_and_nothing_is_lost(news, gen):
             assert row["url"] is not None
 
 
-def test_the_mapping_is_the_same_on_both_parsers(tmp_path):
+@pytest.mark.parametrize("site", list(BASE))
+def test_the_mapping_is_the_same_on_both_parsers(tmp_path, site):
     """The fast parser (rapidyaml) and PyYAML alone load the fixture sites to the same tables."""
-    site = SITES / "jekyll"
     fast, slow = tmp_path / "fast", tmp_path / "slow"
     cfg = parse_config({})
     at = dt.datetime(2026, 1, 1, tzinfo=UTC)
-    pipeline.run([site], fast, workers=1, config=cfg, as_of=at)
-    pipeline.run([site], slow, workers=1, config=cfg, as_of=at, parser="pyyaml")
+    pipeline.run([SITES / site], fast, workers=1, config=cfg, as_of=at)
+    pipeline.run([SITES / site], slow, workers=1, config=cfg, as_of=at, parser="pyyaml")
     assert_same_tables(fast, slow)
+    con = newsetl.connect(fast)
+    try:
+        parsers = con.sql("SELECT count(*) FROM source_files").fetchall()
+    finally:
+        con.close()
+    assert parsers == [(5,)]
+
+
+def test_fast_parsed_generator_records_map_as_pyyaml_ones(tmp_path):
+    """Records inside the fast parser's subset are parsed by rapidyaml, and map to the same rows."""
+    from newsetl import fastyaml
+    from newsetl.frontmatter import extract_all
+    from newsetl.parse import flatten_files
+
+    text = ("title: Fast one\ndate: 2024-01-02T10:00:00Z\ntags:\n  - a\n  - b\ncategories: news town\n"
+            "draft: false\ndescription: Hi there\nurl: \"/fast/one/\"\nimage: \"/img/x.jpg\"\nlastmod: 2024-01-03\n")
+    fastyaml.load_fast(text)  # inside the subset (raises NeedsFallback if not)
+    root = tmp_path / "site"
+    root.mkdir()
+    (root / "one.md").write_text(f"---\n{text}---\nbody\n", encoding="utf-8")
+    f = SourceFile(path=str(root / "one.md"), source_path="site/one.md", rel_path="one.md", size=1, mtime_ns=0)
+    data = (root / "one.md").read_bytes()
+    keys = mapping.Mapping("hugo", {}, "https://f.example")
+    fast = flatten_files("r", extract_all([(f, data)], fast=True, split_related=True), keys)
+    slow = flatten_files("r", extract_all([(f, data)], fast=False, split_related=True), keys)
+    assert fast["stg_files"].column("parser").to_pylist() == ["fast"]
+    assert slow["stg_files"].column("parser").to_pylist() == ["pyyaml"]
+    for name in fast:
+        a, b = fast[name], slow[name]
+        if name == "stg_files":
+            a, b = a.drop(["parser"]), b.drop(["parser"])
+        assert a.equals(b), name
+    row = fast["stg_articles"].to_pylist()[0]
+    assert row["url"] == "https://f.example/fast/one/" and row["topics"] == ["a", "b", "news", "town"]
+    assert row["is_published"] is True and row["excerpt"] == "Hi there"
+
