@@ -110,6 +110,15 @@ def _config_option(p) -> None:
                         "else the built-in defaults; docs/checks.md)")
 
 
+def _base_url(text: str) -> str:
+    from .mapping import check_base_url
+
+    def bad(_name, problem):
+        return argparse.ArgumentTypeError(problem)
+
+    return check_base_url(text, "--base-url", bad)
+
+
 def _keys_options(p) -> None:
     from .mapping import PRESETS
 
@@ -119,7 +128,7 @@ def _keys_options(p) -> None:
                         "news when the first records hold publishedDateTime or webUrl, else detected from the site's files (hugo.toml, _config.yml or _posts, eleventy.config.*, "
                         "astro.config.* or src/content, in the input folder or up to 3 above it), else from "
                         "the first records' keys (docs/data-dictionary.md, \"Generator front matter\")")
-    p.add_argument("--base-url", default=None, metavar="URL",
+    p.add_argument("--base-url", default=None, metavar="URL", type=_base_url,
                    help="the site's URL (https://example.com), joined to records' paths (url: /posts/a/) "
                         "and, for records with no URL key, to the path built from the file's path and slug "
                         "(default: [site] base_url in newsetl.toml)")

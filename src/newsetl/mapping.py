@@ -482,6 +482,19 @@ def site_base_url(folder: str) -> str | None:
     return None
 
 
+def check_args(preset: str | None, keys: dict | None, base_url: str | None) -> None:
+    """ValueError, in one line, for a preset, keys or base URL that `resolve` would refuse."""
+    if preset is not None and preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}: one of {', '.join(PRESETS)}")
+
+    def bad(name, problem):
+        return ValueError(f"{name}: {problem}")
+
+    if keys is not None:
+        check_keys(keys, "keys", bad)
+    check_base_url(base_url, "base_url", bad)
+
+
 def describe(m: Mapping, why: str) -> str:
     """One line for the run's output: `keys: preset hugo (detected: hugo.toml in /site)`."""
     extra = []

@@ -28,6 +28,7 @@ from .build import build, check_build_memory
 from .checks import Config, Outcome, check_snapshot, load_config
 from .catalog import ensure_catalog
 from .mapping import SAMPLE
+from .mapping import check_args as check_mapping_args
 from .mapping import describe as describe_mapping
 from .mapping import resolve as resolve_mapping
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, check_deletes, make_batches, plan
@@ -170,6 +171,7 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         config = load_config(config)  # a wrong file stops the run before it starts (ConfigError)
     if as_of is not None:
         as_of = check_as_of(as_of)  # before the warehouse folder is made
+    check_mapping_args(preset, keys, base_url)  # and so is a wrong preset, [keys] or base URL
     check_build_memory()  # before a parse that would be lost
     say = log or (lambda text: None)
     wh = open_warehouse(warehouse)
