@@ -103,15 +103,19 @@ def _check(built, wh: Warehouse, as_of: dt.datetime, config: Config, say) -> Out
         return None
 
 
+SAMPLE_BYTES = 1 << 20
+
+
 def _sample(p) -> list[tuple[str, dict]]:
     """The first records the run reads (local files only), for detecting the preset by their keys."""
     from .frontmatter import extract
 
     out = []
-    for f, _sha in p.to_read:
+    for f, _sha in p.to_read[:4 * SAMPLE]:  # a folder of files that are no records is not read through
         if len(out) >= SAMPLE:
             break
-        if f.version is None:
+        # a file the listing found unreadable (a FIFO, a dangling link) or a big one is not worth it here
+        if f.version is None and f.problem is None and f.size <= SAMPLE_BYTES:
             ex = extract(f)
             if ex.record is not None:
                 out.append((f.rel_path, ex.record))
