@@ -276,7 +276,7 @@ def path_for(preset: str, rel_path: str, slug: str | None, day) -> str:
 def apply(rec: dict, m: Mapping, rel_path: str) -> tuple[dict, dict, list]:
     """The record in the news format's keys, the keys for `extra` that a news key overrode
     although their name is a news key's (a date-valued `published`), and the issues
-    (field, raw, problem) of a record with no publish time or no URL."""
+    (field, raw, problem) of a record with no publish time (a URL can always be built)."""
     if m.preset == "news" and not m.keys and not m.base_url:
         return rec, {}, []
     out = dict(rec)
