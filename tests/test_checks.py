@@ -65,7 +65,7 @@ def test_a_file_overrides_checks_providers_and_mutes(tmp_path, monkeypatch):
         '[checks.volume]\nwarn_drop = 0.7\nlevel = "warn"\n'
         '[checks.volume.providers."Weekly.Example"]\nenabled = false\nmin_drop = 2\n'
         '[[checks.mute]]\ncheck = "freshness"\nprovider = "a.example"\nuntil = 2021-03-31\n'
-        '[keys]\ndate = "pubDate"\n')  # another section's table: not the checks' concern
+        '[keys]\npublished_at = "pubDate"\n')  # another section's table ([keys]: column = key): not the checks' concern
     monkeypatch.chdir(tmp_path)
     cfg = load_config()
     assert cfg.training_runs == 20 and cfg.fail_on == "warn"

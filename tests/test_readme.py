@@ -19,6 +19,7 @@ from .helpers.readme import README, blocks as _blocks, commands as _commands
 @pytest.mark.parametrize("marker, generated, command", [
     ("data-dictionary", schema.markdown, "python -m newsetl.schema"),
     ("views", schema.views_markdown, "python -m newsetl.schema views"),
+    ("mapping", schema.mapping_markdown, "python -m newsetl.schema mapping"),
 ])
 def test_data_dictionary_is_generated_from_the_schema(marker, generated, command):
     text = (ROOT / "docs" / "data-dictionary.md").read_text(encoding="utf-8")
@@ -48,7 +49,7 @@ def test_every_command_has_help_with_examples(command, capsys):
 @pytest.fixture(scope="module")
 def readme_folder(demo_dir, demo_wh, tmp_path_factory) -> Path:
     """A folder laid out as the README assumes after `make run`: data/demo, warehouse/,
-    and the sites of "Your own records" (a few demo records each)."""
+    and the sites of "Your own records" (a few demo records each, and the Hugo post)."""
     import shutil
 
     here = tmp_path_factory.mktemp("readme")
@@ -60,6 +61,10 @@ def readme_folder(demo_dir, demo_wh, tmp_path_factory) -> Path:
         (here / site / "_posts").mkdir(parents=True)
         for path in records[start:start + 40]:
             shutil.copy(path, here / site / "_posts" / path.name)
+    # the Hugo post the README shows (```markdown), where it says it is
+    post = here / "blog" / "content" / "posts" / "hello.md"
+    post.parent.mkdir(parents=True)
+    post.write_text(_blocks("markdown")[0], encoding="utf-8")
     return here
 
 

@@ -51,7 +51,8 @@ def test_every_report_runs(wh):
     for name in reports.REPORTS:
         t = reports.run(wh, name)
         assert isinstance(t, pa.Table) and t.num_columns > 0, name
-        assert t.num_rows > 0, name
+        # the news corpus names no author (the news format has no such key): tests/test_authors.py
+        assert t.num_rows > 0 or name == "top_authors", name
 
 
 def test_top_providers_keeps_its_signature(wh):

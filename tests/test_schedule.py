@@ -82,7 +82,9 @@ def test_parameters_are_absolute(tmp_path, monkeypatch):
     (tmp_path / "posts").mkdir()
     p = S.deployment_parameters(["posts"], "wh", 30, "out/reports")
     assert p == {"inputs": [f"posts={tmp_path.resolve() / 'posts'}"], "warehouse": str(tmp_path / "wh"),
-                 "lock_timeout": 30.0, "reports_dir": str(tmp_path / "out" / "reports"), "allow_deletes": False}
+                 "lock_timeout": 30.0, "reports_dir": str(tmp_path / "out" / "reports"), "allow_deletes": False,
+                 # the mapping of the records' keys, resolved (an empty folder: the news format)
+                 "preset": "news", "keys": {}, "base_url": None}
     assert S.deployment_parameters("posts", "wh")["reports_dir"] is None
     assert S.deployment_parameters("posts", "wh", allow_deletes=True)["allow_deletes"] is True
 
@@ -129,7 +131,8 @@ def test_prefect_yaml_deploys_news_etl_every_30_minutes():
     assert d["name"] == "news-etl-every-30-min"
     assert d["entrypoint"] == "flows/etl.py:news_etl"
     assert (ROOT / d["entrypoint"].split(":")[0]).is_file()
-    assert d["parameters"] == {"inputs": ["data/demo"], "warehouse": "warehouse", "allow_deletes": False}
+    assert d["parameters"] == {"inputs": ["data/demo"], "warehouse": "warehouse", "allow_deletes": False,
+                               "preset": "news"}
     assert [(s["cron"], s["timezone"]) for s in d["schedules"]] == [("*/30 * * * *", "UTC")]
     assert d["work_pool"]["name"] == "newsetl-pool"
     (pull,) = spec["pull"]

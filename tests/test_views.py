@@ -25,8 +25,8 @@ from .helpers.model import (DIGITS, UTC, Corpus, assert_rows_match, close, expec
                             mean, pct, quantile_cont, sha16)
 
 ROOT = Path(__file__).resolve().parents[1]
-VIEWS = ("provider_stats", "quality_distribution", "quality_by_month", "topic_stats", "data_quality",
-         "provider_citations", "top_articles", "duplicate_urls", "open_alerts", "check_history")
+VIEWS = ("provider_stats", "quality_distribution", "quality_by_month", "topic_stats", "article_authors", "authors",
+         "data_quality", "provider_citations", "top_articles", "duplicate_urls", "open_alerts", "check_history")
 
 
 @pytest.fixture(scope="module")

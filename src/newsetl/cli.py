@@ -110,6 +110,30 @@ def _config_option(p) -> None:
                         "else the built-in defaults; docs/checks.md)")
 
 
+def _base_url(text: str) -> str:
+    from .mapping import check_base_url
+
+    def bad(_name, problem):
+        return argparse.ArgumentTypeError(problem)
+
+    return check_base_url(text, "--base-url", bad)
+
+
+def _keys_options(p) -> None:
+    from .mapping import PRESETS
+
+    p.add_argument("--preset", choices=PRESETS, default=None,
+                   help="whose front-matter keys the records use: news (publishedDateTime, webUrl, ...) or a "
+                        "generator's (date, tags, url, image, ...). Default: [site] preset in newsetl.toml, else "
+                        "news when the first records hold publishedDateTime or webUrl, else detected from the site's files (hugo.toml, _config.yml or _posts, eleventy.config.*, "
+                        "astro.config.* or src/content, in the input folder or up to 3 above it), else from "
+                        "the first records' keys (docs/data-dictionary.md, \"Generator front matter\")")
+    p.add_argument("--base-url", default=None, metavar="URL", type=_base_url,
+                   help="the site's URL (https://example.com), joined to records' paths (url: /posts/a/) "
+                        "and, for records with no URL key, to the path built from the file's path and slug "
+                        "(default: [site] base_url in newsetl.toml)")
+
+
 def _fail_on_option(p, default: str) -> None:
     p.add_argument("--fail-on", choices=("fail", "warn", "never"), default=None,
                    help=f"exit 1 when a check fails, and 2 on warnings too with `warn` (default: {default})")
@@ -295,8 +319,10 @@ def cmd_run(a) -> int:
         from . import pipeline
 
         result = pipeline.run(a.inputs, a.warehouse, workers=a.workers, lock_timeout=a.lock_timeout,
-                              progress=progress, as_of=a.as_of, config=config, allow_deletes=a.allow_deletes)
-        out = {"run_id": result.run_id, "counts": result.counts, "run": result.run, "checks": result.checks}
+                              progress=progress, as_of=a.as_of, config=config, allow_deletes=a.allow_deletes,
+                              preset=a.preset, base_url=a.base_url)
+        out = {"run_id": result.run_id, "counts": result.counts, "run": result.run, "checks": result.checks,
+               "keys": result.keys}
         if a.reports:
             from .bundle import export_all
 
@@ -306,6 +332,8 @@ def cmd_run(a) -> int:
     run = out["run"]
     if not a.quiet:
         print(run_summary(out["run_id"], run, out["counts"]))
+        if out.get("keys"):
+            print(f"keys: {out['keys']}", file=sys.stderr)
         if run["files_rejected"]:
             print(f"{plural(run['files_rejected'], 'file')} rejected: newsetl sql \"SELECT source_path, error FROM "
                   f"source_files WHERE status = 'rejected'\" --warehouse {a.warehouse}", file=sys.stderr)
@@ -403,7 +431,7 @@ def _run_flow(a, progress) -> dict:
         return flows.news_etl(inputs=[str(i) for i in a.inputs], warehouse=str(a.warehouse),
                               lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None,
                               as_of=a.as_of, dask_address=a.dask, config=a.config, return_checks=True,
-                              allow_deletes=a.allow_deletes)
+                              allow_deletes=a.allow_deletes, preset=a.preset, base_url=a.base_url)
     except Exception as e:
         err = write_failure(e, open_warehouse(a.warehouse).root)  # a full disk: one line, as without Prefect
         if err is None:
@@ -740,7 +768,7 @@ def cmd_serve(a) -> int:
     open_warehouse(a.warehouse).recognise()  # its runs would write there: a folder of other things is refused now
     serve(a.inputs, a.warehouse, cron=a.cron, interval=a.interval, name=a.name,
           lock_timeout=a.lock_timeout, reports_dir=str(a.reports) if a.reports else None, quiet=a.quiet,
-          allow_deletes=a.allow_deletes)
+          allow_deletes=a.allow_deletes, preset=a.preset, base_url=a.base_url, config=a.config)
     return 0
 
 
@@ -840,6 +868,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(docs/scaling.md)")
     r.add_argument("--catalog", default=None, metavar="PATH",
                    help="with an s3:// warehouse: also write a local DuckDB file whose views read its URLs")
+    _keys_options(r)
     _config_option(r)
     _fail_on_option(r, "never, or fail_on in the configuration: the data is published either way")
     _quiet_option(r)
@@ -1075,6 +1104,10 @@ def _add_serve(sub) -> None:
     p.add_argument("--allow-deletes", action="store_true",
                    help="store allow_deletes in the deployment: its runs may delete more than max_delete_share "
                         "of the warehouse's files (otherwise such a run fails, writing nothing)")
+    _keys_options(p)
+    p.add_argument("--config", default=None, metavar="FILE",
+                   help="newsetl.toml whose [site] and [keys] the deployment stores (default: $NEWSETL_CONFIG, "
+                        "else ./newsetl.toml if there is one)")
     p.set_defaults(func=cmd_serve)
 
 

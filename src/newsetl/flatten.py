@@ -20,12 +20,13 @@ the build stage's job, since it needs every batch.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import NamedTuple
 
 import pyarrow as pa
 
-from . import fastyaml, related_json, safeyaml
+from . import fastyaml, mapping, related_json, safeyaml
 from . import schema as S
 from .clean import as_list, as_mapping, as_str, as_text, json_bytes, to_json
 from .columns import (ARTICLE_RAW, IMAGE_RAW, KNOWN, KNOWN_IMAGE, KNOWN_LINK_PROVIDER, KNOWN_PROVIDER, KNOWN_RELATED,
@@ -117,8 +118,9 @@ def _item(value, issues: list, field: str) -> dict | None:
 class BatchBuilder:
     """Accumulates the staging rows of a batch of files."""
 
-    def __init__(self, run_id: str):
+    def __init__(self, run_id: str, keys: mapping.Mapping = mapping.NEWS):
         self.run_id = run_id
+        self.mapping = keys  # generator keys -> the news format's (newsetl.mapping); NEWS maps nothing
         self.files = Columns(S.STG_FILES, {})
         self.articles = Columns(S.STG_ARTICLES, ARTICLE_RAW)
         self.images = Columns(S.STG_IMAGES, IMAGE_RAW)
@@ -181,7 +183,11 @@ class BatchBuilder:
             return
         f["status"].append("parsed")
         f["error"].append(None)
-        f["article_id"].append(self._record(ex))
+        moved = None
+        if self.mapping is not mapping.NEWS:  # both parsers' records alike: after the parse, before the walk
+            record, moved, found = mapping.apply(ex.record, self.mapping, ex.file.rel_path)
+            ex = dataclasses.replace(ex, record=record, issues=[*(ex.issues or ()), *found])
+        f["article_id"].append(self._record(ex, moved))
         f["images_digest"].append(_digest(ex.record.get("images")))
         if ex.related_json is None:
             f["related_digest"].append(_digest(ex.record.get("related")))
@@ -189,13 +195,15 @@ class BatchBuilder:
             f["related_digest"].append(_json_digest(ex.related_json))
         f["parser"].append("fast" if ex.fast else "pyyaml")
 
-    def _record(self, ex: Extracted) -> str:
+    def _record(self, ex: Extracted, moved: dict | None = None) -> str:
         rec = ex.record
         sp = ex.file.source_path
         issues: list = list(ex.issues)  # (field, raw, problem), for this record
         extra = _Extra()
         if not rec.keys() <= KNOWN:
             extra.add(rec, KNOWN)
+        if moved:  # generator keys named like news keys that a news key overrode (mapping.apply)
+            extra.add(moved, frozenset())
         get = rec.get
 
         # identity is needed now, so these two are typed here rather than in pass 2
@@ -418,9 +426,9 @@ class BatchBuilder:
         return {name: t.to_pandas(types_mapper=pd.ArrowDtype) for name, t in self.tables().items()}
 
 
-def flatten(extracted) -> dict:
+def flatten(extracted, keys: mapping.Mapping = mapping.NEWS) -> dict:
     """Extracted files -> staging DataFrames (a convenience over BatchBuilder)."""
-    b = BatchBuilder(run_id="adhoc")
+    b = BatchBuilder(run_id="adhoc", keys=keys)
     for ex in extracted:
         b.add(ex)
     return b.frames()

@@ -189,13 +189,15 @@ def parse_runner(dask_address: str | None, inputs, warehouse) -> PrefectRunner:
 def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: float = LOCK_TIMEOUT,
              reports_dir: str | None = None, as_of: dt.datetime | None = None,
              dask_address: str | None = None, config: str | None = None, return_checks: bool = False,
-             allow_deletes: bool = False) -> dict:
+             allow_deletes: bool = False, preset: str | None = None, keys: dict | None = None,
+             base_url: str | None = None) -> dict:
     """Run the ETL over `inputs` (folders or URLs of Markdown records) into `warehouse` (a folder
     or a URL); with `dask_address` (tcp://scheduler:8786, or local:N) the parse runs on that Dask cluster.
     `config` is the checks' newsetl.toml (default: $NEWSETL_CONFIG, else ./newsetl.toml): each
     alert that opens or resolves is a Prefect event (newsetl.check.*), and the checks a table artifact.
     A run that would delete more than [run] max_delete_share of the warehouse's files fails before
-    writing anything (plan.TooManyDeletes) unless `allow_deletes`."""
+    writing anything (plan.TooManyDeletes) unless `allow_deletes`. `preset`, `keys` and `base_url`:
+    how the records' keys map to the columns (newsetl.mapping; a deployment stores them resolved)."""
     if as_of is not None:
         as_of = check_as_of(as_of)  # a bad parameter fails the flow run before anything is written
     settings = load_config(config)  # and so does a wrong configuration
@@ -208,7 +210,8 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
         result = pipeline.run(inputs, warehouse, lock_timeout=lock_timeout, as_of=as_of,
                               log=lambda text: log.info(text, extra={PHASE: True}), progress=_progress,
                               runner=parse_runner(dask_address, inputs, warehouse), flow_run_id=str(ctx.flow_run.id),
-                              config=settings, allow_deletes=allow_deletes)
+                              config=settings, allow_deletes=allow_deletes, preset=preset, keys=keys,
+                              base_url=base_url)
     row = result.run
     if row["files_rejected"]:
         log.warning("%s rejected: see source_files (status = 'rejected') for each error",
@@ -227,7 +230,8 @@ def news_etl(inputs: list[str], warehouse: str = "warehouse", lock_timeout: floa
                               description=f"newsetl checks of run {result.run_id}: {checks.summary()}")
     if reports_dir:
         news_reports(warehouse=str(open_warehouse(warehouse).root), out_dir=reports_dir)
-    out = {"run_id": result.run_id, "snapshot": result.snapshot, "counts": result.counts, "run": row}
+    out = {"run_id": result.run_id, "snapshot": result.snapshot, "counts": result.counts, "run": row,
+           "keys": result.keys}
     if return_checks:  # `newsetl run` in this process: its alert lines and exit code (not a flow result)
         out["checks"] = checks
     return out

@@ -79,7 +79,8 @@ def parse_batch(spec: BatchSpec) -> BatchResult:
         read.append((f, data, sha))  # the hash, once: extract_all takes it
     if FAULTS in os.environ:
         _worker_fault(os.environ[FAULTS])
-    tables = flatten_files(spec.run_id, unreadable + extract_all(read, fast=spec.parser == "fast", split_related=True))
+    tables = flatten_files(spec.run_id, unreadable + extract_all(read, fast=spec.parser == "fast", split_related=True),
+                           spec.keys)
     files = tables["stg_files"]
     if files.num_rows:
         write_staging(batch_dir(spec.staging_dir, spec.batch_id), spec.batch_id,
@@ -114,14 +115,17 @@ def _worker_fault(folder: str) -> None:
         raise OSError(f"injected fault ({folder}/raise)")
 
 
-def flatten_files(run_id: str, extracted: list[Extracted]) -> dict[str, pa.Table]:
+def flatten_files(run_id: str, extracted: list[Extracted], keys=None) -> dict[str, pa.Table]:
     """The staging tables of extracted files. Typing runs a column at a time over
     the batch; should one file's values still break that, each file is typed on
     its own, so that only the file that breaks is rejected."""
     from .flatten import BatchBuilder
     from .frontmatter import Extracted, unexpected
 
-    builder = BatchBuilder(run_id)
+    from .mapping import NEWS
+
+    keys = keys or NEWS
+    builder = BatchBuilder(run_id, keys)
     for ex in extracted:
         builder.add(ex)
     try:
@@ -129,6 +133,6 @@ def flatten_files(run_id: str, extracted: list[Extracted]) -> dict[str, pa.Table
     except Exception as e:  # noqa: BLE001 - one file must never stop its batch
         if len(extracted) == 1:
             ex = extracted[0]
-            return flatten_files(run_id, [Extracted(ex.file, ex.sha256, ex.size, error=unexpected("type", e))])
-    parts = [flatten_files(run_id, [ex]) for ex in extracted]
+            return flatten_files(run_id, [Extracted(ex.file, ex.sha256, ex.size, error=unexpected("type", e))], keys)
+    parts = [flatten_files(run_id, [ex], keys) for ex in extracted]
     return {name: pa.concat_tables([p[name] for p in parts]) for name in parts[0]}

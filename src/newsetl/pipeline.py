@@ -27,6 +27,10 @@ from . import publish
 from .build import build, check_build_memory
 from .checks import Config, Outcome, check_snapshot, load_config
 from .catalog import ensure_catalog
+from .mapping import SAMPLE
+from .mapping import check_args as check_mapping_args
+from .mapping import describe as describe_mapping
+from .mapping import resolve as resolve_mapping
 from .plan import BATCH_BYTES, BATCH_FILES, begin, check_as_of, check_deletes, make_batches, plan
 from .remote import open_warehouse
 from .store import LOCK_TIMEOUT, Warehouse, WarehouseError, write_failure, write_failures_in_one_line
@@ -79,6 +83,8 @@ class RunResult:
     counts: dict
     run: dict
     checks: Outcome | None = None  # None: the checks could not run (the snapshot is published all the same)
+    keys: str = ""  # which mapping of the records' keys the run used, and why (newsetl.mapping.describe)
+    mapping: object = None  # that mapping.Mapping
 
     def summary(self) -> str:
         return run_summary(self.run_id, self.run, self.counts)  # the line `newsetl run` prints
@@ -95,6 +101,25 @@ def _check(built, wh: Warehouse, as_of: dt.datetime, config: Config, say) -> Out
         say(f"checks could not run ({type(e).__name__}: {' '.join(str(e).split())[:200]}); "
             "the snapshot is published without this run's check results")
         return None
+
+
+SAMPLE_BYTES = 1 << 20
+
+
+def _sample(p) -> list[tuple[str, dict]]:
+    """The first records the run reads (local files only), for detecting the preset by their keys."""
+    from .frontmatter import extract
+
+    out = []
+    for f, _sha in p.to_read[:4 * SAMPLE]:  # a folder of files that are no records is not read through
+        if len(out) >= SAMPLE:
+            break
+        # a file the listing found unreadable (a FIFO, a dangling link) or a big one is not worth it here
+        if f.version is None and f.problem is None and f.size <= SAMPLE_BYTES:
+            ex = extract(f)
+            if ex.record is not None:
+                out.append((f.rel_path, ex.record))
+    return out
 
 
 def _local(workers: int | None) -> Runner:
@@ -130,7 +155,8 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         progress=None, log=None, runner: Runner | None = None, run_id: str | None = None,
         flow_run_id: str | None = None, as_of: dt.datetime | None = None, batch_files: int = BATCH_FILES,
         batch_bytes: int = BATCH_BYTES, parser: str = "fast", config: Config | str | None = None,
-        allow_deletes: bool = False) -> RunResult:
+        allow_deletes: bool = False, preset: str | None = None, keys: dict | None = None,
+        base_url: str | None = None) -> RunResult:
     """Run the ETL on `inputs` (folders or URLs) into `warehouse` (a folder or a URL).
 
     `runner` maps the parse batches (default: `runners.Local(workers)`, this
@@ -139,13 +165,17 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
     the checks' settings (newsetl.checks.config: a Config, a newsetl.toml path, or None for
     $NEWSETL_CONFIG, else ./newsetl.toml, else the defaults). A run that would delete more than
     `config.max_delete_share` of the warehouse's files raises plan.TooManyDeletes before it writes
-    anything, unless `allow_deletes`."""
+    anything, unless `allow_deletes`. `preset` (news, hugo, jekyll, eleventy, astro), `keys`
+    (column -> generator keys) and `base_url` say how the records' keys map to the columns
+    (newsetl.mapping); each not given comes from the configuration's [site] and [keys], and the
+    preset else is detected from the site's files or the first records' keys."""
     if parser not in ("fast", "pyyaml"):
         raise ValueError(f"unknown parser {parser!r}: fast or pyyaml")
     if not isinstance(config, Config):
         config = load_config(config)  # a wrong file stops the run before it starts (ConfigError)
     if as_of is not None:
         as_of = check_as_of(as_of)  # before the warehouse folder is made
+    check_mapping_args(preset, keys, base_url)  # and so is a wrong preset, [keys] or base URL
     check_build_memory()  # before a parse that would be lost
     say = log or (lambda text: None)
     wh = open_warehouse(warehouse)
@@ -161,12 +191,15 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
             ensure_catalog(wh)
             p = plan(inputs, warehouse, run_id, as_of)
             check_deletes(p, config.max_delete_share, allow_deletes)  # before anything is written
+            keymap, why = resolve_mapping(inputs, preset, keys, base_url, config, lambda: _sample(p))
+            say("keys: " + describe_mapping(keymap, why))
             begin(wh, p)
             say(f"run {p.run_id}: {plural(p.files_seen, 'file')} seen, {len(p.to_read):,} to read ({p.files_new:,} new), "
                 f"{len(p.unchanged):,} unchanged, {len(p.deleted):,} deleted")
             if not p.idle:  # else nothing to parse: no workers, no batches
                 runner = runner or _local(workers)
-                batches = make_batches(p, wh.parse_staging, batch_files, batch_bytes, runner.workers, parser)
+                batches = make_batches(p, wh.parse_staging, batch_files, batch_bytes, runner.workers, parser,
+                                       keys=keymap)
                 results = _parse(runner, batches, wh, progress)
                 batches_made = len(batches)
                 batches = []
@@ -189,4 +222,5 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
     say(f"published snapshot {final.name}: " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
     if outcome is not None:
         say(outcome.summary())
-    return RunResult(p.run_id, str(wh.root), wh.where(final), built.counts, built.run_row, outcome)
+    return RunResult(p.run_id, str(wh.root), wh.where(final), built.counts, built.run_row, outcome,
+                     describe_mapping(keymap, why), keymap)

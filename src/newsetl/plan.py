@@ -301,10 +301,11 @@ class BatchSpec:
     files: list[tuple[SourceFile, str | None]]
     parser: str = "fast"  # or "pyyaml": PyYAML only, the reference
     sync: bool = False  # fsync the staging files where parsed; a run syncs each finished batch itself (pipeline.run)
+    keys: object = None  # mapping.Mapping: generator keys -> the news format's; None: the news format's own
 
 
 def make_batches(p: Plan, staging_dir, max_files: int = BATCH_FILES, max_bytes: int = BATCH_BYTES,
-                 workers: int | None = None, parser: str = "fast") -> list[BatchSpec]:
+                 workers: int | None = None, parser: str = "fast", keys=None) -> list[BatchSpec]:
     """Cut the files to read into batches: at most `max_files` files or `max_bytes` bytes each,
     and small enough that every worker gets several (the last batch to finish sets the pace)."""
     workers = workers or os.cpu_count() or 1
@@ -320,4 +321,5 @@ def make_batches(p: Plan, staging_dir, max_files: int = BATCH_FILES, max_bytes: 
         size += item[0].size
     if current:
         batches.append(current)
-    return [BatchSpec(f"{p.run_id}-{i:05d}", p.run_id, str(staging_dir), b, parser) for i, b in enumerate(batches)]
+    return [BatchSpec(f"{p.run_id}-{i:05d}", p.run_id, str(staging_dir), b, parser, keys=keys)
+            for i, b in enumerate(batches)]

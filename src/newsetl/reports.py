@@ -59,6 +59,10 @@ REPORTS: dict[str, Report] = {r.name: r for r in (
            "The providers with the most articles, with average/median quality, rated heat and published share "
            "(leaderboard; articles without a provider are left out).",
            ("since", "until", "topic", "min_articles", "limit"), default_limit=10),
+    Report("top_authors",
+           "The authors with the most articles (records' author or authors key), with average/median quality, "
+           "rated heat, published share and first/last published_at (articles naming nobody are left out).",
+           SCOPE + ("min_articles", "limit"), default_limit=10),
     Report("provider_stats",
            "Every provider domain: articles and share, quality (avg/median/p90), rated heat, published and "
            "with-image shares, citations received through related links, first/last published_at.",

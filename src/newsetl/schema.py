@@ -75,7 +75,7 @@ ARTICLES = _t(
     "articles",
     "one row per article_id (the winning record of its files)",
     ("article_id", STR, "first 16 hex digits of SHA-256 of the article URL (webUrl, else originalUrl, else the file's path relative to its input root)"),
-    ("url", STR, "the URL the identity was computed from: webUrl, else originalUrl; NULL when the record has neither"),
+    ("url", STR, "the URL the identity was computed from: webUrl, else originalUrl (a generator's `url`, ...: [generator front matter](#generator-front-matter)); NULL when the record has neither"),
     ("web_url", STR, "webUrl as written, stripped"),
     ("original_url", STR, "originalUrl"),
     ("amp_url", STR, "ampWebUrl"),
@@ -84,14 +84,14 @@ ARTICLES = _t(
     ("excerpt", STR, "excerpt, cleaned like title"),
     ("category", STR, "category"),
     ("type", STR, "type (article, video, ...)"),
-    ("published_at", TS, "publishedDateTime in UTC; NULL when missing or unparsable"),
+    ("published_at", TS, "publishedDateTime in UTC (a generator's `date`, ...: [generator front matter](#generator-front-matter)); NULL when missing or unparsable"),
     ("quality", I32, "quality score as written (0 to about 190); NULL when not an integer"),
     ("heat", I32, "heat score, raw: -1 (not rated) is kept"),
     ("is_published", BOOL, "published flag"),
     ("provider_domain", STR, "provider.domain, normalised: lower-case, NFKC, no trailing dot, punycode as Unicode"),
     ("provider_name", STR, "provider.name, percent-decoded and HTML-unescaped"),
     ("provider_logo_url", STR, "URL of the first provider.images entry"),
-    ("topics", STRS, "topics, in record order"),
+    ("topics", STRS, "topics, in record order (a generator's `tags`, `categories`, `keywords`: [generator front matter](#generator-front-matter))"),
     ("image_count", I32, "number of rows in images for this article"),
     ("related_count", I32, "number of rows in related_links for this article"),
     ("featured_content", STR, "featuredContent (embedded HTML), as written"),
@@ -420,6 +420,30 @@ VIEWS: tuple[View, ...] = (
         ('as_of', 'TIMESTAMPTZ', 'the reference instant: newest `published_at` in scope'),
     ),
     _v(
+        'article_authors',
+        'One row per author an article names: the record\'s `author` or `authors` key (a name, a list of names, or mappings with `name`), kept in `articles.extra`; items that are not text nor a mapping with a text `name` are left out. Macro: `article_authors_for`. File: `44_article_authors.sql`.',
+        ('article_id', 'VARCHAR', 'the article'),
+        ('position', 'INTEGER', '0-based position in the record\'s list (0 for a single author)'),
+        ('author_name', 'VARCHAR', 'the name as written, white space collapsed and trimmed'),
+        ('author_key', 'VARCHAR', 'lower(author_name): the author\'s identity in `authors`'),
+    ),
+    _v(
+        'authors',
+        'One row per author (`author_key`) of the articles: a dimension beside `providers`, read at query time from `article_authors` (no table to carry over between runs). Articles that name nobody are not counted. Macro: `authors_for`. File: `45_authors.sql`.',
+        ('author_key', 'VARCHAR', 'the author: the normalised name, lower-cased'),
+        ('author_name', 'VARCHAR', 'the most frequent spelling; ties: alphabetical'),
+        ('name_variants', 'VARCHAR[]', 'every distinct spelling seen, alphabetical'),
+        ('articles', 'BIGINT', 'articles naming the author (count; once per article)'),
+        ('provider_count', 'BIGINT', 'distinct provider domains among them (count)'),
+        ('articles_with_quality', 'BIGINT', 'of those, with a non-NULL quality (count)'),
+        ('avg_quality', 'DOUBLE', 'mean quality, NULLs ignored'),
+        ('median_quality', 'DOUBLE', 'median quality'),
+        ('avg_heat_rated', 'DOUBLE', 'mean heat over rated articles only'),
+        ('published_pct', 'DOUBLE', 'share of the articles with `is_published` true, %'),
+        ('first_published_at', 'TIMESTAMPTZ', 'earliest `published_at` of the author\'s articles'),
+        ('last_published_at', 'TIMESTAMPTZ', 'latest `published_at` of the author\'s articles'),
+    ),
+    _v(
         'data_quality',
         'What in the input was broken, in one view; `kind` tells the three parts apart. Rows come ordered `file_status`, `rejection`, `field_issue`. File: `50_data_quality.sql` (also defines the scalar macro `rejection_reason(error)`).',
         ('kind', 'VARCHAR', '`file_status` (one row per status: loaded, duplicate, rejected; always all three), `rejection` (rejected files by reason), `field_issue` (data_issues by field and problem)'),
@@ -522,6 +546,53 @@ VIEWS: tuple[View, ...] = (
 VIEWS_BY_NAME = {v.name: v for v in VIEWS}
 
 
+# --- generator front matter: the keys a Hugo, Jekyll, Eleventy or Astro record writes, mapped onto
+# the columns (newsetl.mapping applies them; `python -m newsetl.schema mapping` documents them).
+# (column, the news format's key, generator keys tried in order, the rule)
+
+@dataclass(frozen=True)
+class KeyRule:
+    column: str
+    news_key: str
+    keys: tuple[str, ...]
+    rule: str
+
+
+KEY_RULES: tuple[KeyRule, ...] = (
+    KeyRule("published_at", "publishedDateTime", ("date", "pubDate", "publishDate", "published"),
+            "the first key present (`published` only when it holds a date, not true/false), ISO 8601 or in "
+            "words (`Jul 08 2022`, `July 8, 2022`: midnight UTC); else the date of a "
+            "Jekyll file name `YYYY-MM-DD-slug.md` (midnight UTC); else NULL and a data issue (field "
+            "`published_at`). `lastmod` and `updatedDate` have no column: they stay in `extra`"),
+    KeyRule("topics", "topics", ("tags", "categories", "keywords"),
+            "merged in that order, each topic once (its first place kept); a string is split: `tags` and "
+            "`categories` on white space (Jekyll's `categories: \"a b\"`), `keywords` on commas"),
+    KeyRule("url", "webUrl", ("canonical", "url", "permalink"),
+            "the first key present; a path (`/posts/a/`) is joined to the base URL when one is set, else kept "
+            "as written. With none: the base URL plus the page's path built from the file (`content/`, "
+            "`src/content/`, `src/`, `_posts/` dropped; then `folder/slug/`, Jekyll `YYYY/MM/DD/slug.html`; "
+            "`slug` key, else the file name without a Jekyll date; `index.md`, `_index.md`: the folder), relative "
+            "to the input folder; with no base URL, that path itself. The base URL: `--base-url`, else `[site] "
+            "base_url`, else the site's own (Hugo `baseURL`, Jekyll `url` + `baseurl`, Astro `site`). "
+            "`originalUrl` counts as a news URL too"),
+    KeyRule("images", "images", ("images", "image", "cover", "heroImage", "featured_image"),
+            "`images`, else the first other key present: a string is one image, a list several, a mapping one "
+            "with its URL under `url`, `src`, `image` (Hugo's `cover.image`) or `path` (its other keys go to `extra`); "
+            "relative image URLs are joined to the base URL when one is set"),
+    KeyRule("excerpt", "excerpt", ("excerpt", "description", "summary"), "the first key present"),
+    KeyRule("is_published", "published", ("draft",),
+            "`published` when it is true/false; else `draft: true` is false and `draft: false` true; else NULL"),
+)
+
+
+def mapping_markdown() -> str:
+    """The generator keys' mapping, as Markdown (docs/data-dictionary.md embeds it)."""
+    out = ["| column | news key (wins) | generator keys, in order | rule |", "|---|---|---|---|"]
+    for r in KEY_RULES:
+        out.append(f"| `{r.column}` | `{r.news_key}` | {', '.join(f'`{k}`' for k in r.keys)} | {r.rule} |")
+    return "\n".join(out) + "\n"
+
+
 # -- docs/data-dictionary.md is generated from the definitions above
 
 def markdown() -> str:
@@ -546,7 +617,8 @@ def views_markdown() -> str:
 
 
 if __name__ == "__main__":
-    # the generated parts of docs/data-dictionary.md: `python -m newsetl.schema [views]`
+    # the generated parts of docs/data-dictionary.md: `python -m newsetl.schema [views|mapping]`
     import sys
 
-    print(views_markdown() if sys.argv[1:] == ["views"] else markdown())
+    print({"views": views_markdown, "mapping": mapping_markdown}.get(sys.argv[1] if sys.argv[1:] else "",
+                                                                     markdown)())

@@ -67,14 +67,17 @@ def check_schedule(cron: str | None, interval: float | None) -> dict:
 
 
 def deployment_parameters(inputs, warehouse, lock_timeout: float = LOCK_TIMEOUT, reports_dir=None,
-                          allow_deletes: bool = False) -> dict:
+                          allow_deletes: bool = False, preset: str | None = None, keys: dict | None = None,
+                          base_url: str | None = None, config=None) -> dict:
     """The flow parameters stored with the deployment, with every path made absolute.
 
     The served process runs each flow run in a subprocess, and a run may be
     triggered from the UI or `prefect deployment run` long after `serve` was
     started: relative paths would depend on where that happened. `allow_deletes` is stored too:
     a scheduled run that would delete more than [run] max_delete_share of the warehouse's files
-    fails before writing anything unless it is true.
+    fails before writing anything unless it is true. The mapping of the records' keys is stored
+    resolved (newsetl.mapping.resolve: the preset given, in the configuration or detected now, the
+    [keys] and the base URL), so that every scheduled run maps the keys as the first did.
     """
     try:  # named: each input keeps the name its files' source_path starts with, whatever comes later
         absolute = [f"{name}={path}" for name, path in resolve_inputs(inputs).items()]
@@ -82,12 +85,18 @@ def deployment_parameters(inputs, warehouse, lock_timeout: float = LOCK_TIMEOUT,
         raise ValueError(str(e)) from None
     if not math.isfinite(float(lock_timeout)) or float(lock_timeout) < 0:
         raise ValueError(f"invalid lock timeout {lock_timeout!r}: must be a number of seconds >= 0")
+    from .checks.config import load_config
+    from .mapping import resolve, sample_folders
+
+    settings = load_config(config)
+    keymap, _why = resolve(inputs, preset, keys, base_url, settings, lambda: sample_folders(inputs))
     return {
         "inputs": absolute,
         "warehouse": str(open_warehouse(warehouse).root),  # a URL stays a URL
         "lock_timeout": float(lock_timeout),
         "reports_dir": str(Path(reports_dir).expanduser().absolute()) if reports_dir else None,
         "allow_deletes": bool(allow_deletes),
+        **keymap.params(),
     }
 
 
@@ -129,7 +138,8 @@ def require_server() -> str:
 
 def serve(inputs: list[str], warehouse: str = "warehouse", *, cron: str | None = None,
           interval: float | None = None, name: str = DEFAULT_NAME, lock_timeout: float = LOCK_TIMEOUT,
-          reports_dir: str | None = None, quiet: bool = False, allow_deletes: bool = False) -> None:
+          reports_dir: str | None = None, quiet: bool = False, allow_deletes: bool = False,
+          preset: str | None = None, base_url: str | None = None, config: str | None = None) -> None:
     """Serve `news-etl` as the deployment `news-etl/<name>` on a cron or interval schedule.
 
     Exactly one of `cron` (5-field cron expression, UTC) and `interval`
@@ -141,7 +151,8 @@ def serve(inputs: list[str], warehouse: str = "warehouse", *, cron: str | None =
     """
     schedule = check_schedule(cron, interval)
     name = check_name(name)
-    parameters = deployment_parameters(inputs, warehouse, lock_timeout, reports_dir, allow_deletes)
+    parameters = deployment_parameters(inputs, warehouse, lock_timeout, reports_dir, allow_deletes, preset,
+                                       base_url=base_url, config=config)
     url = require_server()
     if not quiet:
         print(f"newsetl serve: news-etl/{name} ({describe_schedule(schedule)}) on {url}: "

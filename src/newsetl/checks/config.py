@@ -21,6 +21,14 @@ A file of its own is found the same way everywhere (`--config`, `$NEWSETL_CONFIG
     [run]
     max_delete_share = 0.5        # a run that would delete more of the warehouse's files stops (0..1)
 
+    [site]
+    preset = "hugo"               # news, hugo, jekyll, eleventy or astro (default: detected)
+    base_url = "https://example.com"   # joined to records' paths (url = "/posts/a/")
+
+    [keys]                        # generator keys tried for a column, over the preset's
+    published_at = "created"
+    topics = ["tags", "series"]
+
     [[checks.mute]]
     check = "freshness"
     provider = "paused.example"
@@ -99,6 +107,10 @@ class Config:
     # [run]: a run that would delete more than this share of the warehouse's files stops before
     # writing anything, unless allowed (`newsetl run --allow-deletes`; pipeline.run(allow_deletes=True))
     max_delete_share: float = MAX_DELETE_SHARE
+    # [site] and [keys]: how records' keys map to columns (newsetl.mapping); None: detected / none
+    preset: str | None = None
+    base_url: str | None = None
+    keys: dict = field(default_factory=dict)
 
     def setting(self, check: str, key: str, segment: str | None = None):
         """A check's setting for a provider: its override if any, else the check's."""
@@ -182,6 +194,7 @@ def parse_config(doc: dict, where: str = CONFIG_NAME) -> Config:
             raise bad(f"checks.{key}", f"unknown setting or check (checks: {', '.join(CHECKS)}; settings: "
                                        f"{', '.join(GLOBAL)}, mute)")
     _run_table(doc.get("run", {}), cfg, bad)
+    _site_tables(doc, cfg, bad)
     if cfg.training_runs < 3:
         raise bad("checks.training_runs", "must be at least 3")
     if cfg.min_history < 1 or cfg.min_history > cfg.training_runs:
@@ -200,6 +213,27 @@ def _run_table(run, cfg: Config, bad) -> None:
         if value > 1:
             raise bad(f"run.{key}", f"expected a share between 0 and 1, got {value!r}")
         setattr(cfg, key, float(value))
+
+
+def _site_tables(doc: dict, cfg: Config, bad) -> None:
+    """`[site]` (preset, base_url) and `[keys]` (column = key or [keys], and base_url)."""
+    from ..mapping import PRESETS, check_base_url, check_keys
+
+    site, keys = doc.get("site", {}), doc.get("keys", {})
+    if not isinstance(site, dict):
+        raise bad("site", "expected a table ([site])")
+    if not isinstance(keys, dict):
+        raise bad("keys", "expected a table ([keys])")
+    for key in site:
+        if key not in ("preset", "base_url"):
+            raise bad(f"site.{key}", "unknown setting (site has: preset, base_url)")
+    if "preset" in site:
+        if site["preset"] not in PRESETS:
+            raise bad("site.preset", f"expected one of {', '.join(PRESETS)}, got {site['preset']!r}")
+        cfg.preset = site["preset"]
+    cfg.keys = check_keys(keys, cfg.path or CONFIG_NAME, bad)
+    cfg.base_url = check_base_url(site.get("base_url", keys.get("base_url")),
+                                  "site.base_url" if "base_url" in site else "keys.base_url", bad)
 
 
 def _default(check: str, key: str, where: str, bad):
