@@ -397,3 +397,12 @@ def test_fast_parsed_generator_records_map_as_pyyaml_ones(tmp_path):
     assert row["url"] == "https://f.example/fast/one/" and row["topics"] == ["a", "b", "news", "town"]
     assert row["is_published"] is True and row["excerpt"] == "Hi there"
 
+
+
+@pytest.mark.parametrize("permalink", ["/news/{{ page.fileSlug }}/", "/{% if x %}a{% endif %}/"])
+def test_a_templated_permalink_is_not_a_url(permalink):
+    """Eleventy and Liquid permalinks hold templates the generator renders: the URL is built from
+    the file's path instead, and the template stays in extra."""
+    out, _, _ = mapping.apply({"date": "2024-03-11", "permalink": permalink}, mapping.Mapping("eleventy"),
+                              "posts/food-bank-record.md")
+    assert out["webUrl"] == "/posts/food-bank-record/" and out["permalink"] == permalink

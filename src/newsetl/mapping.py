@@ -18,7 +18,8 @@ The rules (docs/data-dictionary.md, "Generator front matter", says the same):
 - topics: `tags`, then `categories`, then `keywords`, merged in that order, each topic once
   (the first time it is seen). A string is split: `tags` and `categories` on white space
   (Jekyll's `categories: "a b"`), `keywords` on commas (HTML's meta keywords).
-- URL (webUrl): the first of `canonical`, `url`, `permalink`; a value without a scheme
+- URL (webUrl): the first of `canonical`, `url`, `permalink` that is not a template (`{{ }}`,
+  `{% %}`: it stays in `extra`); a value without a scheme
   (`/posts/a/`) is joined to the base URL when one is set, else kept as the path. With none
   of them and a base URL: the base URL plus the path the preset builds from the file
   (`path_for`); with no base URL, that path itself (a URL relative to the site). A base
@@ -148,6 +149,7 @@ def detect_files(folder) -> tuple[str, str, str] | None:
 
 
 _NEWS_KEYS = ("publishedDateTime", "webUrl")
+_TEMPLATE = re.compile(r"\{\{|\{%")
 _GENERATOR_KEYS = frozenset(k for _c, (_n, ks) in DEFAULT_KEYS.items() for k in ks) - {"images", "excerpt"} | {
     "lastmod", "updatedDate", "slug", "layout"}
 
@@ -347,7 +349,9 @@ def apply(rec: dict, m: Mapping, rel_path: str) -> tuple[dict, dict, list]:
 
     # URL
     if rec.get("webUrl") is None and rec.get("originalUrl") is None:
-        pairs = [(k, v) for k, v in take("url") if isinstance(v, str) and v.strip()]
+        # a template (Eleventy's `/news/{{ page.fileSlug }}/`, Liquid's `{% ... %}`) is not a URL
+        # until the generator renders it: it stays in extra, and the path is built as below
+        pairs = [(k, v) for k, v in take("url") if isinstance(v, str) and v.strip() and not _TEMPLATE.search(v)]
         if pairs:
             out["webUrl"] = _abs(pairs[0][1], base)
             consume("url", pairs[:1])

@@ -568,7 +568,8 @@ KEY_RULES: tuple[KeyRule, ...] = (
             "merged in that order, each topic once (its first place kept); a string is split: `tags` and "
             "`categories` on white space (Jekyll's `categories: \"a b\"`), `keywords` on commas"),
     KeyRule("url", "webUrl", ("canonical", "url", "permalink"),
-            "the first key present; a path (`/posts/a/`) is joined to the base URL when one is set, else kept "
+            "the first key present that is not a template (`{{ page.fileSlug }}`, `{% %}`: it stays in `extra`); "
+            "a path (`/posts/a/`) is joined to the base URL when one is set, else kept "
             "as written. With none: the base URL plus the page's path built from the file (`content/`, "
             "`src/content/`, `src/`, `_posts/` dropped; then `folder/slug/`, Jekyll `YYYY/MM/DD/slug.html`; "
             "`slug` key, else the file name without a Jekyll date; `index.md`, `_index.md`: the folder), relative "
