@@ -318,11 +318,16 @@ def apply(rec: dict, m: Mapping, rel_path: str) -> tuple[dict, dict, list]:
     pairs = take("published_at")
     if not news_has("published_at"):
         if pairs:
-            v = pairs[0][1]
-            out["publishedDateTime"] = as_date(v) or v  # not a date: flatten's data issue says so
-            consume("published_at", pairs[:1])
-            if pairs[0][0] == "published":
-                out.pop("published", None)
+            key, v = pairs[0]
+            if as_date(v) is None and isinstance(v, str):
+                # text that is no date (Eleventy's `Last Modified` keyword): the issue names the
+                # record's own key, and the value stays in extra as written
+                issues.append((key, v, f"not a date and time (the publish time's key {key!r})"))
+            else:
+                out["publishedDateTime"] = as_date(v) or v  # not a date: flatten's data issue says so
+                consume("published_at", pairs[:1])
+                if key == "published":
+                    out.pop("published", None)
         elif news_preset:
             pass
         elif name_day is not None:

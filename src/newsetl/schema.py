@@ -563,7 +563,8 @@ KEY_RULES: tuple[KeyRule, ...] = (
             "the first key present (`published` only when it holds a date, not true/false), ISO 8601 or in "
             "words (`Jul 08 2022`, `July 8, 2022`: midnight UTC); else the date of a "
             "Jekyll file name `YYYY-MM-DD-slug.md` (midnight UTC); else NULL and a data issue (field "
-            "`published_at`). `lastmod` and `updatedDate` have no column: they stay in `extra`"),
+            "`published_at`). Text under the key that is no date (Eleventy's `Last Modified`): NULL, the text kept in "
+            "`extra`, and a data issue naming that key. `lastmod` and `updatedDate` have no column: they stay in `extra`"),
     KeyRule("topics", "topics", ("tags", "categories", "keywords"),
             "merged in that order, each topic once (its first place kept); a string is split: `tags` and "
             "`categories` on white space (Jekyll's `categories: \"a b\"`), `keywords` on commas"),
