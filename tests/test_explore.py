@@ -180,10 +180,12 @@ def test_describe_wraps_the_meaning_instead_of_cutting_it(wh):
 # -- sql -p ----------------------------------------------------------------------------------
 
 def test_sql_binds_named_parameters(wh):
-    (domain, q), = duckdb.sql(f"SELECT provider_domain, median(quality)::INT FROM {parquet(wh, 'articles')} "
-                              "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchall()
-    (want,), = duckdb.sql(f"SELECT count(*) FROM {parquet(wh, 'articles')} "
-                          f"WHERE provider_domain = ? AND quality > ?", params=[domain, q]).fetchall()
+    con = duckdb.connect()  # its own: the module's default connection is shared with other tests
+    (domain, q), = con.sql(f"SELECT provider_domain, median(quality)::INT FROM {parquet(wh, 'articles')} "
+                           "GROUP BY 1 ORDER BY count(*) DESC LIMIT 1").fetchall()
+    (want,), = con.sql(f"SELECT count(*) FROM {parquet(wh, 'articles')} "
+                       f"WHERE provider_domain = ? AND quality > ?", params=[domain, q]).fetchall()
+    con.close()
     sql = "SELECT count(*) AS n FROM articles WHERE provider_domain = $d AND quality > $q"
     p = newsetl_here("sql", sql, "-p", "d", domain, "--param", "q", str(q), "--warehouse", wh, "--format", "json")
     assert p.returncode == 0, p.stderr

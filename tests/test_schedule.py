@@ -197,7 +197,8 @@ def test_served_deployment_has_its_schedule_and_runs_once(prefect_server, tmp_pa
             assert sched.schedule.timezone == "UTC"
             assert deployment.parameters == {
                 "inputs": [f"demo={(tmp_path / 'demo').resolve()}"], "warehouse": str(tmp_path / "wh"),
-                "lock_timeout": 60.0, "reports_dir": None, "allow_deletes": False}
+                "lock_timeout": 60.0, "reports_dir": None, "allow_deletes": False,
+                "preset": "news", "keys": {}, "base_url": None}  # demo records: the news format, detected
 
             # the server plans runs from that schedule: the next one is at the cron's time
             deadline = time.monotonic() + 30

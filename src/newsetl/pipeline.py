@@ -108,6 +108,8 @@ SAMPLE_BYTES = 1 << 20
 
 def _sample(p) -> list[tuple[str, dict]]:
     """The first records the run reads (local files only), for detecting the preset by their keys."""
+    if not p.to_read:  # nothing to parse: the parser is not even imported
+        return []
     from .frontmatter import extract
 
     out = []
