@@ -8,7 +8,7 @@ import os
 
 import duckdb
 
-from .catalog import UnreadableSnapshot, connect, inspect_catalog, moved_note, repair_catalog, unresolved_views
+from .catalog import UnreadableSnapshot, as_written, connect, inspect_catalog, moved_note, repair_catalog, unresolved_views
 from .schema import WAREHOUSE_TABLES
 from .remote import open_warehouse
 from .store import Warehouse, table_files
@@ -102,6 +102,8 @@ def _views_state(wh: Warehouse, snap) -> list[str]:
     which do not, why, and what to run."""
     if not wh.catalog.exists() or wh.foreign_catalog():
         return []
+    if as_written(wh) and _missing_fix(snap) is None:
+        return []  # newsetl's own file, here, over files that are all there: every view resolves
     bad = unresolved_views(wh)
     if not bad:
         return []  # all resolve, or the file is open for writing in a shell (inspect_catalog said so)
