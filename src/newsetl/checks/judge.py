@@ -420,7 +420,7 @@ def quality_shift(ctx: Context, rows: list[dict]) -> list[Result]:
         s = lambda key: ctx.s(c_, key, seg)  # noqa: E731
         if n < s("min_articles"):
             out.append(Result(c_, seg, None, "insufficient_history", q, unit="points", sample_size=n,
-                              message=f"{who(seg)}: {n} rated articles this run, too few to judge"))
+                              message=f"{who(seg)}: {plural(n, 'rated article')} this run, too few to judge"))
             continue
         hist = ctx.history(c_, seg, None, s("min_articles"))
         if len(hist) < ctx.config.min_history:
