@@ -68,6 +68,16 @@ def test_read_commands_show_a_table_without_pyarrow_or_pandas(demo_wh, argv):
     assert loaded(cli_main(*argv, "--warehouse", str(demo_wh))) == []
 
 
+def test_status_of_a_warehouse_as_newsetl_left_it_imports_no_engine(tmp_path):
+    """Its figures come from the snapshot (test_status_figures: the same as DuckDB's)."""
+    from newsetl import pipeline
+    from newsetl.demo import generate
+
+    generate(tmp_path / "site", records=10, seed=4)
+    pipeline.run([tmp_path / "site"], tmp_path / "wh", workers=1)
+    assert loaded(cli_main("status", "--warehouse", str(tmp_path / "wh")), also=("duckdb",)) == []
+
+
 @pytest.mark.parametrize("sql", ["SELECT * FROM runs", "SELECT * FROM provider_stats",
                                  "SELECT * FROM articles ORDER BY article_id",
                                  "SELECT 1 AS a, 1 AS a, NULL AS n, [1, 2] AS l, {'k': 'v'} AS s, 2.50::DECIMAL(4, 2) AS d"])

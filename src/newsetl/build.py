@@ -124,10 +124,12 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     previous = Path(p.previous) if p.previous else None
     tmp = out / "_tmp"
     compacted = 0
+    carried = False  # the tables are the last snapshot's, linked
     if previous is not None and p.idle:
         # nothing read, nothing gone: the tables and the manifest are the last snapshot's, linked
         manifest = None
         counts, files = carry_over(previous, out)
+        carried = True
         status = pq.ParquetFile(previous / STATE / "manifest.parquet").read(columns=["status"]).column("status")
         batches = read_batches(previous)
     else:
@@ -143,6 +145,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         release_memory()  # the merge's copies (a manifest is about 300 bytes a file in Arrow)
         if previous is not None and not len(touched):
             counts, files = carry_over(previous, out)  # files touched, none changed: only their mtimes are new
+            carried = True
         else:
             # a database file for a large change (its tables can be written out, where an in-memory
             # database's stay pinned); a small one, a schedule's usual run, in memory: no file to sync
@@ -221,12 +224,41 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "inputs": p.inputs,
         "input_roots": p.roots,  # what the next run compares its inputs with (plan.check_deletes)
         "previous": previous.name if previous is not None else None,  # made from it: `newsetl rollback` goes back to it
+        "summary": status_summary(runs, _file_counts(out, files["source_files"], previous if carried else None)),
         # every file of every table, in order (parts, and the delete files that apply to the parts
         # before them: newsetl.parts): readers read these and nothing else (store.table_files)
         "files": {t.name: files.get(t.name, []) for t in S.WAREHOUSE_TABLES},
     })
     # the checks' tables are the checks stage's to count (newsetl.checks): not this run's build
     return Built(p.run_id, str(out), {t.name: counts[t.name] for t in S.BUILT_TABLES if t.name in counts}, row)
+
+
+def _file_counts(out: Path, files: list[str], same_as: Path | None) -> dict[str, int]:
+    """source_files' rows by status: the last snapshot's figures when its table was carried over
+    (`same_as`), else counted from the status column alone."""
+    if same_as is not None:
+        known = (read_info(same_as).get("summary") or {}).get("files")
+        if isinstance(known, dict):
+            return known
+    with duckdb.connect() as con:
+        sql = view_sql("source_files", [out / "source_files" / f for f in files])
+        return dict(con.execute(f"SELECT status, count(*) FROM ({sql}) GROUP BY 1 ORDER BY 1").fetchall())
+
+
+def status_summary(runs: pa.Table, files: dict[str, int]) -> dict:
+    """What `newsetl status` says of the runs and files, as this snapshot's tables hold them:
+    status reads it here rather than open the tables (and asks them in SQL when it is absent)."""
+    done = runs.filter(pc.equal(runs.column("status"), pa.scalar("completed", pa.string())))
+    last = done.take(pc.sort_indices(done, [("started_at", "descending")])[:1]).to_pylist()[0]
+    moved = pc.add(pc.add(done.column("files_new"), done.column("files_changed")), done.column("files_deleted"))
+    changed = pc.max(done.filter(pc.greater(moved, 0)).column("finished_at")).as_py()
+    return {
+        "last_run": {"run_id": last["run_id"], "finished_at": last["finished_at"].isoformat(),
+                     "duration_s": last["duration_s"]},
+        "last_change": changed.isoformat() if changed is not None else None,
+        "failed_runs": pc.sum(pc.equal(runs.column("status"), pa.scalar("failed", pa.string()))).as_py() or 0,
+        "files": files,
+    }
 
 
 def new_manifest(p: Plan, results: list[BatchResult], old: pa.Table | None) -> pa.Table:

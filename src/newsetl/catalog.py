@@ -39,6 +39,7 @@ from pathlib import Path
 
 import duckdb
 
+from .catalogfile import as_written, catalog_snapshot, moved_from, sha256, shown
 from .duck import database_objects, glob_escaped, objects_in, read_list, sql_literal
 from .parts import view_sql
 from .schema import BY_NAME, VIEWS, VIEWS_BY_NAME, WAREHOUSE_TABLES
@@ -195,8 +196,8 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
         _keep_objects(_write_views_file(tmp, snapshot, base), snapshot)
         # the marker first, naming the new file by inode: whenever this is
         # killed, the marker still tells which snapshot the catalog file shows
-        _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "views": digest, "sha256": _sha256(tmp),
-                           "root": str(warehouse_root(snapshot)), "previous": _shown(wh)})
+        _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "views": digest, "sha256": sha256(tmp),
+                           "root": str(warehouse_root(snapshot)), "previous": shown(wh)})
         os.replace(tmp, wh.catalog)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -253,21 +254,6 @@ def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> l
     return objects
 
 
-def _sha256(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
-
-
-def as_written(wh: Warehouse) -> bool:
-    """The catalog file holds, byte for byte, what newsetl wrote there (its digest is the
-    marker's) for the warehouse where it is now: its objects are the snapshot's, as written,
-    without opening it (most of `newsetl status`). Any change to the file, or a move, is a no."""
-    marker = read_marker(wh)
-    return bool(marker.get("sha256")) and moved_from(wh) is None and _sha256(wh.catalog) == marker["sha256"]
-
-
 def _stamp(path: Path) -> dict:
     """What tells a file newsetl wrote from one changed since: its inode, size and mtime."""
     st = os.stat(path)
@@ -278,40 +264,6 @@ def _write_marker(wh: Warehouse, marker: dict) -> None:
     tmp = wh.root / f"{MARKER}.{os.getpid()}.tmp"
     tmp.write_text(json.dumps(marker) + "\n")
     os.replace(tmp, wh.root / MARKER)
-
-
-def _shown(wh: Warehouse) -> dict | None:
-    """The marker entry of the catalog file as it is now, if known."""
-    try:
-        ino = os.stat(wh.catalog).st_ino
-    except OSError:
-        return None
-    m = read_marker(wh)
-    for entry in (m, m.get("previous") or {}):
-        if entry.get("inode") == ino:
-            return {k: entry[k] for k in ("snapshot", "inode", "stamp") if k in entry}
-    if "inode" not in m and m.get("snapshot"):  # an older newsetl's marker, written after the file
-        return {"snapshot": m["snapshot"], "inode": ino}
-    return None
-
-
-def catalog_snapshot(wh: Warehouse) -> str | None:
-    """The name of the snapshot the catalog file shows (None: no catalog file, or not known)."""
-    shown = _shown(wh)
-    return shown["snapshot"] if shown else None
-
-
-def moved_from(wh: Warehouse) -> str | None:
-    """Where the warehouse was when newsetl last wrote its catalog, if not here (it was copied
-    or moved since: the catalog's fallback path names that folder); "" for a catalog of an
-    older newsetl, whose views name every file by its absolute path; None otherwise."""
-    marker = read_marker(wh)
-    if not marker.get("snapshot"):
-        return None  # no catalog written yet
-    root = marker.get("root")
-    if not isinstance(root, str):
-        return ""
-    return None if root == os.path.realpath(wh.root) else root
 
 
 def ensure_catalog(wh: Warehouse) -> None:

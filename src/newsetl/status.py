@@ -6,12 +6,13 @@ import datetime as dt
 import json
 import os
 
-import duckdb
-
-from .catalog import UnreadableSnapshot, as_written, connect, inspect_catalog, moved_note, repair_catalog, unresolved_views
+from .catalogfile import as_written, catalog_snapshot
 from .schema import WAREHOUSE_TABLES
 from .remote import open_warehouse
-from .store import Warehouse, table_files
+from .store import Warehouse, read_info, table_files
+
+# DuckDB (newsetl.catalog) is imported only when the marker and snapshot.json cannot tell: a
+# status of a warehouse as newsetl left it costs no DuckDB start-up (issue 24: 0.3 s)
 
 
 class Report(str):
@@ -32,11 +33,60 @@ def _ago(t: dt.datetime | None) -> str:
     return f"{t:%Y-%m-%d %H:%M:%S} UTC (just now)"
 
 
+def _quick(wh: Warehouse, snap) -> list[str] | None:
+    """What status says of the runs, files and rows, from the snapshot's own figures
+    (snapshot.json's counts and summary, written by its build and checks): None when they
+    cannot tell it all, or the catalog file is not byte for byte the one newsetl wrote for this
+    snapshot here, or a file of the snapshot is missing or does not end as Parquet does (then
+    DuckDB looks)."""
+    try:
+        info = read_info(snap)
+    except (OSError, ValueError):
+        return None
+    summary, counts = info.get("summary"), info.get("counts") or {}
+    if not isinstance(summary, dict) or not all(isinstance(counts.get(t.name), int) for t in WAREHOUSE_TABLES):
+        return None  # written before these were kept
+    if catalog_snapshot(wh) != snap.name or not as_written(wh) or not _parquet_files_whole(snap):
+        return None
+    try:
+        last, files = summary["last_run"], summary["files"]
+        finished = dt.datetime.fromisoformat(last["finished_at"]).astimezone(dt.timezone.utc)
+        changed = summary["last_change"]
+        changed = dt.datetime.fromisoformat(changed).astimezone(dt.timezone.utc) if changed else None
+        lines = [f"last run  {last['run_id']}, finished {_ago(finished)}, took {last['duration_s']:.1f} s",
+                 f"last change to the data: {_ago(changed)}"]
+        if summary["failed_runs"]:
+            lines.append(f"failed runs: {summary['failed_runs']} (killed or crashed before publishing; see `newsetl runs`)")
+        lines.append("files     " + ", ".join(f"{files.get(s, 0):,} {s}" for s in ("loaded", "duplicate", "rejected")))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return lines + ["rows      " + ", ".join(f"{t.name} {counts[t.name]:,}" for t in WAREHOUSE_TABLES)]
+
+
+def _parquet_files_whole(snap) -> bool:
+    """Every file the snapshot names is there, and ends with Parquet's magic bytes (a copy cut
+    short does not)."""
+    for paths in table_files(snap).values():
+        for p in paths:
+            try:
+                with open(p, "rb") as f:
+                    f.seek(-4, os.SEEK_END)
+                    if f.read(4) != b"PAR1":
+                        return False
+            except OSError:
+                return False
+    return True
+
+
 def _catalog_state(wh: Warehouse, snap) -> list[str]:
     """Nothing when the catalog file shows the current snapshot exactly (its views checked
     against the snapshot's, not only its marker), or was just rewritten to; else what is wrong
     and the fix. A catalog changed by hand, or written before the warehouse moved, is
     rewritten when it can be, and said so."""
+    import duckdb
+
+    from .catalog import inspect_catalog, moved_note
+
     try:
         state, details = inspect_catalog(wh, snap)
     except duckdb.Error:  # the snapshot's views cannot be made (a file is missing): _views_state says which
@@ -81,6 +131,10 @@ def _catalog_state(wh: Warehouse, snap) -> list[str]:
 def _repaired(wh: Warehouse, snap, state: str) -> bool | None:
     """repair_catalog; None when the snapshot's views cannot be made (a file of it is missing:
     _views_state says which)."""
+    import duckdb
+
+    from .catalog import repair_catalog
+
     try:
         return repair_catalog(wh, snap, state)
     except duckdb.Error:
@@ -104,6 +158,8 @@ def _views_state(wh: Warehouse, snap) -> list[str]:
         return []
     if as_written(wh) and _missing_fix(snap) is None:
         return []  # newsetl's own file, here, over files that are all there: every view resolves
+    from .catalog import unresolved_views
+
     bad = unresolved_views(wh)
     if not bad:
         return []  # all resolve, or the file is open for writing in a shell (inspect_catalog said so)
@@ -129,6 +185,16 @@ def status(warehouse, snapshot: str | None = None) -> Report:
     """What the warehouse holds; with `snapshot`, what that kept snapshot holds (the catalog file,
     which shows the current one, is then left out)."""
     wh = open_warehouse(warehouse)
+    if snapshot is None and not wh.remote:
+        snap = wh.require_current()
+        quick = _quick(wh, snap)
+        if quick is not None:
+            return Report("\n".join([f"warehouse {wh.root}", f"snapshot  {snap.name}", f"catalog   {wh.catalog}",
+                                      *quick, *_in_progress(wh)]))
+    import duckdb
+
+    from .catalog import UnreadableSnapshot, connect
+
     broken: list[str] = []  # what the DuckDB shell cannot read (the current snapshot's catalog file)
     if snapshot is not None:
         current = wh.require_current()
@@ -178,12 +244,16 @@ def status(warehouse, snapshot: str | None = None) -> Report:
         if running:
             lines.append(f"runs in progress or died before publishing: {', '.join(running)}")
         return Report("\n".join(lines))
-    try:
-        running = json.loads(wh.running_marker.read_text())
-        lines.append(f"a run is in progress or died before publishing: {running.get('run_id')} "
-                     f"(started {running.get('started_at')})")
-    except (FileNotFoundError, ValueError):
-        pass
-    report = Report("\n".join(lines))
+    report = Report("\n".join(lines + _in_progress(wh)))
     report.healthy = not broken
     return report
+
+
+def _in_progress(wh: Warehouse) -> list[str]:
+    """A line for a run that is going on, or died before publishing (its marker is there)."""
+    try:
+        running = json.loads(wh.running_marker.read_text())
+    except (FileNotFoundError, ValueError):
+        return []
+    return [f"a run is in progress or died before publishing: {running.get('run_id')} "
+            f"(started {running.get('started_at')})"]
