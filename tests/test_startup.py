@@ -78,6 +78,30 @@ def test_status_of_a_warehouse_as_newsetl_left_it_imports_no_engine(tmp_path):
     assert loaded(cli_main("status", "--warehouse", str(tmp_path / "wh")), also=("duckdb",)) == []
 
 
+def test_tables_and_describe_answered_from_the_cache_import_no_engine(demo_wh, tmp_path, monkeypatch):
+    """Once counted and described, a snapshot's tables and columns come from the snapshot's
+    record and the user's cache (their figures: test_tables_counts_the_same_from_its_cache,
+    test_describe_from_the_cache_is_what_duckdb_says)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    for argv in (("tables",), ("describe", "articles"), ("describe", "provider_stats")):
+        assert newsetl_here(*argv, "--warehouse", demo_wh).returncode == 0
+        assert loaded(cli_main(*argv, "--warehouse", str(demo_wh)), also=("duckdb",)) == [], argv
+
+
+def test_describe_from_the_cache_is_what_duckdb_says(demo_wh, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    con = catalog.connect(demo_wh)
+    try:
+        for name in [t.name for t in catalog.WAREHOUSE_TABLES] + [v.name for v in catalog.VIEWS]:
+            want = [(c, t.replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"))
+                    for c, t, *_ in con.execute(f'DESCRIBE "{name}"').fetchall()]
+            first, again = (catalog.describe(demo_wh, name) for _ in range(2))
+            assert [tuple(r[:2]) for r in first.rows] == want == [tuple(r[:2]) for r in again.rows], name
+    finally:
+        con.close()
+    assert len(list((tmp_path / "newsetl" / "describe").iterdir())) == len(catalog.WAREHOUSE_TABLES) + len(catalog.VIEWS)
+
+
 @pytest.mark.parametrize("sql", ["SELECT * FROM runs", "SELECT * FROM provider_stats",
                                  "SELECT * FROM articles ORDER BY article_id",
                                  "SELECT 1 AS a, 1 AS a, NULL AS n, [1, 2] AS l, {'k': 'v'} AS s, 2.50::DECIMAL(4, 2) AS d"])

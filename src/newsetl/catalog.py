@@ -37,15 +37,16 @@ import uuid
 from importlib import resources
 from pathlib import Path
 
-import duckdb
-
 from .catalogfile import as_written, catalog_snapshot, moved_from, sha256, shown
-from .duck import database_objects, glob_escaped, objects_in, read_list, sql_literal
+from .duck import Lazy, database_objects, engine_version, glob_escaped, objects_in, read_list, sql_literal
 from .parts import view_sql
 from .schema import BY_NAME, VIEWS, VIEWS_BY_NAME, WAREHOUSE_TABLES
 from .remote import open_warehouse
 from .store import CATALOG as CATALOG_NAME
-from .store import MARKER, ROOT_MACRO, Warehouse, WarehouseError, catalog_object_names, read_marker, table_files
+from .store import (MARKER, ROOT_MACRO, Warehouse, WarehouseError, catalog_object_names, read_marker,
+                    recorded_counts, table_files)
+
+duckdb = Lazy("duckdb")  # read commands answered from the snapshot's records never import it
 
 # Oldest storage format that holds what the catalog needs (views only), so a
 # DuckDB shell older than the Python package still opens it.
@@ -578,7 +579,9 @@ def _first_sentence(text: str) -> str:
 
 def tables(warehouse, snapshot: str | None = None):
     """Every table and analytics view: its kind, its row count and what a row is (export.Rows).
-    A view's count is kept in the user's cache (`_view_keys`): counting runs the view."""
+    A table's count is the one its snapshot recorded (store.recorded_counts); a view's is kept
+    in the user's cache (`_view_keys`): counting runs the view. When both tell, DuckDB is not
+    started."""
     from .export import Rows
 
     wh = open_warehouse(warehouse)
@@ -587,32 +590,43 @@ def tables(warehouse, snapshot: str | None = None):
     base = _cache_dir("view-rows")
     view_rows = {name: _read_json(base / f"{key}.json") for name, key in keys.items()}
     missing = [v.name for v in VIEWS if not isinstance(view_rows.get(v.name), int)]
-    con = connect(warehouse, snapshot=snapshot, for_sql=" ".join(missing))  # the views to count, what they use
-    try:
-        def count(name):
-            (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
-            return n
+    table_rows = None if wh.remote else recorded_counts(snapshot)
+    if missing or table_rows is None:
+        con = connect(warehouse, snapshot=snapshot, for_sql=" ".join(missing))  # the views to count, what they use
+        try:
+            def count(name):
+                (n,), = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()
+                return n
 
-        for name in missing:
-            view_rows[name] = count(name)
-            if name in keys:
-                _write_json(base / f"{keys[name]}.json", view_rows[name])
-        rows = [(t.name, "table", count(t.name), t.grain) for t in WAREHOUSE_TABLES]
-        rows += [(v.name, "view", view_rows[v.name], _first_sentence(v.about)) for v in VIEWS]
-    finally:
-        con.close()
+            for name in missing:
+                view_rows[name] = count(name)
+                if name in keys:
+                    _write_json(base / f"{keys[name]}.json", view_rows[name])
+            table_rows = {t.name: count(t.name) for t in WAREHOUSE_TABLES}
+        finally:
+            con.close()
+    rows = [(t.name, "table", table_rows[t.name], t.grain) for t in WAREHOUSE_TABLES]
+    rows += [(v.name, "view", view_rows[v.name], _first_sentence(v.about)) for v in VIEWS]
     return Rows(["name", "kind", "rows", "about"], ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"], rows)
 
 
-def _view_keys(files: dict) -> dict[str, str]:
+def _view_keys(files: dict, tables: bool = False) -> dict[str, str]:
     """Per analytics view, a digest of all its rows depend on: the SQL of the views' files it
     needs (views_for), DuckDB's version, and the files of the tables that SQL names, each by
     inode, size and modification time (newsetl never changes a file it wrote, and a run that
     changes nothing links the last snapshot's files into its own: after it, only the views of
-    the runs and the checks are counted again). A file that cannot be read leaves its views out."""
+    the runs and the checks are counted again). A file that cannot be read leaves its views out.
+    With `tables`, each table too: its files and DuckDB's version."""
     every = view_sql_files()
     stamps: dict = {}
     out = {}
+    if tables:
+        for t in WAREHOUSE_TABLES:
+            try:
+                deps = [_file_stamp(p) for p in files.get(t.name, [])]
+            except OSError:
+                continue
+            out[t.name] = hashlib.sha256(json.dumps([t.name, deps, engine_version()]).encode()).hexdigest()[:32]
     for v in VIEWS:
         texts = views_for(v.name, every)
         words = set().union(*(sql_words(t) for _, t in texts))
@@ -621,7 +635,7 @@ def _view_keys(files: dict) -> dict[str, str]:
                     for t in sorted(files) if t in words]
         except OSError:
             continue
-        out[v.name] = hashlib.sha256(json.dumps([v.name, [t for _, t in texts], deps, duckdb.__version__])
+        out[v.name] = hashlib.sha256(json.dumps([v.name, [t for _, t in texts], deps, engine_version()])
                                      .encode()).hexdigest()[:32]
     return out
 
@@ -646,7 +660,7 @@ def _cached(kind: str, snapshot: Path, *more: str) -> Path | None:
         info = (snapshot / "_state" / "snapshot.json").read_bytes()
     except OSError:
         return None
-    key = hashlib.sha256(b"\0".join([info, views_digest().encode(), duckdb.__version__.encode(),
+    key = hashlib.sha256(b"\0".join([info, views_digest().encode(), engine_version().encode(),
                                       *(m.encode() for m in more)])).hexdigest()
     return _cache_dir(kind) / f"{key[:32]}.json"
 
@@ -680,10 +694,18 @@ def describe(warehouse, name: str, snapshot: str | None = None):
 
         known = [t.name for t in WAREHOUSE_TABLES] + [v.name for v in VIEWS]
         raise ValueError(f"no table or view {name!r}{close_match(name, known)}: the warehouse has {', '.join(known)}")
-    con = connect(warehouse, snapshot=snapshot, for_sql=f'"{name}"')
-    try:
-        cols = con.execute(f'DESCRIBE "{name}"').fetchall()
-    finally:
-        con.close()
+    wh = open_warehouse(warehouse)
+    snapshot = wh.snapshot(snapshot)
+    # DuckDB's types are kept in the user's cache as a view's count is (`_view_keys`)
+    key = None if wh.remote else _view_keys(table_files(snapshot), tables=True).get(name)
+    cols = _read_json(_cache_dir("describe") / f"{key}.json") if key else None
+    if not isinstance(cols, list):
+        con = connect(warehouse, snapshot=snapshot, for_sql=f'"{name}"')
+        try:
+            cols = [list(c[:2]) for c in con.execute(f'DESCRIBE "{name}"').fetchall()]
+        finally:
+            con.close()
+        if key:
+            _write_json(_cache_dir("describe") / f"{key}.json", cols)
     return Rows(["column", "type", "meaning"], ["VARCHAR", "VARCHAR", "VARCHAR"],
                 [(c[0], c[1].replace("TIMESTAMP WITH TIME ZONE", "TIMESTAMPTZ"), docs.get(c[0])) for c in cols])

@@ -6,7 +6,33 @@ build SQL text here, and nowhere else.
 
 from __future__ import annotations
 
+import functools
+import importlib
+import importlib.util
 from pathlib import Path
+
+
+class Lazy:
+    """A module imported on first use of one of its names: `import duckdb` costs 100-180 ms,
+    which `tables`, `describe` and `status` do without when newsetl's own records answer."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr):
+        return getattr(importlib.import_module(self._name), attr)
+
+
+@functools.cache
+def engine_version() -> str:
+    """DuckDB's version, for cache keys, read from its installed metadata without importing it
+    (the import itself if that cannot tell)."""
+    spec = importlib.util.find_spec("duckdb")
+    if spec is not None and spec.origin:
+        found = list(Path(spec.origin).parent.parent.glob("duckdb-*.dist-info"))
+        if len(found) == 1:
+            return found[0].name[len("duckdb-"):-len(".dist-info")]
+    return importlib.import_module("duckdb").__version__
 
 
 def sql_literal(s: str) -> str:

@@ -755,6 +755,30 @@ def read_info(snapshot: Path) -> dict:
     return json.loads((snapshot / STATE / "snapshot.json").read_text())
 
 
+def recorded_counts(snapshot: Path) -> dict[str, int] | None:
+    """Each table's rows as the snapshot's build and checks recorded them in snapshot.json, when
+    it has them all and every file it names is there and ends as Parquet does (a copy cut short
+    does not); None otherwise (an older snapshot, a file missing: DuckDB counts, or says why
+    it cannot). What `status` and `tables` show without starting DuckDB."""
+    try:
+        counts = read_info(snapshot).get("counts") or {}
+        files = table_files(snapshot)
+    except (OSError, ValueError, AttributeError, WarehouseError):
+        return None
+    if not all(isinstance(counts.get(t.name), int) for t in WAREHOUSE_TABLES):
+        return None
+    for paths in files.values():
+        for p in paths:
+            try:
+                with open(p, "rb") as f:
+                    f.seek(-4, os.SEEK_END)
+                    if f.read(4) != b"PAR1":
+                        return None
+            except OSError:
+                return None
+    return {t.name: counts[t.name] for t in WAREHOUSE_TABLES}
+
+
 def table_files(snapshot: Path) -> dict[str, list[Path]]:
     """Each table's Parquet files in `snapshot`: the ones its build wrote, as snapshot.json names
     them. What else is in a table's folder is never read."""
