@@ -238,9 +238,9 @@ def test_as_of_cannot_go_back(tmp_path):
 
 # -- the real history of a site ------------------------------------------------------------
 
-# commit folders per run: a budget like a property's (about 60 runs here, 500 in `make fuzz`);
+# commit folders per run: a budget like a property's (about 30 runs here, 500 in `make fuzz`);
 # NEWSETL_REPLAY_STEP=1 replays every commit (2,488 runs)
-REPLAY_STEP = int(os.environ.get("NEWSETL_REPLAY_STEP", "5" if FUZZ else "40"))
+REPLAY_STEP = int(os.environ.get("NEWSETL_REPLAY_STEP", "5" if FUZZ else "80"))
 
 
 def _front(path: Path) -> dict:

@@ -124,12 +124,12 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     previous = Path(p.previous) if p.previous else None
     tmp = out / "_tmp"
     compacted = 0
-    carried = False  # the tables are the last snapshot's, linked
+    by_status = None  # source files by status, as status shows them (the build counts them, or they are the last run's)
     if previous is not None and p.idle:
         # nothing read, nothing gone: the tables and the manifest are the last snapshot's, linked
         manifest = None
         counts, files = carry_over(previous, out)
-        carried = True
+        by_status = _summary(previous).get("files")
         status = pq.ParquetFile(previous / STATE / "manifest.parquet").read(columns=["status"]).column("status")
         batches = read_batches(previous)
     else:
@@ -145,14 +145,14 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         release_memory()  # the merge's copies (a manifest is about 300 bytes a file in Arrow)
         if previous is not None and not len(touched):
             counts, files = carry_over(previous, out)  # files touched, none changed: only their mtimes are new
-            carried = True
+            by_status = _summary(previous).get("files")
         else:
             # a database file for a large change (its tables can be written out, where an in-memory
             # database's stay pinned); a small one, a schedule's usual run, in memory: no file to sync
             on_disk = len(touched) > IN_MEMORY_FILES
             limit = memory_limit or build_memory(manifest.num_rows, not on_disk)
             try:
-                manifest, counts, files, compacted = _build_once(
+                manifest, counts, files, compacted, by_status = _build_once(
                     p, manifest, old_manifest, touched, out, previous, limit, threads, on_disk, fetch)
             except duckdb.OutOfMemoryException as e:
                 if memory_limit or check_build_memory():
@@ -162,7 +162,7 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
                 limit = f"{max(2 * int(limit[:-2]), 384)}MB"
                 out = wh.partial_dir(p.run_id)  # emptied
                 try:
-                    manifest, counts, files, compacted = _build_once(
+                    manifest, counts, files, compacted, by_status = _build_once(
                         p, manifest, old_manifest, touched, out, previous, limit, threads, True, fetch)
                 except duckdb.OutOfMemoryException as e:
                     raise BuildOutOfMemory(limit, e) from None
@@ -224,7 +224,8 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
         "inputs": p.inputs,
         "input_roots": p.roots,  # what the next run compares its inputs with (plan.check_deletes)
         "previous": previous.name if previous is not None else None,  # made from it: `newsetl rollback` goes back to it
-        "summary": status_summary(runs, _file_counts(out, files["source_files"], previous if carried else None)),
+        "summary": status_summary(runs, by_status if isinstance(by_status, dict) else
+                                  _files_by_status(duckdb.connect(), out, files["source_files"])),
         # every file of every table, in order (parts, and the delete files that apply to the parts
         # before them: newsetl.parts): readers read these and nothing else (store.table_files)
         "files": {t.name: files.get(t.name, []) for t in S.WAREHOUSE_TABLES},
@@ -233,14 +234,18 @@ def build(p: Plan, results: list[BatchResult], flow_run_id: str | None = None,
     return Built(p.run_id, str(out), {t.name: counts[t.name] for t in S.BUILT_TABLES if t.name in counts}, row)
 
 
-def _file_counts(out: Path, files: list[str], same_as: Path | None) -> dict[str, int]:
-    """source_files' rows by status: the last snapshot's figures when its table was carried over
-    (`same_as`), else counted from the status column alone."""
-    if same_as is not None:
-        known = (read_info(same_as).get("summary") or {}).get("files")
-        if isinstance(known, dict):
-            return known
-    with duckdb.connect() as con:
+def _summary(snapshot: Path) -> dict:
+    """What a snapshot recorded for `newsetl status` ({} for one written before it was)."""
+    try:
+        summary = read_info(snapshot).get("summary")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return summary if isinstance(summary, dict) else {}
+
+
+def _files_by_status(con: duckdb.DuckDBPyConnection, out: Path, files: list[str]) -> dict[str, int]:
+    """source_files' rows by status in the snapshot at `out` (its status column only)."""
+    with con:
         sql = view_sql("source_files", [out / "source_files" / f for f in files])
         return dict(con.execute(f"SELECT status, count(*) FROM ({sql}) GROUP BY 1 ORDER BY 1").fetchall())
 
@@ -287,7 +292,8 @@ LIVE_COLUMNS = ["source_path", "batch_id", "article_id", "status", "images_diges
 
 def _build_once(p: Plan, manifest: pa.Table, old_manifest: pa.Table | None, touched: pa.Array, out: Path,
                 previous: Path | None, memory_limit: str, threads: int | None, on_disk: bool, fetch):
-    """One try at the tables of a run that changed something: (manifest, counts, files, rows compacted)."""
+    """One try at the tables of a run that changed something: (manifest, counts, files, rows compacted,
+    source files by status)."""
     wh = open_warehouse(p.warehouse)
     tmp = out / "_tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -295,8 +301,9 @@ def _build_once(p: Plan, manifest: pa.Table, old_manifest: pa.Table | None, touc
     con = build_connection(tmp, memory_limit, threads, db / "build.duckdb" if db else ":memory:")
     try:
         manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
-        return (manifest, *build_in_steps(con, wh.staging, manifest, old_manifest, touched, out, previous,
-                                          p.as_of, p.run_id, fetch))
+        counts, files, compacted = build_in_steps(con, wh.staging, manifest, old_manifest, touched, out, previous,
+                                                  p.as_of, p.run_id, fetch)
+        return manifest, counts, files, compacted, _files_by_status(con.cursor(), out, files["source_files"])
     finally:
         con.close()
         if db is not None and db != tmp:
