@@ -66,7 +66,7 @@ def apply(op: str, site: Path, k: int) -> None:
 
 
 @pytest.mark.slow  # a few dozen small runs
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=st.lists(st.sampled_from(OPS), min_size=1, max_size=4))
 def test_status_from_the_snapshot_is_what_duckdb_says(tmp_path_factory, monkeypatch, ops):
     base = tmp_path_factory.mktemp("status")

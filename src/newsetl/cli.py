@@ -120,7 +120,7 @@ def _base_url(text: str) -> str:
 
 
 def _keys_options(p) -> None:
-    from .mapping import PRESETS
+    from .defaults import PRESETS
 
     p.add_argument("--preset", choices=PRESETS, default=None,
                    help="whose front-matter keys the records use: news (publishedDateTime, webUrl, ...) or a "

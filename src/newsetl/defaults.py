@@ -5,3 +5,4 @@ parser every command builds load none of those modules (as newsetl.filters for t
 LOCK_TIMEOUT = 600.0  # seconds a run waits for another run on the same warehouse (--lock-timeout)
 FORMATS = ("table", "line", "csv", "json", "ndjson", "markdown", "parquet")  # output formats (export)
 DEPLOYMENT_NAME = "scheduled"  # `newsetl serve`'s deployment: news-etl/NAME
+PRESETS = ("news", "hugo", "jekyll", "eleventy", "astro")  # whose front-matter keys records use (mapping, --preset)

@@ -49,7 +49,7 @@ from urllib.parse import urljoin
 
 from .schema import KEY_RULES
 
-PRESETS = ("news", "hugo", "jekyll", "eleventy", "astro")
+from .defaults import PRESETS  # noqa: E402,F401 - the names --preset takes, defined where the parser reads them
 
 # column -> (news key, generator keys tried in order), from schema.KEY_RULES (the data dictionary's
 # words); `[keys]` replaces the generator keys
