@@ -194,7 +194,7 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
     # replaced (the analytics views are what takes time to write: DuckDB binds each)
     base = wh.catalog if wh.catalog_untouched() and read_marker(wh).get("views") == digest else None
     try:
-        _keep_objects(_write_views_file(tmp, snapshot, base), snapshot)
+        _write_views_file(tmp, snapshot, base)
         # the marker first, naming the new file by inode: whenever this is
         # killed, the marker still tells which snapshot the catalog file shows
         _write_marker(wh, {"snapshot": snapshot.name, **_stamp(tmp), "views": digest, "sha256": sha256(tmp),
@@ -205,18 +205,11 @@ def write_catalog(wh: Warehouse, snapshot: Path) -> None:
         raise
 
 
-def _keep_objects(objects: list, snapshot: Path) -> None:
-    """Keep the objects of a catalog file written for `snapshot` as the ones `status` compares
-    news.duckdb with (expected_objects): writing them again takes it most of a second after
-    every run. Best effort, as every cache."""
-    cache = _cached("catalog-objects", snapshot, str(snapshot))
-    if cache is not None:
-        _write_json(cache, [list(o) for o in objects])
-
-
-def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> list[tuple]:
-    """Write the catalog file of `snapshot` at `path`; its objects as DuckDB reads them back
-    (duck.objects_in), on the connection that wrote them."""
+def _write_views_file(path: Path, snapshot: Path, base: Path | None = None,
+                      read_back: bool = False) -> list[tuple] | None:
+    """Write the catalog file of `snapshot` at `path`; with `read_back`, its objects as DuckDB
+    reads them back (duck.objects_in), on the connection that wrote them (a run does not: `status`
+    tells its file by the digest in the marker, and lists the objects only of one changed since)."""
     # DuckDB names a database's WAL by cutting its real path at the first `?`
     # (`w?x/news.duckdb` -> `w.wal?x/news.duckdb`): there, build the file
     # elsewhere and copy it in (it holds views only, a few hundred KB)
@@ -242,9 +235,11 @@ def _write_views_file(path: Path, snapshot: Path, base: Path | None = None) -> l
             con.execute("COMMIT")
             con.execute("USE memory")
             con.execute("DETACH cat")
-            con.execute(f"ATTACH {sql_literal(str(target))} AS inspected (READ_ONLY)")  # read back, as stored
-            objects = objects_in(con, "inspected")
-            con.execute("DETACH inspected")
+            objects = None
+            if read_back:
+                con.execute(f"ATTACH {sql_literal(str(target))} AS inspected (READ_ONLY)")  # as stored
+                objects = objects_in(con, "inspected")
+                con.execute("DETACH inspected")
         finally:
             con.close()
         if detour is not None:
@@ -292,7 +287,7 @@ def expected_objects(snapshot: Path) -> dict[tuple[str, str], str | None]:
         return {(k, n): d for k, n, d in kept}
     folder = Path(tempfile.mkdtemp(prefix="newsetl-check-"))
     try:
-        objects = _write_views_file(folder / "expected.duckdb", snapshot)
+        objects = _write_views_file(folder / "expected.duckdb", snapshot, read_back=True)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if cache:
