@@ -128,8 +128,9 @@ def test_merging_keeps_every_row_in_few_parts(tmp_path_factory, sizes):
     names: list[str] = []
     for i, n in enumerate(sizes):
         run = f"20210301T{i // 60:02d}{i % 60:02d}00.000000Z-{i:06x}"
-        names = _merge(folder, [*names, _part(folder, f"{run}.parquet", n, run)], run)
+        names, told = _merge(folder, [*names, _part(folder, f"{run}.parquet", n, run)], run)
         rows = [pq.read_metadata(folder / p).num_rows for p in names]
+        assert told == rows  # the rows it says each part holds
         # every row once, in run order; sizes strictly decrease (a binary counter): O(log runs) parts
         got = [r for p in names for r in pq.ParquetFile(folder / p).read(columns=["run_id"]).column(0).to_pylist()]
         assert got == [f"20210301T{j // 60:02d}{j % 60:02d}00.000000Z-{j:06x}" for j in range(i + 1) for _ in range(sizes[j])]

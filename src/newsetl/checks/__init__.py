@@ -310,9 +310,9 @@ def _write(con, snapshot: Path, run_id: str, as_of: dt.datetime, results: list[R
             (folder / n).unlink(missing_ok=True)
     part = f"{run_id}.parquet"
     pq.write_table(pa.Table.from_pylist(rows, schema=CHECK_RESULTS.schema), folder / part, compression="zstd")
-    names = _merge(folder, [*names, part], run_id)
+    names, sizes = _merge(folder, [*names, part], run_id)
     files[CHECK_RESULTS.name] = names
-    counts[CHECK_RESULTS.name] = sum(pq.read_metadata(folder / n).num_rows for n in names)
+    counts[CHECK_RESULTS.name] = sum(sizes)
     afolder = snapshot / CHECK_ALERTS.name
     afolder.mkdir(exist_ok=True)
     target = afolder / "part-0.parquet"
@@ -329,9 +329,10 @@ def _f(x) -> float | None:
     return None if x is None else float(x)
 
 
-def _merge(folder: Path, names: list[str], run_id: str) -> list[str]:
+def _merge(folder: Path, names: list[str], run_id: str) -> tuple[list[str], list[int]]:
     """Merge the two newest parts while the older is not bigger than the newer (a binary counter):
-    there are O(log runs) parts, and a row is rewritten O(log runs) times in all."""
+    there are O(log runs) parts, and a row is rewritten O(log runs) times in all. The parts, and
+    their rows."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -348,4 +349,4 @@ def _merge(folder: Path, names: list[str], run_id: str) -> list[str]:
             (folder / n).unlink(missing_ok=True)
         names = [*names[:-2], merged]
         sizes = [*sizes[:-2], sizes[-2] + sizes[-1]]
-    return names
+    return names, sizes
