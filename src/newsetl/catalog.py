@@ -108,13 +108,31 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
         con.execute(root_macro_sql(warehouse_root(snapshot)))
         prefix = f"{ROOT_MACRO}()"
         files = {t: [Path(p).relative_to(top).as_posix() for p in paths] for t, paths in files.items()}
+    # the catalog file's table views are bound when read, not when written (binding opens a
+    # footer per part: most of a run's catalog write); readers see the same views and columns
+    deferred = " WITH (DEFER_BINDING)" if movable and _can_defer_binding() else ""
     for table in WAREHOUSE_TABLES:
         # the files by name, not a pattern: a snapshot never changes, and a
         # warehouse path may hold glob characters; each part less its deletes (newsetl.parts)
-        con.execute(f"CREATE OR REPLACE VIEW {table.name} AS {view_sql(table.name, files[table.name], prefix)}")
+        con.execute(f"CREATE OR REPLACE VIEW {table.name}{deferred} AS "
+                    f"{view_sql(table.name, files[table.name], prefix)}")
     if analytics:
         for _name, sql in (views_for(analytics) if isinstance(analytics, str) else view_sql_files()):
             con.execute(sql)
+
+
+@functools.cache
+def _can_defer_binding() -> bool:
+    """Whether this DuckDB takes CREATE VIEW ... WITH (DEFER_BINDING) (2.0 does; older ones write
+    the catalog with views bound as they are made)."""
+    con = duckdb.connect()
+    try:
+        con.execute("CREATE VIEW probe WITH (DEFER_BINDING) AS SELECT * FROM no_such_table")
+        return True
+    except duckdb.Error:
+        return False
+    finally:
+        con.close()
 
 
 _DEFINES = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
