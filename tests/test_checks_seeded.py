@@ -186,6 +186,26 @@ def current(wh):
     return os.readlink(wh / "current")
 
 
+def test_the_views_over_the_checks_are_counted_by_the_run_as_duckdb_counts_them(seeded, tmp_path, monkeypatch):
+    """The check stage records open_alerts' and check_history's rows (with alerts open: not 0),
+    and `newsetl tables` shows them, as DuckDB counts the views over the published snapshot."""
+    from newsetl import catalog
+    from newsetl.store import Warehouse
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # nothing cached: every other view is counted
+    con = newsetl.connect(seeded.wh)
+    try:
+        want = {n: con.execute(f'SELECT count(*) FROM "{n}"').fetchall()[0][0] for n in ("open_alerts", "check_history")}
+    finally:
+        con.close()
+    assert want["open_alerts"] > 0
+    assert catalog._recorded_view_counts(Warehouse(seeded.wh).current()) == want
+    r = newsetl_cli("tables", "--warehouse", str(seeded.wh), "--format", "csv")
+    assert r.returncode == 0, r.stderr
+    shown = {line.split(",")[0]: int(line.split(",")[2]) for line in r.stdout.splitlines()[1:]}
+    assert {n: shown[n] for n in want} == want
+
+
 def test_check_exits_1_on_a_failure_and_names_it(wh_copy):
     # the last day: news.bytepost.example's records lost their images (the fault still on)
     r = check_cli(wh_copy, "--format", "json")

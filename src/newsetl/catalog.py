@@ -43,7 +43,7 @@ from .parts import view_sql
 from .schema import BY_NAME, VIEWS, VIEWS_BY_NAME, WAREHOUSE_TABLES
 from .remote import open_warehouse
 from .store import CATALOG as CATALOG_NAME
-from .store import (MARKER, ROOT_MACRO, Warehouse, WarehouseError, catalog_object_names, read_marker,
+from .store import (MARKER, ROOT_MACRO, Warehouse, WarehouseError, catalog_object_names, read_info, read_marker,
                     recorded_counts, table_files)
 
 duckdb = Lazy("duckdb")  # read commands answered from the snapshot's records never import it
@@ -602,8 +602,11 @@ def tables(warehouse, snapshot: str | None = None):
     keys = {} if wh.remote else _view_keys(table_files(snapshot))
     base = _cache_dir("view-rows")
     view_rows = {name: _read_json(base / f"{key}.json") for name, key in keys.items()}
-    missing = [v.name for v in VIEWS if not isinstance(view_rows.get(v.name), int)]
     table_rows = None if wh.remote else recorded_counts(snapshot)
+    if table_rows is not None:  # the checks' views, as the run's check stage counted them
+        view_rows.update({n: c for n, c in _recorded_view_counts(snapshot).items()
+                          if not isinstance(view_rows.get(n), int)})
+    missing = [v.name for v in VIEWS if not isinstance(view_rows.get(v.name), int)]
     if missing or table_rows is None:
         con = connect(warehouse, snapshot=snapshot, for_sql=" ".join(missing))  # the views to count, what they use
         try:
@@ -621,6 +624,19 @@ def tables(warehouse, snapshot: str | None = None):
     rows = [(t.name, "table", table_rows[t.name], t.grain) for t in WAREHOUSE_TABLES]
     rows += [(v.name, "view", view_rows[v.name], _first_sentence(v.about)) for v in VIEWS]
     return Rows(["name", "kind", "rows", "about"], ["VARCHAR", "VARCHAR", "BIGINT", "VARCHAR"], rows)
+
+
+def _recorded_view_counts(snapshot: Path) -> dict[str, int]:
+    """The views' rows its check stage recorded in snapshot.json (checks._check_view_counts),
+    if counted with these views' SQL and this DuckDB; else nothing."""
+    try:
+        rec = read_info(snapshot).get("view_counts") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    if not isinstance(rec, dict) or rec.get("views") != views_digest() or rec.get("engine") != engine_version():
+        return {}
+    counts = rec.get("counts")
+    return {n: c for n, c in counts.items() if isinstance(c, int)} if isinstance(counts, dict) else {}
 
 
 def _view_keys(files: dict, tables: bool = False) -> dict[str, str]:
