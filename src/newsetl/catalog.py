@@ -108,8 +108,9 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
         con.execute(root_macro_sql(warehouse_root(snapshot)))
         prefix = f"{ROOT_MACRO}()"
         files = {t: [Path(p).relative_to(top).as_posix() for p in paths] for t, paths in files.items()}
-    # the catalog file's table views are bound when read, not when written (binding opens a
-    # footer per part: most of a run's catalog write); readers see the same views and columns
+    # the catalog file's views are bound when read, not when written (binding opens a footer
+    # per part, and binds every analytics view: most of a run's catalog write); DuckDB binds a
+    # view again at each query anyway, and readers see the same views and columns
     deferred = " WITH (DEFER_BINDING)" if movable and _can_defer_binding() else ""
     for table in WAREHOUSE_TABLES:
         # the files by name, not a pattern: a snapshot never changes, and a
@@ -118,7 +119,10 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
                     f"{view_sql(table.name, files[table.name], prefix)}")
     if analytics:
         for _name, sql in (views_for(analytics) if isinstance(analytics, str) else view_sql_files()):
-            con.execute(sql)
+            con.execute(_CREATE_VIEW.sub(rf"\1{deferred} AS", sql) if deferred else sql)
+
+
+_CREATE_VIEW = re.compile(r"^(CREATE\s+OR\s+REPLACE\s+VIEW\s+\w+)\s+AS\b", re.IGNORECASE | re.MULTILINE)
 
 
 @functools.cache
