@@ -91,6 +91,15 @@ settings.register_profile("fuzz", deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
+@pytest.fixture
+def delta_layout(monkeypatch):
+    """Runs keep every part, however small (build.SMALL_PART_ROWS 0): the fixtures' tables of a
+    few dozen rows then show the layout of a large warehouse's, delete files and parts of a run each."""
+    from newsetl import build
+
+    monkeypatch.setattr(build, "SMALL_PART_ROWS", 0)
+
+
 @pytest.fixture(scope="session")
 def corpus_files(corpus) -> list[Path]:
     """Every real record file (for mutations)."""

@@ -28,6 +28,11 @@ from .helpers.tables import assert_same_as_rebuild
 
 HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large]
 
+SMALL_PART_ROWS = build.SMALL_PART_ROWS  # the default, before a test changes it
+
+# the layout of a large warehouse on small fixtures: every part kept, however small
+pytestmark = pytest.mark.usefixtures("delta_layout")
+
 
 def _site(tmp_path: Path, records: int = 40, seed: int = 5) -> Path:
     site = tmp_path / "site"
@@ -157,12 +162,67 @@ OPS = st.one_of(
 
 
 @pytest.mark.slow
+def _live_rows(snapshot: Path, table: str) -> dict[str, int]:
+    """Each part's live rows, counted here from the files: its keys less those of every delete
+    file listed after it (docs/warehouse-contract.md)."""
+    names = read_info(snapshot)["files"][table]
+    key = "article_id" if table != "source_files" else "source_path"
+    out = {}
+    for i, n in enumerate(names):
+        if not is_delete(n):
+            gone = _keys([snapshot / table / d for d in names[i + 1:] if is_delete(d)])
+            out[n] = sum(k not in gone for k in pq.read_table(snapshot / table / n).column(key).to_pylist())
+    return out
+
+
+def test_parts_under_small_part_rows_are_merged_into_the_next_runs_part(tmp_path, monkeypatch):
+    """A schedule's runs of a few edits each keep one small part per table, not one per run; the
+    parts at or above the threshold stay as they are (only compaction's other rules rewrite them)."""
+    monkeypatch.setattr(build, "SMALL_PART_ROWS", 10)
+    monkeypatch.setattr(build, "DEAD_SHARE", 1.0)  # no part is rewritten for its deleted rows here
+    site = _site(tmp_path)
+    wh = tmp_path / "wh"
+    pipeline.run([site], wh, workers=1)
+    for seed in range(6):
+        demo.edit(site, 0.05, seed=seed)  # two records
+        r = pipeline.run([site], wh, workers=1)
+        live = _live_rows(Warehouse(wh).current(), "articles")
+        assert "part-0.parquet" in live  # 40 rows: never small
+        small = [n for n, k in live.items() if k < 10]
+        assert len(small) <= 1, live  # the last run's, which the next one merges
+        assert len(live) <= 3, live
+        assert sum(live.values()) == r.counts["articles"]
+    assert_same_as_rebuild([site], wh, tmp_path)
+
+
+def test_a_small_warehouse_stays_one_file_a_table(tmp_path, monkeypatch):
+    """At the default threshold a warehouse of a few dozen records keeps one part per table and no
+    delete file, whatever its runs changed: every read opens one file a table."""
+    monkeypatch.setattr(build, "SMALL_PART_ROWS", SMALL_PART_ROWS)
+    site = _site(tmp_path)
+    wh = tmp_path / "wh"
+    pipeline.run([site], wh, workers=1)
+    for seed in range(3):
+        demo.edit(site, 0.1, seed=seed)
+        sorted(site.glob("*.md"))[seed].unlink()
+        pipeline.run([site], wh, workers=1)
+        snap = Warehouse(wh).current()
+        for table in ("articles", "images", "related_links", "related_images", "source_files", "article_versions"):
+            names = read_info(snap)["files"][table]
+            assert len(names) == 1 and not is_delete(names[0]), (table, names)
+    assert_same_as_rebuild([site], wh, tmp_path)
+    # merged small parts are sorted as a first run writes them
+    published = pq.read_table(Warehouse(wh).current() / "articles" / read_info(Warehouse(wh).current())["files"]
+                              ["articles"][0], columns=["published_at", "article_id"]).to_pylist()
+    assert published == sorted(published, key=lambda r: (r["published_at"] is None, r["published_at"], r["article_id"]))
+
+
 @settings(suppress_health_check=HEALTH, max_examples=examples(2), deadline=None)
 @given(runs=st.lists(st.lists(OPS, min_size=1, max_size=4), min_size=1, max_size=4),
        dead_share=st.sampled_from([0.0, 0.05, 0.5]), max_parts=st.sampled_from([2, 3, 8]),
-       step_files=st.sampled_from([7, 150_000]))
+       step_files=st.sampled_from([7, 150_000]), small_part_rows=st.sampled_from([0, 5, SMALL_PART_ROWS]))
 def test_any_edits_anywhere_with_compactions_between_equal_a_rebuild(tmp_path_factory, runs, dead_share, max_parts,
-                                                                     step_files):
+                                                                     step_files, small_part_rows):
     """Edits spread over the whole warehouse (changed values, changed lists, files deleted,
     moved, duplicated with a later date, deleted articles brought back, which other articles
     link to), with compaction thresholds that make it run often, and runs built in steps of a
@@ -172,8 +232,9 @@ def test_any_edits_anywhere_with_compactions_between_equal_a_rebuild(tmp_path_fa
     site = _site(tmp)
     wh, stash = tmp / "wh", tmp / "stash"
     stash.mkdir()
-    saved = (build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES)
-    build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES = dead_share, max_parts, step_files
+    saved = (build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES, build.SMALL_PART_ROWS)
+    build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES, build.SMALL_PART_ROWS = \
+        dead_share, max_parts, step_files, small_part_rows
     try:
         pipeline.run([site], wh, workers=1)
         for n, ops in enumerate(runs):
@@ -189,7 +250,7 @@ def test_any_edits_anywhere_with_compactions_between_equal_a_rebuild(tmp_path_fa
             finally:
                 con.close()
     finally:
-        build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES = saved
+        build.DEAD_SHARE, build.MAX_PARTS, build.STEP_FILES, build.SMALL_PART_ROWS = saved
 
 
 def _apply(site: Path, stash: Path, op: tuple, tag: str) -> None:

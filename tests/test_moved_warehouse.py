@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsetl import pipeline
+from newsetl import build, pipeline
 from newsetl.catalog import connect
 from newsetl.demo import generate
 
@@ -87,7 +87,9 @@ def built(tmp_path_factory) -> Path:
         f.write_text(f.read_text(encoding="utf-8").replace("title: ", "title: Updated ", 1), encoding="utf-8")
     for f in files[-1:]:
         f.unlink()
-    pipeline.run([site], wh)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(build, "SMALL_PART_ROWS", 0)  # as in a large warehouse: parts and delete files
+        pipeline.run([site], wh)
     assert any("/_deletes/" in str(p) for p in wh.glob("current/articles/_deletes/*.parquet"))
     return wh
 

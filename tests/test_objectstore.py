@@ -134,6 +134,7 @@ def _edit(path: Path, n: int) -> None:
     path.write_text(f"{head}\ntitle: Edited {n} -{rest}", encoding="utf-8")
 
 
+@pytest.mark.usefixtures("delta_layout")
 def test_incremental_runs_read_only_new_and_changed_objects(s3_server, s3_records, bucket, tmp_path, monkeypatch):
     client = s3_server.client()
     src = tmp_path / "in" / "demo"

@@ -588,9 +588,11 @@ def write_keyed(con: duckdb.DuckDBPyConnection, table: S.Table, previous: list[P
     new_part = folder / (f"{stem}.parquet" if old_parts else "part-0.parquet")
     # child rows are not sorted: the largest tables, nobody filters them by their order, and a sort
     # of every link is what a first run's build would spend its memory on. Nor are rows compaction
-    # merges: each part was sorted when written, and a sort of a whole table took more memory than
-    # the build has (DuckDB ran out at 422 MB compacting 100,000 articles)
-    order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY and not compact else ""
+    # merges of big parts: each part was sorted when written, and a sort of a whole table took more
+    # memory than the build has (DuckDB ran out at 422 MB compacting 100,000 articles); a merge of
+    # small parts (a table of a few thousand rows rewritten whole) is sorted, as a first run's is
+    small = sum(live[f] for f in compact) <= SORTED_MERGE_ROWS
+    order = f" ORDER BY {ORDER_BY[table.name]}" if table.name in ORDER_BY and small else ""
     level = f", COMPRESSION_LEVEL {COMPRESSION_LEVEL[table.name]}" if table.name in COMPRESSION_LEVEL else ""
     with _joins_as_written(con, table.name in AS_WRITTEN):
         written = con.execute(f"COPY (SELECT * FROM ({source}){order}) TO {sql_literal(str(new_part))} "
@@ -658,11 +660,19 @@ MAX_PARTS = 8  # past this many parts, the smallest are merged into the run's ne
 DEAD_SHARE = 0.1  # a part with more of its rows deleted than this is rewritten: reads stay near a compacted table's cost
 
 
+SMALL_PART_ROWS = 2_000  # a part with fewer live rows than this is merged into the run's new part
+SORTED_MERGE_ROWS = 20_000  # a compaction that rewrites at most this many rows sorts them
+
+
 def _to_compact(parts: list[Path], rows: dict, live: dict) -> set[Path]:
-    """The parts this run rewrites: those with more than DEAD_SHARE of their rows deleted, and,
-    past MAX_PARTS parts, the smallest, so reads open few files and read few dead rows."""
+    """The parts this run rewrites: those with more than DEAD_SHARE of their rows deleted, those
+    under SMALL_PART_ROWS live rows, and, past MAX_PARTS parts, the smallest, so reads open few
+    files and read few dead rows. Small parts cost every read a file (about a millisecond a
+    query each) and their rewrite next to nothing: a schedule's runs of a few edits keep one
+    small part per table, not one per run, and a table of a few thousand rows stays one file.
+    A run rewrites at most SMALL_PART_ROWS more rows for it, whatever the warehouse's size."""
     compact = {f for f in parts if rows[f] and rows[f] - live[f] > DEAD_SHARE * rows[f]}
-    compact |= {f for f in parts if rows[f] == 0 or live[f] == 0}
+    compact |= {f for f in parts if rows[f] == 0 or live[f] < SMALL_PART_ROWS}
     rest = sorted((f for f in parts if f not in compact), key=lambda f: live[f])
     if len(rest) + 1 > MAX_PARTS:
         compact |= set(rest[:len(rest) + 1 - MAX_PARTS // 2])
