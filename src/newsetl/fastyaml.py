@@ -659,11 +659,12 @@ def _nodes(value) -> int:
     return 1
 
 
-def load_fast(text: str, utf8: bytes | None = None) -> object:
+def load_fast(text: str, utf8: bytes | None = None, checked: bool = False) -> object:
     """What `yaml.load(text, Loader=yaml.CSafeLoader)` returns, or raise NeedsFallback.
 
-    `utf8`, if given, must be `text` encoded as UTF-8 (saves encoding it again)."""
-    return _load_fast(text, utf8, None)[0]
+    `utf8`, if given, must be `text` encoded as UTF-8 (saves encoding it again);
+    `checked=True` says `precheck` passed `utf8` (which must then be given)."""
+    return _load_fast(text, utf8, None, checked)[0]
 
 
 def load_fast_split(text: str, utf8: bytes | None = None, key: str = "related",

@@ -120,7 +120,7 @@ def _parse(fm: str, fast: bool, utf8: bytes | None, split: str | None,
                 if split:
                     value, part = fastyaml.load_fast_split(fm, utf8, split, checked)
                 else:
-                    value = fastyaml.load_fast(fm, utf8)
+                    value = fastyaml.load_fast(fm, utf8, checked)
             except fastyaml.NeedsFallback:
                 fast = False
         if not fast:

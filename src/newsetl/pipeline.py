@@ -110,18 +110,26 @@ def _sample(p) -> list[tuple[str, dict]]:
     """The first records the run reads (local files only), for detecting the preset by their keys."""
     if not p.to_read:  # nothing to parse: the parser is not even imported
         return []
-    from .frontmatter import extract
+    from .frontmatter import extract_all
+    from .sources import read_file
 
-    out = []
-    for f, _sha in p.to_read[:4 * SAMPLE]:  # a folder of files that are no records is not read through
+    # a file the listing found unreadable (a FIFO, a dangling link) or a big one is not worth it here
+    files = [f for f, _sha in p.to_read[:4 * SAMPLE]  # a folder of files that are no records is not read through
+             if f.version is None and f.problem is None and f.size <= SAMPLE_BYTES]
+    out: list[tuple[str, dict]] = []
+    for i in range(0, len(files), SAMPLE):
         if len(out) >= SAMPLE:
             break
-        # a file the listing found unreadable (a FIFO, a dangling link) or a big one is not worth it here
-        if f.version is None and f.problem is None and f.size <= SAMPLE_BYTES:
-            ex = extract(f)
-            if ex.record is not None:
-                out.append((f.rel_path, ex.record))
-    return out
+        items = []
+        for f in files[i:i + SAMPLE]:
+            try:
+                items.append((f, read_file(f)))
+            except OSError:  # gone or unreadable since the listing: the parse says so
+                continue
+        # a batch, as the parse reads them: one subset test for all (fastyaml.precheck), and the
+        # record-by-record regex compiled only for one that fails it (0.15 s of a run's start)
+        out += [(ex.file.rel_path, ex.record) for ex in extract_all(items) if ex.record is not None]
+    return out[:SAMPLE]
 
 
 def _local(workers: int | None) -> Runner:
