@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -181,16 +182,20 @@ def test_local_cluster_of_two_processes_equals_the_local_run(prefect_api, s3_rec
     assert_same_tables(local_warehouse, wh)
 
 
-def test_local_cluster_without_an_api_says_why_it_starts_a_server(tmp_path):
+def test_local_cluster_without_an_api_says_why_it_starts_a_server(tmp_path, prefect_server):
     """`--dask local:N` maps the parse as Prefect tasks, and Prefect 3 runs a flow run only against
-    an API: with none, it says so and what it costs, and its phase line names what really runs."""
+    an API: with none, it says so and what it costs, and its phase line names what really runs.
+    (In a home where Prefect has run before: test_run_modes tests a first start.)"""
     from newsetl.demo import generate
 
+    from .helpers.servers import prefect_home_like_a_users
     from .test_run_modes import flow_run_ids, no_prefect_env
 
     generate(tmp_path / "site", records=30, seed=2)
+    env = no_prefect_env(tmp_path)
+    prefect_home_like_a_users(prefect_server[1], Path(env["PREFECT_HOME"]))
     r = newsetl_cli("run", str(tmp_path / "site"), "--warehouse", str(tmp_path / "wh"), "--dask", "local:2",
-                    env=no_prefect_env(tmp_path))
+                    env=env)
     assert r.returncode == 0, r.stderr
     (announced,) = [line for line in r.stderr.splitlines() if "temporary Prefect server" in line]
     assert "--dask maps the parse as Prefect tasks" in announced and "set PREFECT_API_URL" in announced

@@ -20,6 +20,7 @@ import pytest
 from newsetl import demo
 
 from .helpers.cli import newsetl_here
+from .helpers.servers import prefect_home_like_a_users
 from .helpers.waiting import lock_held_as_by_a_run, wait_until
 
 SHELL = Path(sys.executable).parent / "duckdb"
@@ -347,9 +348,9 @@ def marked(mark: str) -> dict[int, str]:
     return out
 
 
-def start_cli_run(site: Path, wh: Path, mark: str, *args, fault: str | None = None) -> subprocess.Popen:
+def start_cli_run(site: Path, wh: Path, mark: str, *args, fault: str | None = None, **extra: str) -> subprocess.Popen:
     name, value = mark.split("=")
-    env = env_with(**{name: value}, **({"NEWSETL_FAULT": fault} if fault else {}))
+    env = env_with(**{name: value}, **({"NEWSETL_FAULT": fault} if fault else {}), **extra)
     return subprocess.Popen([sys.executable, "-m", "newsetl.cli", "run", str(site), "--warehouse", str(wh), "-q", *args],
                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
@@ -378,13 +379,15 @@ pytestmark_linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reas
 
 @pytestmark_linux
 @pytest.mark.integration
-def test_a_killed_prefect_run_leaves_no_process_and_a_normal_one_neither(tmp_path, new_mark):
+def test_a_killed_prefect_run_leaves_no_process_and_a_normal_one_neither(tmp_path, new_mark, prefect_server):
     site = tmp_path / "site"
     demo.generate(site, records=300, seed=4, malformed=False)  # several parse batches
     wh = tmp_path / "wh"
+    # the temporary server's home, where Prefect has run before (its first start: test_run_modes)
+    home = str(prefect_home_like_a_users(prefect_server[1], tmp_path / "prefect-home"))
 
     mark = new_mark()
-    run = start_cli_run(site, wh, mark, "--prefect", fault="parsed:sleep=600")
+    run = start_cli_run(site, wh, mark, "--prefect", fault="parsed:sleep=600", PREFECT_HOME=home)
 
     # the parse workers are forked by the run before Prefect is imported (runners.fork_early):
     # their command line is the run's own; where forking is not used (runners._start_method),
@@ -407,7 +410,7 @@ def test_a_killed_prefect_run_leaves_no_process_and_a_normal_one_neither(tmp_pat
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
     mark = new_mark()
-    run = start_cli_run(site, wh, mark, "--prefect")
+    run = start_cli_run(site, wh, mark, "--prefect", PREFECT_HOME=home)
     assert run.wait(timeout=900) == 0, run.stderr.read()
     assert wait_until(lambda: not marked(mark), timeout=10), marked(mark)
     assert catalog_files(wh) == md_count(site)

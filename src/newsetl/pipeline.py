@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import duckdb
+
 from . import publish
 from .build import build, check_build_memory
 from .checks import Config, Outcome, check_snapshot, load_config
@@ -90,11 +92,11 @@ class RunResult:
         return run_summary(self.run_id, self.run, self.counts)  # the line `newsetl run` prints
 
 
-def _check(built, wh: Warehouse, as_of: dt.datetime, config: Config, say) -> Outcome | None:
+def _check(built, wh: Warehouse, as_of: dt.datetime, config: Config, say, con) -> Outcome | None:
     """The checks stage: its tables join the snapshot before the commit. A check that fails is an
     `error` row; should the stage itself fail (not the disk), the run publishes without it."""
     try:
-        return check_snapshot(Path(built.snapshot), built.run_id, as_of, config)
+        return check_snapshot(Path(built.snapshot), built.run_id, as_of, config, con=con)
     except Exception as e:  # noqa: BLE001 - the data is published either way
         if isinstance(e, WarehouseError) or write_failure(e, wh.local.root if wh.remote else wh.root) is not None:
             raise
@@ -223,11 +225,12 @@ def run(inputs, warehouse="warehouse", *, workers: int | None = None, lock_timeo
         fault_point("parsed")
         built = build(p, results, flow_run_id, fetch=wh.fetch_batches)
         fault_point("built")
-        outcome = _check(built, wh, p.as_of, config, say)
-        final = publish.commit(built, wh)
-        fault_point("committed")
-        publish.catalog(wh, final)
-        fault_point("cataloged")
+        with duckdb.connect() as con:  # the checks' and the catalog's: one new database, not two (25 ms each)
+            outcome = _check(built, wh, p.as_of, config, say, con)
+            final = publish.commit(built, wh)
+            fault_point("committed")
+            publish.catalog(wh, final, con)
+            fault_point("cataloged")
         wh.collect()
     say(f"published snapshot {final.name}: " + ", ".join(f"{k} {v:,}" for k, v in built.counts.items()))
     if outcome is not None:

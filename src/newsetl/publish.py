@@ -29,11 +29,12 @@ def commit(built: Built, wh: Warehouse) -> Path:
     return final
 
 
-def catalog(wh: Warehouse, snapshot: Path) -> None:
-    """Point the catalog file at the new snapshot."""
+def catalog(wh: Warehouse, snapshot: Path, con=None) -> None:
+    """Point the catalog file at the new snapshot (written on `con`, an in-memory DuckDB
+    connection, if given)."""
     if wh.remote:  # no catalog file in object storage: readers read the pointer (`--catalog PATH` writes one)
         return
-    write_catalog(wh, snapshot)
+    write_catalog(wh, snapshot, con)
 
 
 def rollback(warehouse, snapshot: str | None = None, *, lock_timeout: float = LOCK_TIMEOUT) -> tuple[str, str]:

@@ -218,6 +218,7 @@ class PrefectServer:
             try:
                 with urllib.request.urlopen(f"{self.url}/health", timeout=2) as r:
                     if r.status == 200:
+                        keep_as_template(home)
                         return
             except OSError:
                 pass
@@ -230,6 +231,35 @@ class PrefectServer:
 
     def stop(self) -> None:
         stop(self.proc)
+
+
+TEMPLATE = "home-template"
+
+
+def keep_as_template(home: Path) -> None:
+    """A copy of a server's PREFECT_HOME as it is once started (database migrated, block types
+    registered, nothing run yet): `prefect_home_like_a_users` gives it to a test's temporary server."""
+    import sqlite3
+
+    dest = home / TEMPLATE
+    dest.mkdir(exist_ok=True)
+    with contextlib.closing(sqlite3.connect(home / "prefect.db")) as src, \
+            contextlib.closing(sqlite3.connect(dest / "prefect.db")) as out:
+        src.backup(out)  # consistent while the server writes
+    for name in ("memo_store.toml",):
+        if (home / name).exists():
+            (dest / name).write_bytes((home / name).read_bytes())
+
+
+def prefect_home_like_a_users(server_home: Path, home: Path) -> Path:
+    """`home`, a PREFECT_HOME where Prefect has run before (as on a user's machine after their
+    first flow run): the session server's template. A temporary server started there skips the
+    first start's database migrations and block registration (15-20 s of CPU each); the tests of
+    that first start itself use an empty home."""
+    home.mkdir(parents=True, exist_ok=True)
+    for f in (server_home / TEMPLATE).iterdir():
+        (home / f.name).write_bytes(f.read_bytes())
+    return home
 
 
 def start_server(tmp_path_factory):

@@ -263,15 +263,17 @@ def lifecycle(previous: list[dict], results: list[Result], run_id: str, as_of: d
 # -- the stage ------------------------------------------------------------------------------------
 
 def check_snapshot(snapshot: Path, run_id: str, as_of: dt.datetime, config: Config | None = None, *,
-                   write: bool = True, explain: bool = False) -> Outcome:
+                   write: bool = True, explain: bool = False, con=None) -> Outcome:
     """Run the checks of `run_id` over `snapshot` (a partial one, before its commit, or the current
-    one) and, with `write`, add its results and alerts to the snapshot's check tables."""
+    one) and, with `write`, add its results and alerts to the snapshot's check tables. `con`: an
+    in-memory DuckDB connection to use (its main schema gets the snapshot's views), else a new one."""
     import duckdb
 
     from ..catalog import create_views
 
     config = config or load_config()
-    con = duckdb.connect()
+    own = con is None
+    con = duckdb.connect() if own else con
     try:
         con.execute("SET threads TO 2")
         create_views(con, snapshot, analytics=False)
@@ -283,7 +285,8 @@ def check_snapshot(snapshot: Path, run_id: str, as_of: dt.datetime, config: Conf
         if write:
             _write(con, snapshot, run_id, as_of, outcome.results, alerts)
     finally:
-        con.close()
+        if own:
+            con.close()
     return outcome
 
 
