@@ -257,3 +257,20 @@ def test_batches_handed_over_together_all_end_before_a_failure_is_raised(tmp_pat
                 pq.read_table(staging / f"b{i}" / name)
     finally:
         local.close()
+
+
+def test_the_preset_sample_skips_an_entry_that_is_no_longer_a_file(tmp_path):
+    """The sample for preset detection reads the first files of the plan; one that became a folder
+    (or a FIFO, or grew past the cap) since it was listed is the parse's to reject, never the
+    sample's error: the records after it are sampled."""
+    from types import SimpleNamespace
+
+    from newsetl.sources import SourceFile
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.md").mkdir()  # listed as a file, a folder by the time it is read
+    (site / "b.md").write_text("---\ntitle: B\nwebUrl: https://x.example/b\n---\nbody\n", encoding="utf-8")
+    files = [SourceFile(f"site/{n}", str(site / n), n, 60, 0) for n in ("a.md", "b.md")]
+    got = pipeline._sample(SimpleNamespace(to_read=[(f, None) for f in files]))
+    assert got == [("b.md", {"title": "B", "webUrl": "https://x.example/b"})]
