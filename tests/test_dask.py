@@ -145,7 +145,25 @@ def test_no_scheduler_at_the_address_is_one_line_in_seconds(tmp_path, prefect_ap
                     env=prefect_api.env, timeout=120)  # a hang fails here
     assert r.returncode == 2
     lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and f"no Dask scheduler answers at {address}" in lines[0], r.stderr
+    assert len(lines) == 1 and f"no Dask scheduler answers at {address} (connection refused)" in lines[0], r.stderr
+
+
+def test_only_a_refused_connection_is_taken_as_no_scheduler_at_once():
+    """cluster._refused answers for tcp:// addresses the machine refuses; anything else (a port
+    that listens, another scheme, a name that does not resolve) is left to Dask's client."""
+    import socket
+
+    from newsetl import cluster
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert cluster._refused(f"tcp://127.0.0.1:{port}") is None
+    assert cluster._refused(f"tcp://127.0.0.1:{port}") == "connection refused"  # closed now
+    assert cluster._refused(f"tls://127.0.0.1:{port}") is None
+    assert cluster._refused("tcp://nosuchhost.invalid:8786") is None
+    assert cluster._refused("tcp://127.0.0.1") is None  # no port: Dask's default, Dask's to say
 
 
 def test_workers_that_cannot_see_a_local_folder_say_so(s3_server, prefect_api, tmp_path):

@@ -28,6 +28,27 @@ class ClusterError(ValueError):
     """The Dask cluster cannot run the parse (no scheduler, no workers, paths it cannot see)."""
 
 
+_TCP = re.compile(r"^tcp://(?:\[([^\]]+)\]|([^:/\[\]]+)):(\d+)/?$")
+
+
+def _refused(address: str) -> str | None:
+    """Why nothing listens at a tcp:// address, when the machine says so at once (connection
+    refused): Dask's client would try again for CONNECT_TIMEOUT seconds first. None when that
+    is not known (another scheme, a host that does not answer, one that does)."""
+    m = _TCP.match(address)
+    if not m:
+        return None
+    import socket
+
+    try:
+        with socket.create_connection((m.group(1) or m.group(2), int(m.group(3))), timeout=CONNECT_TIMEOUT):
+            return None
+    except ConnectionRefusedError:
+        return "connection refused"
+    except (OSError, ValueError):  # unreachable, timed out, a name that does not resolve: Dask's client says
+        return None
+
+
 def _require():
     try:
         import distributed  # noqa: F401
@@ -80,6 +101,10 @@ def check(address: str, inputs=(), warehouse=None) -> Cluster:
         return Cluster(f"local:{n}", n)
     if "://" not in address:
         address = "tcp://" + address
+    refused = _refused(address)
+    if refused:
+        raise ClusterError(f"no Dask scheduler answers at {address} ({refused}): start one with `dask scheduler`, "
+                           "or check --dask")
     from distributed import Client
 
     try:
