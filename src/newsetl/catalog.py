@@ -112,14 +112,26 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
     # per part, and binds every analytics view: most of a run's catalog write); DuckDB binds a
     # view again at each query anyway, and readers see the same views and columns
     deferred = " WITH (DEFER_BINDING)" if movable and _can_defer_binding() else ""
+    if analytics and deferred:
+        # DuckDB binds a table macro when it is created (the analytics files' `*_for` macros), and
+        # binding reads the footers of the files the tables' views name: against views of no rows
+        # with the tables' columns, the same macros cost a third. Nothing bound is kept, deferred
+        # views keep no types: the views over the files, made next, are what every query binds
+        for table in WAREHOUSE_TABLES:
+            con.execute(f"CREATE OR REPLACE VIEW {table.name}{deferred} AS {view_sql(table.name, [])}")
+        _analytics(con, analytics, deferred)
     for table in WAREHOUSE_TABLES:
         # the files by name, not a pattern: a snapshot never changes, and a
         # warehouse path may hold glob characters; each part less its deletes (newsetl.parts)
         con.execute(f"CREATE OR REPLACE VIEW {table.name}{deferred} AS "
                     f"{view_sql(table.name, files[table.name], prefix)}")
-    if analytics:
-        for _name, sql in (views_for(analytics) if isinstance(analytics, str) else view_sql_files()):
-            con.execute(_CREATE_VIEW.sub(rf"\1{deferred} AS", sql) if deferred else sql)
+    if analytics and not deferred:
+        _analytics(con, analytics, deferred)
+
+
+def _analytics(con: duckdb.DuckDBPyConnection, analytics: bool | str, deferred: str) -> None:
+    for _name, sql in (views_for(analytics) if isinstance(analytics, str) else view_sql_files()):
+        con.execute(_CREATE_VIEW.sub(rf"\1{deferred} AS", sql) if deferred else sql)
 
 
 _CREATE_VIEW = re.compile(r"^(CREATE\s+OR\s+REPLACE\s+VIEW\s+\w+)\s+AS\b", re.IGNORECASE | re.MULTILINE)
