@@ -32,9 +32,10 @@ _TCP = re.compile(r"^tcp://(?:\[([^\]]+)\]|([^:/\[\]]+)):(\d+)/?$")
 
 
 def _refused(address: str) -> str | None:
-    """Why nothing listens at a tcp:// address, when the machine says so at once (connection
-    refused): Dask's client would try again for CONNECT_TIMEOUT seconds first. None when that
-    is not known (another scheme, a host that does not answer, one that does)."""
+    """Why nothing listens at a tcp:// address, when a connection says so: refused (at once,
+    where Dask's client would try again for CONNECT_TIMEOUT seconds first) or no answer within
+    CONNECT_TIMEOUT (what Dask's client would then conclude too). None when a connection is made
+    or the reason is Dask's to say (another scheme, a name that does not resolve, no route)."""
     m = _TCP.match(address)
     if not m:
         return None
@@ -45,7 +46,9 @@ def _refused(address: str) -> str | None:
             return None
     except ConnectionRefusedError:
         return "connection refused"
-    except (OSError, ValueError):  # unreachable, timed out, a name that does not resolve: Dask's client says
+    except TimeoutError:
+        return f"no answer within {CONNECT_TIMEOUT:g} s"
+    except (OSError, ValueError):
         return None
 
 
