@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 
 from . import _package_version
 from . import schema as S
-from .duck import read_list, sql_literal
+from .duck import read_list, sql_literal, threads_for
 from .parse import BatchResult
 from .parts import DELETES, ROW_KEY, is_delete, spans, view_sql
 from .plan import PARSE_VERSION, Plan
@@ -298,7 +298,8 @@ def _build_once(p: Plan, manifest: pa.Table, old_manifest: pa.Table | None, touc
     tmp = out / "_tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     db = database_folder(tmp) if on_disk else None
-    con = build_connection(tmp, memory_limit, threads, db / "build.duckdb" if db else ":memory:")
+    con = build_connection(tmp, memory_limit, threads or threads_for(manifest.num_rows),
+                           db / "build.duckdb" if db else ":memory:")
     try:
         manifest = compact_staging(con, wh.staging, manifest, f"{p.run_id}-compact", fetch)
         counts, files, compacted = build_in_steps(con, wh.staging, manifest, old_manifest, touched, out, previous,

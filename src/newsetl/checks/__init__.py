@@ -20,6 +20,7 @@ A check whose SQL fails gives an `error` row; the run is published all the same.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -74,6 +75,7 @@ class Outcome:
             (f"; {plural(len(self.open_alerts), 'alert')} open" if self.open_alerts else "")
 
 
+@functools.cache
 def _sql(check: str) -> str:
     return (resources.files("newsetl") / "sql" / "checks" / f"{check}.sql").read_text(encoding="utf-8")
 
@@ -117,6 +119,19 @@ def load_history(con, run_id: str, config: Config) -> tuple[dict, dict, list]:
             if r in keep:
                 history.setdefault((c, seg, d), []).append((r, v, n))
     return history, hours, [(r, t) for r, t in runs]
+
+
+def _threads(snapshot: Path) -> int:
+    """Two threads for the checks' queries (a bound on their memory), one over a small warehouse
+    (duck.threads_for)."""
+    from ..duck import threads_for
+    from ..store import read_info
+
+    try:
+        files = read_info(snapshot).get("counts", {}).get("source_files")
+    except Exception:  # noqa: BLE001 - only a tuning: unreadable (the checks will say so), the default
+        files = None
+    return 2 if files is None else threads_for(files, 2)
 
 
 def evaluate(con, run_id: str, as_of: dt.datetime, config: Config, explain: bool = False) -> Outcome:
@@ -275,7 +290,7 @@ def check_snapshot(snapshot: Path, run_id: str, as_of: dt.datetime, config: Conf
     own = con is None
     con = duckdb.connect() if own else con
     try:
-        con.execute("SET threads TO 2")
+        con.execute(f"SET threads TO {_threads(snapshot)}")
         create_views(con, snapshot, analytics=False)
         # a run evaluated again (`newsetl check`): its earlier rows are not its own history
         outcome = evaluate(con, run_id, as_of, config, explain)
@@ -300,10 +315,12 @@ def _write(con, snapshot: Path, run_id: str, as_of: dt.datetime, results: list[R
     info = read_info(snapshot)
     files = info.setdefault("files", {})
     counts = info.setdefault("counts", {})
-    rows = [{"run_id": run_id, "as_of": as_of, "check_name": r.check_name, "segment": r.segment,
-             "detail": r.detail, "status": r.status, "verdict": r.verdict, "observed": _f(r.observed),
-             "expected": _f(r.expected), "lower": _f(r.lower), "upper": _f(r.upper), "unit": r.unit,
-             "sample_size": r.sample_size, "history_size": r.history_size, "message": r.message} for r in results]
+    # columns, not a dict a row: a first run of 5,000 records has 7,000 results
+    n = len(results)
+    cols = {"run_id": [run_id] * n, "as_of": [as_of] * n}
+    for name in CHECK_RESULTS.names[2:]:
+        values = [getattr(r, name) for r in results]
+        cols[name] = [_f(v) for v in values] if name in _FLOATS else values
     folder = snapshot / CHECK_RESULTS.name
     folder.mkdir(exist_ok=True)
     # a run's results are its own part; earlier runs' parts are the hard links the build made
@@ -312,7 +329,7 @@ def _write(con, snapshot: Path, run_id: str, as_of: dt.datetime, results: list[R
         if n.startswith(run_id):
             (folder / n).unlink(missing_ok=True)
     part = f"{run_id}.parquet"
-    pq.write_table(pa.Table.from_pylist(rows, schema=CHECK_RESULTS.schema), folder / part, compression="zstd")
+    pq.write_table(pa.Table.from_pydict(cols, schema=CHECK_RESULTS.schema), folder / part, compression="zstd")
     names, sizes = _merge(folder, [*names, part], run_id)
     files[CHECK_RESULTS.name] = names
     counts[CHECK_RESULTS.name] = sum(sizes)
@@ -357,6 +374,9 @@ def _check_view_counts(con, snapshot: Path, files: dict) -> dict:
             con.execute(sql)
             counts[name] = con.execute(f'SELECT count(*) FROM "{name}"').fetchall()[0][0]
     return {"views": views_digest(), "engine": engine_version(), "counts": counts}
+
+
+_FLOATS = ("observed", "expected", "lower", "upper")  # numbers of any kind in a Result, floats in the table
 
 
 def _f(x) -> float | None:
