@@ -193,7 +193,8 @@ class BatchBuilder:
             f["related_digest"].append(_digest(ex.record.get("related")))
         else:
             f["related_digest"].append(_json_digest(ex.related_json))
-        f["parser"].append("fast" if ex.fast else "pyyaml")
+        # TOML and JSON front matter have a parser of their own: named, not taken for PyYAML's
+        f["parser"].append("fast" if ex.fast else ex.format if ex.format in ("toml", "json") else "pyyaml")
 
     def _record(self, ex: Extracted, moved: dict | None = None) -> str:
         rec = ex.record

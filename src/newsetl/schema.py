@@ -331,7 +331,8 @@ STG_FILES = _t(
     ("issue_count", I32, ""),
     ("images_digest", STR, "digest of the raw images list: same digest, same images rows"),
     ("related_digest", STR, "digest of the raw related list: same digest, same related rows"),
-    ("parser", STR, "fast, pyyaml or none"),
+    ("parser", STR, "what read the front matter: fast (rapidyaml, with PyYAML's meaning), pyyaml, toml "
+                    "(tomllib), json, or none (rejected)"),
     ("run_id", STR, ""),
 )
 
