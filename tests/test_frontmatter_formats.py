@@ -421,3 +421,19 @@ def test_a_40_mb_toml_or_json_record_stays_under_700_mb(name):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert int(proc.stdout) < 700, f"{name}: {proc.stdout.strip()} MB more than the data"
+
+
+def test_each_format_names_its_parser_and_only_fast_yaml_counts_as_fast_parsed(tmp_path):
+    """Staging names what read each record (fast YAML, toml, json); runs.fast_parsed counts the first only."""
+    from newsetl import pipeline
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "a.md").write_bytes(HUGO_TOML)
+    (site / "b.md").write_bytes(b'{"title": "J", "date": "2024-01-02"}\nbody\n')
+    (site / "c.md").write_bytes(b"---\ntitle: Y\ndate: 2024-01-03\n---\nbody\n")
+    files = sorted(site.iterdir())
+    got = flatten_files("r", extract_all([(_file(f"site/{f.name}"), f.read_bytes()) for f in files], split_related=True))
+    assert got["stg_files"].column("parser").to_pylist() == ["toml", "json", "fast"]
+    result = pipeline.run([site], tmp_path / "wh", workers=1)
+    assert (result.run["files_parsed"], result.run["fast_parsed"]) == (3, 1)
