@@ -9,6 +9,7 @@ import multiprocessing
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -274,3 +275,37 @@ def test_the_preset_sample_skips_an_entry_that_is_no_longer_a_file(tmp_path):
     files = [SourceFile(f"site/{n}", str(site / n), n, 60, 0) for n in ("a.md", "b.md")]
     got = pipeline._sample(SimpleNamespace(to_read=[(f, None) for f in files]))
     assert got == [("b.md", {"title": "B", "webUrl": "https://x.example/b"})]
+
+
+def test_duckdb_threads_follow_the_warehouse_size(tmp_path, monkeypatch):
+    """Under duck.ONE_THREAD_FILES files the build and the checks run DuckDB on one thread;
+    from there on the build takes DuckDB's default (a thread a core) and the checks two. The
+    tables are the same either way."""
+    from newsetl import build, checks, duck
+
+    demo.generate(tmp_path / "site", records=6, seed=2, malformed=False)
+    files = len(list((tmp_path / "site").glob("*.md")))
+    seen = []
+    real = build.build_connection
+
+    def spy(temp_dir, memory_limit="384MB", threads=None, database=None):
+        con = real(temp_dir, memory_limit, threads, database)
+        seen.append((threads, con.execute("SELECT current_setting('threads')").fetchone()[0]))
+        return con
+
+    monkeypatch.setattr(build, "build_connection", spy)
+    one = pipeline.run([tmp_path / "site"], tmp_path / "one", workers=1)
+    assert seen == [(1, 1)] and checks._threads(Path(one.snapshot)) == 1
+    monkeypatch.setattr(duck, "ONE_THREAD_FILES", files)  # this warehouse is now "large"
+    seen.clear()
+    many = pipeline.run([tmp_path / "site"], tmp_path / "many", workers=1)
+    cores = duckdb_default_threads()
+    assert seen == [(None, cores)] and checks._threads(Path(many.snapshot)) == 2
+    assert_same_tables(tmp_path / "one", tmp_path / "many")
+
+
+def duckdb_default_threads() -> int:
+    import duckdb
+
+    with duckdb.connect() as con:
+        return con.execute("SELECT current_setting('threads')").fetchone()[0]
