@@ -306,3 +306,30 @@ def test_catalog_file_opens_in_the_duckdb_shell(wh, con):
     for v in VIEWS:
         assert int(got[v]) == con.sql(f"SELECT count(*) FROM {v}").fetchall()[0][0], (version, v)
     assert int(got["ai_since"]) == 4  # a04, a05, b02, n01
+
+
+def test_views_bound_when_queried_read_as_views_bound_when_made(wh, monkeypatch):
+    """connect() and the catalog file make the analytics views WITH (DEFER_BINDING), bound when a
+    query names them: every view gives the same rows, columns and types as one bound when made."""
+    import duckdb
+
+    from newsetl import catalog
+
+    deferred = newsetl.connect(wh)
+    monkeypatch.setattr(catalog, "_DEFERS", [False])  # as a DuckDB without deferred binding makes them
+    bound = newsetl.connect(wh)
+    on_disk = duckdb.connect(str(Path(wh) / "news.duckdb"), read_only=True)
+    names = [r[0] for r in bound.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                                         "ORDER BY 1").fetchall()]
+    views = {v.lower() for _, sql in view_sql_files() for v in re.findall(r"CREATE OR REPLACE VIEW (\w+)", sql)}
+    assert set(names) == views | {t.name for t in schema.WAREHOUSE_TABLES}
+    for con in (deferred, on_disk):
+        assert [r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal "
+                                          "ORDER BY 1").fetchall()] == names
+    for name in names:
+        want = bound.execute(f"DESCRIBE {name}").fetchall(), sorted(map(repr, bound.execute(f"FROM {name}").fetchall()))
+        for con in (deferred, on_disk):
+            assert (con.execute(f"DESCRIBE {name}").fetchall(),
+                    sorted(map(repr, con.execute(f"FROM {name}").fetchall()))) == want, name
+    cols = "SELECT table_name, column_name, data_type FROM information_schema.columns ORDER BY ALL"
+    assert deferred.execute(cols).fetchall() == bound.execute(cols).fetchall()

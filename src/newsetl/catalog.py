@@ -111,7 +111,8 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
     # the catalog file's views are bound when read, not when written (binding opens a footer
     # per part, and binds every analytics view: most of a run's catalog write); DuckDB binds a
     # view again at each query anyway, and readers see the same views and columns
-    deferred = " WITH (DEFER_BINDING)" if movable and _can_defer_binding() else ""
+    can_defer = _can_defer_binding(con)
+    deferred = " WITH (DEFER_BINDING)" if movable and can_defer else ""
     if analytics and deferred:
         # DuckDB binds a table macro when it is created (the analytics files' `*_for` macros), and
         # binding reads the footers of the files the tables' views name: against views of no rows
@@ -126,7 +127,9 @@ def create_views(con: duckdb.DuckDBPyConnection, snapshot: Path | None, files: d
         con.execute(f"CREATE OR REPLACE VIEW {table.name}{deferred} AS "
                     f"{view_sql(table.name, files[table.name], prefix)}")
     if analytics and not deferred:
-        _analytics(con, analytics, deferred)
+        # a connection's (connect()): the tables' views are bound as they are made, so a file missing
+        # is found here; the analytics views, when a query names them (a third of connect's time)
+        _analytics(con, analytics, " WITH (DEFER_BINDING)" if can_defer else "")
 
 
 def _analytics(con: duckdb.DuckDBPyConnection, analytics: bool | str, deferred: str) -> None:
@@ -137,18 +140,22 @@ def _analytics(con: duckdb.DuckDBPyConnection, analytics: bool | str, deferred: 
 _CREATE_VIEW = re.compile(r"^(CREATE\s+OR\s+REPLACE\s+VIEW\s+\w+)\s+AS\b", re.IGNORECASE | re.MULTILINE)
 
 
-@functools.cache
-def _can_defer_binding() -> bool:
-    """Whether this DuckDB takes CREATE VIEW ... WITH (DEFER_BINDING) (2.0 does; older ones write
-    the catalog with views bound as they are made)."""
-    con = duckdb.connect()
-    try:
-        con.execute("CREATE VIEW probe WITH (DEFER_BINDING) AS SELECT * FROM no_such_table")
-        return True
-    except duckdb.Error:
-        return False
-    finally:
-        con.close()
+_DEFERS: list[bool] = []  # the probe's answer, once a process
+
+
+def _can_defer_binding(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this DuckDB takes CREATE VIEW ... WITH (DEFER_BINDING) (2.0 does; older ones bind
+    views as they are made). Asked of `con`, in its temporary schema: a database of its own
+    to ask in cost 20-35 ms."""
+    if not _DEFERS:
+        try:
+            con.execute("CREATE OR REPLACE TEMP VIEW newsetl_defer_probe WITH (DEFER_BINDING) AS "
+                        "SELECT * FROM newsetl_no_such_table")
+            con.execute("DROP VIEW IF EXISTS temp.newsetl_defer_probe")
+            _DEFERS.append(True)
+        except duckdb.Error:
+            _DEFERS.append(False)
+    return _DEFERS[0]
 
 
 _DEFINES = re.compile(r"CREATE\s+OR\s+REPLACE\s+(?:VIEW|MACRO)\s+(\w+)", re.IGNORECASE)
