@@ -13,7 +13,7 @@ SEED   ?= 42
 help:
 	@echo "make install   create $(VENV) and install newsetl with the DuckDB shell, s3:// and --dask"
 	@echo "make run       load the demo records (or INPUT=folder) into ./warehouse and print the top providers"
-	@echo "make test      install dev dependencies and run the whole test suite on every core (about 11.5 minutes)"
+	@echo "make test      install dev dependencies and run the whole test suite on every core (about 11 minutes)"
 	@echo "make test-fast the tests not marked slow, for the edit-test loop (under 2 minutes)"
 	@echo "make coverage  the whole suite under coverage.py, subprocesses included (htmlcov/index.html)"
 	@echo "make fuzz      the property tests and the replay of real history with a long budget (hours)"
