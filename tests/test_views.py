@@ -333,3 +333,25 @@ def test_views_bound_when_queried_read_as_views_bound_when_made(wh, monkeypatch)
                     sorted(map(repr, con.execute(f"FROM {name}").fetchall()))) == want, name
     cols = "SELECT table_name, column_name, data_type FROM information_schema.columns ORDER BY ALL"
     assert deferred.execute(cols).fetchall() == bound.execute(cols).fetchall()
+
+
+def test_the_deferred_binding_probe_never_aborts_the_callers_transaction(tmp_path, monkeypatch):
+    """The catalog file is written in one transaction; a DuckDB that refuses DEFER_BINDING (1.x)
+    must leave it open and get its views bound, not a write that fails at COMMIT. (The refusal
+    here is an error while running, which aborts the transaction it happens in: a parser or
+    catalog error would not.)"""
+    import duckdb
+
+    from newsetl import catalog
+
+    monkeypatch.setattr(catalog, "_DEFERS", [])
+    monkeypatch.setattr(catalog, "_DEFER_PROBE", "CREATE TEMP TABLE p AS SELECT 'a'::INT AS x")
+    with duckdb.connect() as con:
+        con.execute(f"ATTACH '{tmp_path / 'f.duckdb'}' AS f")
+        con.execute("BEGIN TRANSACTION")
+        con.execute("CREATE TABLE f.t AS SELECT 42 AS x")
+        assert catalog._can_defer_binding(con) is False
+        con.execute("COMMIT")
+        assert con.execute("SELECT x FROM f.t").fetchall() == [(42,)]
+        assert con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = 'p'").fetchall() == [(0,)]
+    assert catalog._DEFERS == [False]

@@ -141,20 +141,21 @@ _CREATE_VIEW = re.compile(r"^(CREATE\s+OR\s+REPLACE\s+VIEW\s+\w+)\s+AS\b", re.IG
 
 
 _DEFERS: list[bool] = []  # the probe's answer, once a process
+_DEFER_PROBE = "CREATE TEMP VIEW newsetl_defer_probe WITH (DEFER_BINDING) AS SELECT * FROM newsetl_no_such_table"
 
 
 def _can_defer_binding(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether this DuckDB takes CREATE VIEW ... WITH (DEFER_BINDING) (2.0 does; older ones bind
-    views as they are made). Asked of `con`, in its temporary schema: a database of its own
-    to ask in cost 20-35 ms."""
+    views as they are made). Asked on a cursor of `con`'s database (a database of its own to ask
+    in cost 20-35 ms): its own transaction and temporary schema, so a refusal never aborts one
+    `con` has open (the catalog file's write) and the probe leaves nothing behind."""
     if not _DEFERS:
-        try:
-            con.execute("CREATE OR REPLACE TEMP VIEW newsetl_defer_probe WITH (DEFER_BINDING) AS "
-                        "SELECT * FROM newsetl_no_such_table")
-            con.execute("DROP VIEW IF EXISTS temp.newsetl_defer_probe")
-            _DEFERS.append(True)
-        except duckdb.Error:
-            _DEFERS.append(False)
+        with con.cursor() as cur:
+            try:
+                cur.execute(_DEFER_PROBE)
+                _DEFERS.append(True)
+            except duckdb.Error:
+                _DEFERS.append(False)
     return _DEFERS[0]
 
 
